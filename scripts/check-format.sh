@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fails when clang-format would change a tracked C file, or when a banned libc call appears.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+files=$(git ls-files '*.c' '*.h')
+[ -n "$files" ] || exit 0
+clang-format --dry-run --Werror $files
+# STYLE.md: no atoi/strtol-family parsing without checks, no unbounded string functions.
+if git grep -nE '\b(atoi|atol|atoll|sscanf|sprintf|vsprintf|strcpy|strcat|strtok|gets)\(' -- '*.c' '*.h'; then
+  echo "check-format: banned function used (see STYLE.md)" >&2
+  exit 1
+fi
+echo "check-format: $(echo "$files" | wc -l) files clean"
