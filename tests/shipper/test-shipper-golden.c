@@ -102,8 +102,23 @@ static int run_case(const char *dir, int update) {
         } else {
                 expected = read_small(dir, "out.jsonl", &exp_len);
                 if (!expected || exp_len != c.out.len || memcmp(expected, c.out.data, exp_len) != 0) {
-                        fprintf(stderr, "FAIL %s: output differs from out.jsonl; got:\n", dir);
-                        fwrite(c.out.data, 1, c.out.len, stderr);
+                        /* Show the first row that differs. */
+                        size_t i = 0, line = 1, ls = 0;
+                        while (expected && i < exp_len && i < c.out.len && expected[i] == c.out.data[i]) {
+                                if (expected[i] == '\n') {
+                                        line++;
+                                        ls = i + 1;
+                                }
+                                i++;
+                        }
+                        fprintf(stderr,
+                                "FAIL %s: row %zu differs from out.jsonl\nexpected: %.*s\ngot:      %.*s\n",
+                                dir,
+                                line,
+                                expected ? (int) strcspn(expected + ls, "\n") : 0,
+                                expected ? expected + ls : "",
+                                (int) strcspn(c.out.data + ls, "\n"),
+                                c.out.data + ls);
                         r = -1;
                 } else
                         r = 0;
