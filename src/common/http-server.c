@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "cleanup.h"
+#include "http-server.h"
+#include "log.h"
+#include "parse-util.h"
+
+/* Header bytes a client may send per connection before it is answered 431 by libmicrohttpd. */
+#define HTTP_CONNECTION_MEMORY_LIMIT (32 * 1024)
+
+struct HttpServer {
+        sd_event *event;
+        struct MHD_Daemon *daemon;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        HttpServerConfig config;
+        HttpRoute *routes;
+        int listen_fd;
+        uint16_t port;
+        char *unix_path;
+};
+
+struct HttpRequest {
+        HttpServer *server;
+        struct MHD_Connection *connection;
+        const HttpRoute *route;
+        const char *method;
+        const char *path;
+        char *body;
+        size_t body_size;
+        size_t body_alloc;
+        unsigned refuse; /* status to answer without calling the handler, or 0 */
+};
+
+static unsigned method_bit(const char *m) {
+        static const struct {
+                const char *name;
+                unsigned bit;
+        } table[] = {
+                {"GET", HTTP_GET},
+                {"HEAD", HTTP_HEAD},
+                {"POST", HTTP_POST},
+                {"PUT", HTTP_PUT},
+                {"DELETE", HTTP_DELETE},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(m, table[i].name))
+                        return table[i].bit;
+        return 0;
+}
+
+static void format_allow(unsigned methods, char *buf, size_t size) {
+        static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE"};
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (methods & (1u << i)) {
+                        int k = snprintf(buf + n, size - n, "%s%s", n ? ", " : "", names[i]);
+                        if (k < 0 || (size_t) k >= size - n)
+                                break;
+                        n += (size_t) k;
+                }
+}
+
+const char *http_request_method(const HttpRequest *req) {
+        return req->method;
+}
+
+const char *http_request_path(const HttpRequest *req) {
+        return req->path;
+}
+
+const char *http_request_query(const HttpRequest *req, const char *name) {
+        return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_request_header(const HttpRequest *req, const char *name) {
+        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_body(const HttpRequest *req, size_t *ret_size) {
+        if (ret_size)
+                *ret_size = req->body_size;
+        return req->body;
+}
+
+void http_response_done(HttpResponse *resp) {
+        free(resp->body);
+        resp->body = NULL;
+        for (size_t i = 0; i < resp->n_headers; i++) {
+                free(resp->headers[i].name);
+                free(resp->headers[i].value);
+        }
+        resp->n_headers = 0;
+}
+
+int http_response_set_text(HttpResponse *resp, unsigned status, const char *s) {
+        char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        free(resp->body);
+        resp->body = copy;
+        resp->size = strlen(s);
+        resp->status = status;
+        return 0;
+}
+
+int http_response_printf(HttpResponse *resp, unsigned status, const char *format, ...) {
+        char *s = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        free(resp->body);
+        resp->body = s;
+        resp->size = (size_t) k;
+        resp->status = status;
+        return 0;
+}
+
+int http_response_add_header(HttpResponse *resp, const char *name, const char *value) {
+        char *n, *v;
+
+        if (resp->n_headers >= HTTP_RESPONSE_HEADERS_MAX)
+                return -E2BIG;
+        n = strdup(name);
+        v = strdup(value);
+        if (!n || !v) {
+                free(n);
+                free(v);
+                return -ENOMEM;
+        }
+        resp->headers[resp->n_headers].name = n;
+        resp->headers[resp->n_headers].value = v;
+        resp->n_headers++;
+        return 0;
+}
+
+static enum MHD_Result queue(HttpServer *s, struct MHD_Connection *c, HttpResponse *resp) {
+        struct MHD_Response *r;
+        enum MHD_Result ret;
+
+        r = MHD_create_response_from_buffer(
+                resp->size,
+                resp->body ?: (char *) "",
+                resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!r) {
+                http_response_done(resp);
+                return MHD_NO;
+        }
+        resp->body = NULL; /* now owned by libmicrohttpd */
+        (void) MHD_add_response_header(
+                r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type ?: "text/plain; charset=utf-8");
+        if (s->config.server_header)
+                (void) MHD_add_response_header(r, MHD_HTTP_HEADER_SERVER, s->config.server_header);
+        for (size_t i = 0; i < resp->n_headers; i++)
+                (void) MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+        ret = MHD_queue_response(c, resp->status ?: 200, r);
+        MHD_destroy_response(r);
+        http_response_done(resp);
+        return ret;
+}
+
+static enum MHD_Result queue_error(
+        HttpServer *s, struct MHD_Connection *c, unsigned status, const char *text, unsigned allow) {
+        HttpResponse resp = {};
+        char buf[64];
+
+        if (http_response_set_text(&resp, status, text) < 0)
+                return MHD_NO;
+        if (allow) {
+                format_allow(allow, buf, sizeof(buf));
+                (void) http_response_add_header(&resp, "Allow", buf);
+        }
+        return queue(s, c, &resp);
+}
+
+static enum MHD_Result access_handler(
+        void *cls,
+        struct MHD_Connection *connection,
+        const char *url,
+        const char *method,
+        const char *version,
+        const char *upload_data,
+        size_t *upload_data_size,
+        void **con_cls) {
+
+        HttpServer *s = cls;
+        HttpRequest *req = *con_cls;
+        HttpResponse resp = {};
+        int r;
+
+        if (!req) {
+                const char *cl;
+
+                /* First call: only the headers are in. Decide the route now, so that a refused request does
+                 * not make us buffer its body. */
+                req = new0(HttpRequest, 1);
+                if (!req)
+                        return MHD_NO;
+                *req = (HttpRequest){.server = s, .connection = connection, .method = method, .path = url};
+                *con_cls = req;
+
+                for (size_t i = 0; i < s->config.n_routes; i++)
+                        if (streq(s->routes[i].path, url)) {
+                                req->route = s->routes + i;
+                                break;
+                        }
+                if (!req->route)
+                        req->refuse = 404;
+                else if (!(method_bit(method) & req->route->methods))
+                        req->refuse = 405;
+                else {
+                        uint64_t len;
+                        cl = MHD_lookup_connection_value(
+                                connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                        if (cl && safe_atou64(cl, &len) >= 0 && len > s->config.max_body)
+                                req->refuse = 413;
+                }
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+
+                *upload_data_size = 0;
+                if (req->refuse)
+                        return MHD_YES;
+                if (n > s->config.max_body - req->body_size) {
+                        req->refuse = 413;
+                        return MHD_YES;
+                }
+                if (req->body_size + n + 1 > req->body_alloc) {
+                        size_t a = MAX(req->body_alloc * 2, req->body_size + n + 1);
+                        char *b = realloc(req->body, a);
+                        if (!b)
+                                return MHD_NO;
+                        req->body = b;
+                        req->body_alloc = a;
+                }
+                memcpy(req->body + req->body_size, upload_data, n);
+                req->body_size += n;
+                req->body[req->body_size] = 0;
+                return MHD_YES;
+        }
+
+        switch (req->refuse) {
+        case 404:
+                return queue_error(s, connection, 404, "not found\n", 0);
+        case 405:
+                return queue_error(s, connection, 405, "method not allowed\n", req->route->methods);
+        case 413:
+                return queue_error(s, connection, 413, "request body too large\n", 0);
+        default:
+                break;
+        }
+
+        r = req->route->handler(req, &resp, s->config.userdata);
+        if (r < 0) {
+                log_debug_errno(r, "Handler for %s %s failed: %m", method, url);
+                http_response_done(&resp);
+                return queue_error(s, connection, 500, "internal error\n", 0);
+        }
+        return queue(s, connection, &resp);
+}
+
+static void request_completed(
+        void *cls, struct MHD_Connection *connection, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        HttpRequest *req = *con_cls;
+
+        if (!req)
+                return;
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+        char buf[512];
+
+        (void) vsnprintf(buf, sizeof(buf), fmt, ap);
+        log_debug("libmicrohttpd: %s", buf);
+}
+
+static int http_server_arm(HttpServer *s);
+
+static int http_server_dispatch(HttpServer *s) {
+        if (MHD_run(s->daemon) != MHD_YES)
+                log_debug("libmicrohttpd: MHD_run() failed, continuing");
+        return http_server_arm(s);
+}
+
+static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        return http_server_dispatch(userdata);
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        return http_server_dispatch(userdata);
+}
+
+/* libmicrohttpd tells how long it may wait before it must run again (connection timeouts, or 0 when work is
+ * already pending); one oneshot timer covers that. */
+static int http_server_arm(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG timeout_ms;
+        int r;
+
+        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES)
+                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+
+        r = sd_event_source_set_time_relative(
+                s->timer_source, (uint64_t) MIN(timeout_ms, UINT64_MAX / 1000) * 1000);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+}
+
+static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const HttpServerConfig *c) {
+        const union MHD_DaemonInfo *info;
+        int r;
+
+        s->event = sd_event_ref(e);
+        s->config = *c;
+        s->routes = new0(HttpRoute, c->n_routes);
+        if (!s->routes)
+                return -ENOMEM;
+        memcpy(s->routes, c->routes, sizeof(HttpRoute) * c->n_routes);
+        s->config.routes = s->routes;
+
+        s->daemon = MHD_start_daemon(
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+                0,
+                NULL,
+                NULL,
+                access_handler,
+                s,
+                MHD_OPTION_LISTEN_SOCKET,
+                listen_fd,
+                MHD_OPTION_NOTIFY_COMPLETED,
+                request_completed,
+                s,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
+                MHD_OPTION_CONNECTION_LIMIT,
+                c->max_connections ?: 64u,
+                MHD_OPTION_CONNECTION_TIMEOUT,
+                c->timeout_sec ?: 10u,
+                MHD_OPTION_EXTERNAL_LOGGER,
+                mhd_logger,
+                NULL,
+                MHD_OPTION_END);
+        if (!s->daemon)
+                return -EIO;
+        /* From here on libmicrohttpd owns the listening socket. */
+        s->listen_fd = -EBADF;
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info)
+                return -EIO;
+
+        r = sd_event_add_io(e, &s->io_source, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->io_source, "http-server-io");
+
+        r = sd_event_add_time_relative(e, &s->timer_source, CLOCK_MONOTONIC, 0, 0, on_timer, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->timer_source, "http-server-timer");
+
+        return http_server_arm(s);
+}
+
+int http_server_new_tcp(
+        sd_event *e, const char *address, uint16_t port, const HttpServerConfig *c, HttpServer **ret) {
+        _cleanup_(http_server_freep) HttpServer *s = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+                struct sockaddr_storage storage;
+        } sa = {};
+        socklen_t salen;
+        int r, one = 1;
+
+        if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(port);
+                salen = sizeof(sa.in);
+        } else if (inet_pton(AF_INET6, address, &sa.in6.sin6_addr) == 1) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons(port);
+                salen = sizeof(sa.in6);
+        } else
+                return -EINVAL;
+
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, &sa.sa, salen) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        salen = sizeof(sa.storage);
+        if (getsockname(fd, &sa.sa, &salen) < 0)
+                return -errno;
+
+        s = new0(HttpServer, 1);
+        if (!s)
+                return -ENOMEM;
+        s->listen_fd = TAKE_FD(fd);
+        s->port = ntohs(sa.sa.sa_family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
+
+        r = http_server_start(s, e, s->listen_fd, c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int http_server_new_unix(
+        sd_event *e, const char *path, mode_t mode, const HttpServerConfig *c, HttpServer **ret) {
+        _cleanup_(http_server_freep) HttpServer *s = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A socket file left by a previous instance would make bind() fail; nothing listens on it any more
+         * once we are started (the service manager runs one instance). */
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        if (chmod(path, mode) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+
+        s = new0(HttpServer, 1);
+        if (!s)
+                return -ENOMEM;
+        s->listen_fd = TAKE_FD(fd);
+        s->unix_path = strdup(path);
+        if (!s->unix_path)
+                return -ENOMEM;
+
+        r = http_server_start(s, e, s->listen_fd, c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+uint16_t http_server_port(const HttpServer *s) {
+        return s->port;
+}
+
+HttpServer *http_server_free(HttpServer *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->io_source);
+        sd_event_source_disable_unref(s->timer_source);
+        if (s->daemon)
+                MHD_stop_daemon(s->daemon);
+        safe_close(s->listen_fd);
+        if (s->unix_path) {
+                (void) unlink(s->unix_path);
+                free(s->unix_path);
+        }
+        sd_event_unref(s->event);
+        free(s->routes);
+        free(s);
+        return NULL;
+}

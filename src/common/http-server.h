@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+/* Small HTTP/1.1 endpoints (health, readiness, metrics, status) on libmicrohttpd, driven by an sd-event
+ * loop: libmicrohttpd runs in its external-epoll mode, its epoll fd is one IO source of the loop and its
+ * timeouts one timer, so handlers run on the loop's thread and may read the daemon's state without locks.
+ *
+ * One HttpServer is one listening socket (TCP or unix) with one route table. Unknown paths get 404, a known
+ * path with a method it does not allow gets 405 with an Allow header, request headers beyond the memory
+ * limit and bodies beyond max_body are refused (431/413) without disturbing anything else. */
+
+typedef struct HttpServer HttpServer;
+typedef struct HttpRequest HttpRequest;
+
+enum {
+        HTTP_GET = 1 << 0,
+        HTTP_HEAD = 1 << 1,
+        HTTP_POST = 1 << 2,
+        HTTP_PUT = 1 << 3,
+        HTTP_DELETE = 1 << 4,
+        HTTP_READ = HTTP_GET | HTTP_HEAD,
+};
+
+#define HTTP_RESPONSE_HEADERS_MAX 8
+
+typedef struct HttpResponse {
+        unsigned status;          /* defaults to 200 */
+        const char *content_type; /* defaults to text/plain; charset=utf-8 (must be a static string) */
+        char *body;               /* malloc()ed, owned by the response; may be NULL */
+        size_t size;
+        size_t n_headers;
+        struct {
+                char *name, *value;
+        } headers[HTTP_RESPONSE_HEADERS_MAX];
+} HttpResponse;
+
+/* Handlers return 0 after filling resp, or a negative errno, answered with 500 (and logged at debug). */
+typedef int (*HttpHandler)(const HttpRequest *req, HttpResponse *resp, void *userdata);
+
+typedef struct HttpRoute {
+        const char *path; /* exact match on the path, the query string excluded */
+        unsigned methods; /* HTTP_GET | ... */
+        HttpHandler handler;
+} HttpRoute;
+
+typedef struct HttpServerConfig {
+        const HttpRoute *routes;
+        size_t n_routes;
+        void *userdata;
+        size_t max_body;           /* request body limit; 0 refuses any body */
+        unsigned max_connections;  /* 0 → 64 */
+        unsigned timeout_sec;      /* idle connection timeout; 0 → 10 */
+        const char *server_header; /* Server: value, or NULL */
+} HttpServerConfig;
+
+/* address is an IPv4 or IPv6 literal ("0.0.0.0", "127.0.0.1", "::"); port 0 picks a free port. */
+int http_server_new_tcp(
+        sd_event *e, const char *address, uint16_t port, const HttpServerConfig *c, HttpServer **ret);
+/* Replaces a stale socket file at path; the socket gets the given mode. */
+int http_server_new_unix(
+        sd_event *e, const char *path, mode_t mode, const HttpServerConfig *c, HttpServer **ret);
+HttpServer *http_server_free(HttpServer *s);
+static inline void http_server_freep(HttpServer **s) {
+        if (*s)
+                http_server_free(*s);
+}
+
+/* The bound TCP port (useful after asking for port 0); 0 for unix sockets. */
+uint16_t http_server_port(const HttpServer *s);
+
+/* Request accessors. */
+const char *http_request_method(const HttpRequest *req);
+const char *http_request_path(const HttpRequest *req);
+const char *http_request_query(const HttpRequest *req, const char *name); /* decoded value or NULL */
+const char *http_request_header(const HttpRequest *req, const char *name);
+const char *http_request_body(const HttpRequest *req, size_t *ret_size);
+
+/* Response helpers: set the body to a copy of s / a printf result. Return 0 or -ENOMEM. */
+int http_response_set_text(HttpResponse *resp, unsigned status, const char *s);
+int http_response_printf(HttpResponse *resp, unsigned status, const char *format, ...)
+        __attribute__((__format__(printf, 3, 4)));
+int http_response_add_header(HttpResponse *resp, const char *name, const char *value);
+void http_response_done(HttpResponse *resp);

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* Microseconds on the given clock (CLOCK_REALTIME, CLOCK_MONOTONIC, ...). */
+uint64_t now_usec(clockid_t clock);
+/* Nanoseconds on the given clock. */
+uint64_t now_nsec(clockid_t clock);
+
+/* Writes data to path so that readers see either the old or the new content, even across a crash: a
+ * temporary file in the same directory, fsync, rename over the target, fsync of the directory. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Reads a whole file of at most max bytes into a NUL-terminated buffer. -EFBIG when larger. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* write() until done, retrying on EINTR. */
+int loop_write(int fd, const void *buf, size_t size);
