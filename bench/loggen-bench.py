@@ -10,14 +10,11 @@ import statistics
 import subprocess
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
 def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of stat; after the ')' split they are at 11 and 12.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    # schedstat's first field is the time spent on a CPU in nanoseconds: far finer than the clock ticks of
+    # /proc/PID/stat, which round an idle program's minute down to zero.
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
 
 
 def peak_rss_kib(pid):
@@ -76,7 +73,7 @@ def main():
           f"(min {min(rates):,.0f}, max {max(rates):,.0f}); {statistics.median(cpus):.3f} CPU-s per million lines")
 
     pct, ms, rss = idle_cpu(a.loggen, a.idle_seconds)
-    print(f"loggen at the default 5s interval: {pct:.3f} % CPU ({ms:.0f} ms of CPU in {a.idle_seconds:.0f} s), peak RSS {rss} KiB")
+    print(f"loggen at the default 5s interval: {pct:.3f} % CPU ({ms:.1f} ms of CPU in {a.idle_seconds:.0f} s), peak RSS {rss} KiB")
 
 
 if __name__ == "__main__":
