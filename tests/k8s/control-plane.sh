@@ -13,9 +13,9 @@
 # $OTEL_K8S_BIN, or the cache scripts/deps/k8s.sh fills. Exit 77 (the "skipped"
 # code of meson and automake) when the binaries are not built.
 #
-# The fake node is named "kwok-node-0" and carries the label type=kwok. Pods
-# annotated kwok.x-k8s.io/status=custom are left alone by kwok, so a test can
-# write their status through the API (e.g. a CrashLoopBackOff).
+# The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
+# default stages make a scheduled pod Running and Ready once; after that a test
+# may overwrite the pod's status through the API (e.g. a CrashLoopBackOff).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -123,6 +123,8 @@ node_ready() {
 import json, sys
 n = json.load(sys.stdin)
 ok = any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+# The node lifecycle controller lifts the not-ready taint once it sees the node Ready.
+ok = ok and not n.get("spec", {}).get("taints")
 sys.exit(0 if ok else 1)'
 }
 
@@ -150,7 +152,9 @@ cmd_start() {
   gen_cert apiserver /CN=kube-apiserver \
     "extendedKeyUsage=serverAuth;subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   gen_cert admin "/O=system:masters/CN=otel-test-admin"
-  gen_cert kube-controller-manager /CN=system:kube-controller-manager
+  # The controller-manager runs every controller under one identity here (no
+  # --use-service-account-credentials), so it needs more than its default role.
+  gen_cert kube-controller-manager "/O=system:masters/CN=system:kube-controller-manager"
   gen_cert kube-scheduler /CN=system:kube-scheduler
   gen_cert kwok "/O=system:masters/CN=kwok"
   openssl ecparam -name prime256v1 -genkey -noout -out "$dir/pki/sa.key" 2>/dev/null
@@ -195,7 +199,7 @@ cmd_start() {
     --service-account-private-key-file="$dir/pki/sa.key" \
     --root-ca-file="$dir/pki/ca.crt" \
     --use-service-account-credentials=false \
-    --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller' \
+    --controllers='*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller' \
     --concurrent-deployment-syncs=5 --v=1
   launch kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig="$dir/kube-scheduler.kubeconfig" \
@@ -206,7 +210,6 @@ cmd_start() {
     --kubeconfig="$dir/kwok.kubeconfig" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom \
     --cidr=10.0.0.1/24 --node-ip=10.0.0.1 \
     --node-lease-duration-seconds=40 \
     --server-address=127.0.0.1:0
