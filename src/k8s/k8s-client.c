@@ -121,6 +121,10 @@ void k8s_response_classify(
 
         if (status >= 200 && status < 300)
                 r->result = K8S_RESULT_OK;
+        else if (status == 500 && startswith(r->message, "failed to create typed patch object"))
+                /* Server-side apply answers 500 when the object does not fit its schema (a string field
+                 * given a number or a boolean): the manifest is wrong, a retry gives the same answer. */
+                r->result = K8S_RESULT_FATAL;
         else if (status == 408 || status == 429 || (status >= 500 && status != 501))
                 r->result = K8S_RESULT_RETRY;
         else

@@ -17,6 +17,8 @@
 #include "k8s-yaml.h"
 #include "macro.h"
 
+#define IN_SET(x, a, b, c) ((x) == (a) || (x) == (b) || (x) == (c))
+
 #define K8S_YAML_MAX_FILE (16u * 1024u * 1024u)
 
 typedef struct Anchor {
@@ -41,6 +43,7 @@ typedef struct Builder {
         size_t n_anchors;
         size_t n_nodes;
         cJSON *root;
+        unsigned root_line; /* where the document's root node starts */
 } Builder;
 
 static int fail(Builder *b, unsigned line, unsigned column, int r, const char *fmt, ...) _printf_(5, 6);
@@ -74,6 +77,7 @@ static void builder_reset(Builder *b) {
         b->depth = 0;
         cJSON_Delete(b->root);
         b->root = NULL;
+        b->root_line = 0;
         anchors_clear(b);
         b->n_nodes = 0;
 }
@@ -365,6 +369,10 @@ static int handle_event(Builder *b, yaml_event_t *ev) {
         unsigned line = (unsigned) ev->start_mark.line + 1, col = (unsigned) ev->start_mark.column + 1;
         int r;
 
+        if (b->depth == 0 && b->root_line == 0 &&
+            IN_SET(ev->type, YAML_SCALAR_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT))
+                b->root_line = line;
+
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
                 cJSON *node = NULL;
@@ -549,8 +557,8 @@ int k8s_yaml_parse(
                                         break;
                                 }
                                 docs.docs = d;
-                                docs.docs[docs.n++] =
-                                        (K8sYamlDoc){.json = TAKE_PTR(b.root), .line = doc_line};
+                                docs.docs[docs.n++] = (K8sYamlDoc){
+                                        .json = TAKE_PTR(b.root), .line = b.root_line ?: doc_line};
                         }
                         builder_reset(&b);
                         break;

@@ -214,7 +214,7 @@ Test(k8s_cluster, every_manifest_passes_server_side_dry_run, .timeout = 180) {
         char dir[512];
         (void) snprintf(dir, sizeof dir, "%s/manifests", PROJECT_SOURCE_ROOT);
         cr_assert_eq(k8s_manifest_set_add_dir(&set, dir, err, sizeof err), 0, "%s", err);
-        cr_assert_geq(set.n, 15, "only %zu objects under %s", set.n, dir);
+        cr_assert_geq(set.n, 12, "only %zu objects under %s", set.n, dir);
 
         /* The namespace must exist for a dry run of what lives in it (admission checks it), so it alone
          * is applied for real first. */
@@ -251,8 +251,8 @@ Test(k8s_cluster, every_manifest_passes_server_side_dry_run, .timeout = 180) {
         const char *bad =
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: t-dry\n---\n"
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\n  namespace: t-dry\n"
-                "spec:\n  replicas: -1\n  selector: {matchLabels: {app: x}}\n"
-                "  template:\n    metadata: {labels: {app: y}}\n"
+                "spec:\n  replicas: -1\n  selector: {matchLabels: {app: xx}}\n"
+                "  template:\n    metadata: {labels: {app: yy}}\n"
                 "    spec: {containers: [{name: c, image: i}]}\n";
         x = apply_yaml(c, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: t-dry\n", "t-dry-ns", false);
         cr_assert_eq(x.result, K8S_RESULT_OK, "%s", x.message);
@@ -261,6 +261,15 @@ Test(k8s_cluster, every_manifest_passes_server_side_dry_run, .timeout = 180) {
         cr_assert(strstr(x.message, "test.yaml:6: Deployment t-dry/broken:"), "%s", x.message);
         cr_assert(strstr(x.message, "replicas"), "%s", x.message);
         cr_assert(strstr(x.message, "selector") || strstr(x.message, "labels"), "%s", x.message);
+
+        /* YAML 1.1, as Kubernetes reads it: an unquoted y is a boolean, which a label value cannot be. The
+         * server answers 500 for such a patch; it is still the manifest's fault, so FATAL. */
+        const char *bool_label = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yes-no\n"
+                                 "  namespace: t-dry\n  labels: {app: y}\n";
+        x = apply_yaml(c, bool_label, "t-dry", true);
+        cr_assert_eq(x.result, K8S_RESULT_FATAL, "%s", x.message);
+        cr_assert(strstr(x.message, "test.yaml:1: ConfigMap t-dry/yes-no:"), "%s", x.message);
+        cr_assert(strstr(x.message, "expected string"), "%s", x.message);
 
         k8s_manifest_set_done(&set);
         k8s_manifest_set_done(&ns_only);

@@ -130,8 +130,8 @@ Test(k8s_yaml, multiple_documents_with_lines) {
         cr_assert_eq(k8s_yaml_parse(y, strlen(y), "m.yaml", &docs, err, sizeof err), 0, "%s", err);
         cr_assert_eq(docs.n, 3);
         cr_assert_eq(docs.docs[0].line, 2);
-        cr_assert_eq(docs.docs[1].line, 6);
-        cr_assert_eq(docs.docs[2].line, 10);
+        cr_assert_eq(docs.docs[1].line, 7);
+        cr_assert_eq(docs.docs[2].line, 11);
         cr_assert_str_eq(cJSON_GetObjectItem(docs.docs[1].json, "kind")->valuestring, "ConfigMap");
         k8s_yaml_docs_done(&docs);
 }
