@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -155,15 +156,15 @@ static void on_command_done(Command *cmd, const CommandResult *res, void *userda
         c->command_done(cmd, res, userdata);
 }
 
-static int run_minikube(Cluster *c, char **args, CommandDone done) {
-        _cleanup_free_ char **argv = NULL;
-        char *env[] = {c->kubeconfig_env, NULL};
+static int run_minikube(Cluster *c, const char *const *args, CommandDone done) {
+        _cleanup_free_ const char **argv = NULL;
+        const char *env[] = {c->kubeconfig_env, NULL};
         size_t n = 0, k = 0;
         int r;
 
         while (args[n])
                 n++;
-        argv = new0(char *, n + 4);
+        argv = new0(const char *, n + 4);
         if (!argv)
                 return -ENOMEM;
         argv[k++] = c->config->minikube;
@@ -238,8 +239,7 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
                 return;
         }
         if (!parse_minikube_status(c, res->out)) {
-                char *start[] = {"start", NULL};
-                _cleanup_free_ char **args = NULL;
+                _cleanup_free_ const char **args = NULL;
                 size_t n = 0;
                 int r;
 
@@ -249,12 +249,12 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
                 c->phase = PHASE_START_CLUSTER;
                 while (c->config->start_args[n])
                         n++;
-                args = new0(char *, n + 2);
+                args = new0(const char *, n + 2);
                 if (!args) {
                         retry_later(c);
                         return;
                 }
-                args[0] = start[0];
+                args[0] = "start";
                 for (size_t i = 0; i < n; i++)
                         args[i + 1] = c->config->start_args[i];
                 r = run_minikube(c, args, on_minikube_start);
@@ -437,7 +437,7 @@ static void load_next_image(Cluster *c) {
 
         for (; c->image_cursor < c->n_images; c->image_cursor++) {
                 Image *img = c->images + c->image_cursor;
-                char *args[] = {"image", "load", img->archive.tarball, NULL};
+                const char *args[] = {"image", "load", img->archive.tarball, NULL};
 
                 if (img->state != IMAGE_PENDING)
                         continue;
@@ -452,7 +452,7 @@ static void load_next_image(Cluster *c) {
         }
         /* All attempted: list again, to see that what was loaded is really there. */
         {
-                char *args[] = {"image", "ls", "--format", "json", NULL};
+                const char *args[] = {"image", "ls", "--format", "json", NULL};
                 r = run_minikube(c, args, on_image_list_after);
                 if (r < 0) {
                         phase_reason(c, STATE_LOADING_IMAGES, "cannot list the node's images: %s", strerror(-r));
@@ -522,7 +522,7 @@ static void on_image_list_before(Command *cmd, const CommandResult *res, void *u
 }
 
 static void start_images(Cluster *c) {
-        char *args[] = {"image", "ls", "--format", "json", NULL};
+        const char *args[] = {"image", "ls", "--format", "json", NULL};
         int r;
 
         r = scan_images(c);
@@ -710,7 +710,7 @@ static void start_health(Cluster *c) {
 /* --- the driver -------------------------------------------------------------------------------------- */
 
 static void cluster_step(Cluster *c) {
-        char *status[] = {"status", "-o", "json", NULL};
+        const char *status[] = {"status", "-o", "json", NULL};
         int r;
 
         if (c->stopping)

@@ -121,8 +121,8 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 int command_run(
         sd_event *e,
-        char *const *argv,
-        char *const *env,
+        const char *const *argv,
+        const char *const *env,
         uint64_t timeout_usec,
         CommandDone done,
         void *userdata,
@@ -169,8 +169,8 @@ int command_run(
                 if (null < 0 || dup2(null, 0) < 0 || dup2(o[1], 1) < 0 || dup2(er[1], 2) < 0)
                         _exit(126);
                 for (; env && *env; env++)
-                        (void) putenv(*env);
-                execvp(argv[0], argv);
+                        (void) putenv((char *) *env);
+                execvp(argv[0], (char *const *) argv);
                 (void) dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
                 _exit(errno == ENOENT ? 127 : 126);
         }

@@ -26,8 +26,8 @@ typedef void (*CommandDone)(Command *c, const CommandResult *r, void *userdata);
 /* env: "NAME=value" strings added to the environment, or NULL. */
 int command_run(
         sd_event *e,
-        char *const *argv,
-        char *const *env,
+        const char *const *argv,
+        const char *const *env,
         uint64_t timeout_usec,
         CommandDone done,
         void *userdata,

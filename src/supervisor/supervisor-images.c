@@ -241,7 +241,7 @@ int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret
         _cleanup_(cJSON_Deletep) cJSON *manifest = NULL;
         ImageArchive a = {};
         TarWant want[2] = {{"manifest.json"}};
-        Compression comp;
+        Compression comp = COMPRESSION_NONE;
         const cJSON *entry, *config, *tags, *t;
         char digest[65];
         struct stat st, dst;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +50,13 @@ static void format_time(uint64_t usec, char *buf, size_t size) {
 static void manager_notify(Manager *m) {
         _cleanup_free_ char *line = NULL;
         const ClickHouseHealth *h = m->clickhouse ? clickhouse_checker_health(m->clickhouse) : NULL;
+        int r;
 
         if (m->state == STATE_READY && h)
-                (void) asprintf(&line, "ready: %" PRIu64 " rows in ClickHouse", h->rows);
+                r = asprintf(&line, "ready: %" PRIu64 " rows in ClickHouse", h->rows);
         else
-                (void) asprintf(&line, "%s%s%s", supervisor_state_to_string(m->state), m->reason ? ": " : "", strempty(m->reason));
-        if (!line)
+                r = asprintf(&line, "%s%s%s", supervisor_state_to_string(m->state), m->reason ? ": " : "", strempty(m->reason));
+        if (r < 0)
                 return;
 
         if (!streq_ptr(line, m->last_status_line)) {
@@ -510,7 +512,7 @@ static int ensure_local_password(Manager *m) {
         return 0;
 }
 
-static int add_process(Manager *m, const char *name, char **argv, Process **ret) {
+static int add_process(Manager *m, const char *name, const char *const *argv, Process **ret) {
         Process **a, *p;
         int r;
 
@@ -533,7 +535,19 @@ static int add_process(Manager *m, const char *name, char **argv, Process **ret)
         return 0;
 }
 
-#define FMT(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__) < (int) sizeof(buf) ? (buf) : NULL)
+/* snprintf() that reports truncation: paths that do not fit are errors, not silently shortened. */
+static bool fmt(char *buf, size_t size, const char *format, ...) _printf_(3, 4);
+static bool fmt(char *buf, size_t size, const char *format, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vsnprintf(buf, size, format, ap);
+        va_end(ap);
+        return k >= 0 && (size_t) k < size;
+}
+
+#define FMT(buf, ...) fmt((buf), sizeof(buf), __VA_ARGS__)
 
 static int setup_local(Manager *m) {
         const SupervisorConfig *c = &m->config;
@@ -555,7 +569,7 @@ static int setup_local(Manager *m) {
                 r = mkdir_p(log_dir, 0750);
         if (r >= 0) {
                 char d[4096];
-                r = mkdir_p(FMT(d, "%s/shipper", c->data_dir), 0750);
+                r = FMT(d, "%s/shipper", c->data_dir) ? mkdir_p(d, 0750) : -ENAMETOOLONG;
         }
         if (r < 0)
                 return log_error_errno(r, "Failed to create the directories under %s: %m", c->data_dir);
@@ -566,7 +580,7 @@ static int setup_local(Manager *m) {
                 return log_oom();
 
         {
-                char *argv[] = {
+                const char *argv[] = {
                         c->clickhouse_endpoint, "--listen", "127.0.0.1", "--port", ch_port, "--data-dir", ch_dir,
                         "--chdb-lib", c->chdb_lib, "--user", c->ch_user, "--password-file", c->ch_password_file,
                         "--schema-dir", c->schema_dir, NULL,
@@ -576,7 +590,7 @@ static int setup_local(Manager *m) {
                         return r;
         }
         {
-                char *argv[] = {
+                const char *argv[] = {
                         c->shipper, "--paths", glob, "--clickhouse-url", url, "--user", c->ch_user,
                         "--checkpoint-file", ckpt, "--dead-letter-file", dlq, "--listen-address", "127.0.0.1",
                         "--listen-port", sh_port, NULL,
@@ -593,11 +607,11 @@ static int setup_local(Manager *m) {
         }
         {
                 size_t n = 0, k = 0;
-                _cleanup_free_ char **argv = NULL;
+                _cleanup_free_ const char **argv = NULL;
 
                 while (c->loggen_args[n])
                         n++;
-                argv = new0(char *, n + 6);
+                argv = new0(const char *, n + 6);
                 if (!argv)
                         return log_oom();
                 argv[k++] = c->loggen;

@@ -29,7 +29,7 @@ const char *process_state_to_string(ProcessState s) {
         return names[s];
 }
 
-int process_new(sd_event *e, const char *name, char *const *argv, Process **ret) {
+int process_new(sd_event *e, const char *name, const char *const *argv, Process **ret) {
         _cleanup_(process_freep) Process *p = NULL;
         size_t n = 0;
 

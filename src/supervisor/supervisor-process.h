@@ -61,7 +61,7 @@ struct Process {
         void *userdata;
 };
 
-int process_new(sd_event *e, const char *name, char *const *argv, Process **ret);
+int process_new(sd_event *e, const char *name, const char *const *argv, Process **ret);
 Process *process_free(Process *p);
 static inline void process_freep(Process **p) {
         if (*p)
