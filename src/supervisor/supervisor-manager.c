@@ -179,25 +179,39 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void on_process_change(Process *p, void *userdata) {
-        Manager *m = userdata;
-
-        if (m->stopping) {
-                for (size_t i = 0; i < m->n_processes; i++)
-                        if (m->processes[i]->state != PROCESS_STOPPED)
-                                return;
-                if (!m->cluster || cluster_idle(m->cluster))
-                        (void) sd_event_exit(m->event, m->exit_status);
-                return;
-        }
-        manager_update_state(m);
-}
-
 static bool all_stopped(Manager *m) {
         for (size_t i = 0; i < m->n_processes; i++)
                 if (m->processes[i]->state != PROCESS_STOPPED)
                         return false;
         return !m->cluster || cluster_idle(m->cluster);
+}
+
+/* Children stop in the reverse order of their start, each after the one started later has exited: loggen
+ * first, then the shipper (which sends what it has read while ClickHouse still answers), ClickHouse last. */
+static void stop_next_process(Manager *m) {
+        for (size_t i = m->n_processes; i > 0; i--) {
+                Process *p = m->processes[i - 1];
+
+                if (p->state == PROCESS_STOPPED)
+                        continue;
+                if (p->state != PROCESS_STOPPING)
+                        process_stop(p);
+                if (p->state == PROCESS_STOPPING)
+                        return;
+        }
+}
+
+static void on_process_change(Process *p, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping) {
+                stop_next_process(m);
+                if (all_stopped(m))
+                        (void) sd_event_exit(m->event, m->exit_status);
+                return;
+        }
+        if (!m->starting_processes)
+                manager_update_state(m);
 }
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -219,13 +233,12 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
-        for (size_t i = 0; i < m->n_processes; i++)
-                process_stop(m->processes[i]);
+        stop_next_process(m);
         if (m->cluster)
                 cluster_stop(m->cluster);
         if (all_stopped(m))
                 return sd_event_exit(m->event, m->exit_status);
-        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, (uint64_t) m->config.stop_timeout / 1000 + 2000000, 0, on_stop_timer, m);
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000, 0, on_stop_timer, m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
@@ -761,11 +774,16 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
 int manager_start(Manager *m) {
         int r;
 
+        m->starting_processes = true;
         for (size_t i = 0; i < m->n_processes; i++) {
                 r = process_start(m->processes[i]);
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "Failed to start %s, retrying: %m", m->processes[i]->name);
+                        m->processes[i]->failures_in_row++;
+                        process_retry_later(m->processes[i]);
+                }
         }
+        m->starting_processes = false;
         if (m->cluster) {
                 r = cluster_start(m->cluster);
                 if (r < 0)
