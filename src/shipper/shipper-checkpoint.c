@@ -76,9 +76,12 @@ static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
             (e->pending_end > e->pending_start && e->pending_start != e->committed))
                 return -EBADMSG;
         if (p < end) {
-                e->path = strndup(p, (size_t) (end - p));
+                /* Not strndup(): the text is not NUL-terminated here. */
+                e->path = malloc((size_t) (end - p) + 1);
                 if (!e->path)
                         return -ENOMEM;
+                memcpy(e->path, p, (size_t) (end - p));
+                e->path[end - p] = 0;
         }
         return 0;
 }
