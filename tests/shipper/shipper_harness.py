@@ -111,6 +111,7 @@ class Shipper:
             self.proc.wait()
 
     def stop(self):
+        """SIGTERM; the shipper must exit 0 (under the sanitizers that includes no leak and no error)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -118,6 +119,10 @@ class Shipper:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                raise AssertionError("shipper did not exit within 20 s of SIGTERM")
+        if self.proc and self.proc.returncode != 0:
+            tail = open(self.log_path, errors="replace").read()[-3000:]
+            raise AssertionError(f"shipper exited with {self.proc.returncode}:\n{tail}")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

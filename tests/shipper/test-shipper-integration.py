@@ -213,7 +213,7 @@ def malformed(args):
 def memory(args):
     """While ClickHouse is down, reading pauses (the files are the buffer) and RSS stays bounded; afterwards
     everything arrives exactly once."""
-    bound_kb = (256 if args.sanitized else 48) * 1024
+    bound_kb = (512 if args.sanitized else 48) * 1024
     work, logs, ep = setup(args, "memory", start_endpoint=False)
     writers = [LogWriter(logs, f"mem-{i}") for i in range(4)]
     for w in writers:
