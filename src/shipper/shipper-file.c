@@ -164,7 +164,7 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                         f->prefix.data,
                         f->prefix.len,
                         msg,
-                        (int64_t) now_nsec(CLOCK_REALTIME),
+                        m->read_time_ns,
                         &b->rows,
                         &m->tstats);
                 if (r < 0)
@@ -293,6 +293,8 @@ int shipper_file_read(ShipperFile *f, size_t budget) {
                 if (f->filling)
                         memcpy(f->filling->token_id, f->token_id, sizeof(f->token_id));
         }
+        /* The time of lines that carry none: taken once per read, not per line. */
+        m->read_time_ns = (int64_t) now_nsec(CLOCK_REALTIME);
         r = reader_run(&f->reader, budget, on_message, f);
         uint64_t after = reader_file_pos(&f->reader);
         const LineStats *s = &f->reader.asm_.stats;

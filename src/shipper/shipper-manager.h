@@ -131,6 +131,7 @@ struct Manager {
         bool clickhouse_up;
         uint64_t last_error_usec;
         int dead_letter_fd;
+        int64_t read_time_ns;
         TransformOptions topts;
         TransformStats tstats;
         ShipperStats stats;
