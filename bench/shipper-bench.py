@@ -178,6 +178,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--compression", default="zstd,gzip,none")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "shipper-bench"))
+    ap.add_argument("--endpoint-runs", type=int, default=3)
     ap.add_argument("--no-endpoint", action="store_true")
     a = ap.parse_args()
     b = a.build_dir
@@ -211,14 +212,15 @@ def main():
             run_shipper(shipper, logdir, sink_url, comp, a.lines, a.workdir)
             bodies, Sink.keep = Sink.keep, None
             e2e, direct = [], []
-            for i in range(a.runs):
+            for i in range(a.endpoint_runs):
                 work = os.path.join(a.workdir, f"ch-{comp}-{i}")
                 shutil.rmtree(work, ignore_errors=True)
                 os.makedirs(work)
                 ep = Endpoint(endpoint_bin, schema, work)
                 ep.start()
                 try:
-                    direct.append(a.lines / feed_direct(ep.url, bodies, 4))
+                    # The same concurrency as the shipper uses for one file (max-inflight-per-file).
+                    direct.append(a.lines / feed_direct(ep.url, bodies, 2))
                     ep.query("TRUNCATE TABLE otel_logs")
                     e2e.append(run_shipper(shipper, logdir, ep.url, comp, a.lines, work))
                     n = int(ep.query("SELECT count() FROM otel_logs").strip())
@@ -235,8 +237,8 @@ def main():
     server.shutdown()
 
     print()
-    print(f"shipper bench: {a.lines} docker json-file lines of loggen output, medians of {a.runs} runs, "
-          f"{os.cpu_count()} CPUs")
+    print(f"shipper bench: {a.lines} docker json-file lines of loggen output, medians of {a.runs} sink runs and "
+          f"{a.endpoint_runs} endpoint runs, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"{'compression':<12}{'sink lines/s':>14}{'CPU-s/M':>10}{'peak RSS MB':>13}"
           f"{'e2e lines/s':>13}{'direct lines/s':>16}{'e2e/direct':>12}")
     for r in results:
