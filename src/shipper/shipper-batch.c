@@ -106,7 +106,7 @@ int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out, bool *ret_borro
         }
         case COMPRESSION_GZIP: {
                 z_stream z = {0};
-                int level = (int) MIN(m->config->compression_level, 9);
+                int level = (int) CLAMP(m->config->compression_level, 1, 9);
                 if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
                         return -ENOMEM;
                 size_t bound = deflateBound(&z, (uLong) len) + 32;

@@ -398,3 +398,70 @@ bool json_number_is_integer(const char *p, size_t len) {
                         return false;
         return true;
 }
+
+const char *json_unescape_string(Buf *out, const char *p, const char *end) {
+        for (;;) {
+                const char *run = p;
+                p = skip_plain(p, end);
+                buf_put(out, run, (size_t) (p - run));
+                if (p >= end)
+                        return NULL;
+                if (*p == '"')
+                        return p;
+                if (*p != '\\')
+                        return NULL; /* raw control character */
+                p++;
+                if (p >= end)
+                        return NULL;
+                switch (*p++) {
+                case '"':
+                        buf_putc(out, '"');
+                        break;
+                case '\\':
+                        buf_putc(out, '\\');
+                        break;
+                case '/':
+                        buf_putc(out, '/');
+                        break;
+                case 'b':
+                        buf_putc(out, '\b');
+                        break;
+                case 'f':
+                        buf_putc(out, '\f');
+                        break;
+                case 'n':
+                        buf_putc(out, '\n');
+                        break;
+                case 'r':
+                        buf_putc(out, '\r');
+                        break;
+                case 't':
+                        buf_putc(out, '\t');
+                        break;
+                case 'u': {
+                        uint32_t cp;
+                        if (end - p < 4 || !is_hex(p[0]) || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]))
+                                return NULL;
+                        cp = read_hex4(p);
+                        p += 4;
+                        if (cp >= 0xd800 && cp <= 0xdbff) {
+                                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && is_hex(p[2]) &&
+                                    is_hex(p[3]) && is_hex(p[4]) && is_hex(p[5])) {
+                                        uint32_t lo = read_hex4(p + 2);
+                                        if (lo >= 0xdc00 && lo <= 0xdfff) {
+                                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                                p += 6;
+                                        } else
+                                                cp = 0xfffd;
+                                } else
+                                        cp = 0xfffd;
+                        } else if (cp >= 0xdc00 && cp <= 0xdfff)
+                                cp = 0xfffd;
+                        put_utf8(out, cp);
+                        break;
+                }
+                default:
+                        return NULL;
+                }
+        }
+}
