@@ -212,23 +212,32 @@ def main():
             run_shipper(shipper, logdir, sink_url, comp, a.lines, a.workdir)
             bodies, Sink.keep = Sink.keep, None
             e2e, direct = [], []
-            for i in range(a.endpoint_runs):
-                work = os.path.join(a.workdir, f"ch-{comp}-{i}")
+
+            def fresh_endpoint(name):
+                work = os.path.join(a.workdir, name)
                 shutil.rmtree(work, ignore_errors=True)
                 os.makedirs(work)
                 ep = Endpoint(endpoint_bin, schema, work)
                 ep.start()
-                try:
-                    # The same concurrency as the shipper uses for one file (max-inflight-per-file).
-                    direct.append(a.lines / feed_direct(ep.url, bodies, 2))
-                    ep.query("TRUNCATE TABLE otel_logs")
-                    e2e.append(run_shipper(shipper, logdir, ep.url, comp, a.lines, work))
-                    n = int(ep.query("SELECT count() FROM otel_logs").strip())
-                    if n != a.lines:
-                        raise RuntimeError(f"endpoint has {n} rows, want {a.lines}")
-                finally:
-                    ep.stop()
-                    shutil.rmtree(work, ignore_errors=True)
+                return ep, work
+
+            # Every measurement gets a fresh endpoint (no merges left over from the previous one);
+            # the order alternates between runs.
+            for i in range(a.endpoint_runs):
+                for what in (("e2e", "direct") if i % 2 == 0 else ("direct", "e2e")):
+                    ep, work = fresh_endpoint(f"ch-{comp}-{what}-{i}")
+                    try:
+                        if what == "direct":
+                            # The same concurrency as the shipper uses for one file (max-inflight-per-file).
+                            direct.append(a.lines / feed_direct(ep.url, bodies, 2))
+                        else:
+                            e2e.append(run_shipper(shipper, logdir, ep.url, comp, a.lines, work))
+                        n = int(ep.query("SELECT count() FROM otel_logs").strip())
+                        if n != a.lines:
+                            raise RuntimeError(f"endpoint has {n} rows after {what}, want {a.lines}")
+                    finally:
+                        ep.stop()
+                        shutil.rmtree(work, ignore_errors=True)
             row["e2e"] = median_row(e2e)
             row["direct_lines_s"] = statistics.median(direct)
             log(f"endpoint {comp}: shipper {row['e2e']['lines_s']:.0f} lines/s, direct {row['direct_lines_s']:.0f} "
