@@ -23,6 +23,8 @@
 #include "util.h"
 
 #define STATUS_SCHEMA "otel-supervisor/status/v1"
+/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
 
 const char *supervisor_state_to_string(SupervisorState s) {
         static const char *const names[_STATE_MAX] = {
@@ -102,11 +104,24 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
+/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
+ * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
+ * just never answers: the check that hangs says more than the last one that completed. */
+static double clickhouse_silence(Manager *m) {
+        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
+        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
+
+        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+}
+
 static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
         uint64_t now = now_usec(CLOCK_REALTIME);
+        double silence = clickhouse_silence(m);
 
-        if (!h->checked)
+        if (silence > 0)
+                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
+        else if (!h->checked)
                 add_reason(reasons, "waiting for the first ClickHouse check");
         else if (!h->reachable)
                 add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
@@ -252,9 +267,15 @@ static cJSON *clickhouse_json(Manager *m) {
         if (!o)
                 return NULL;
         cJSON_AddStringToObject(o, "url", m->config.ch_url);
+        double silence = clickhouse_silence(m);
+
         cJSON_AddBoolToObject(o, "checked", h->checked);
-        cJSON_AddBoolToObject(o, "reachable", h->reachable);
-        if (h->error)
+        cJSON_AddBoolToObject(o, "reachable", h->reachable && silence <= 0);
+        if (silence > 0) {
+                char e[64];
+                (void) snprintf(e, sizeof(e), "no answer for %.0f s", silence);
+                cJSON_AddStringToObject(o, "error", e);
+        } else if (h->error)
                 cJSON_AddStringToObject(o, "error", h->error);
         else
                 cJSON_AddNullToObject(o, "error");
@@ -371,7 +392,7 @@ char *manager_metrics_text(Manager *m) {
                 "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64 "\n"
                 "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
                 "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64 "\n",
-                h->reachable,
+                h->reachable && clickhouse_silence(m) <= 0,
                 h->rows,
                 h->lost,
                 h->duplicated);
