@@ -557,7 +557,10 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
                                 phase_reason(c, STATE_FAILED, "applying the manifests failed: %s", res->message);
                         return;
                 }
+                /* Usually the API server went away: start over from minikube's view of the cluster, which also
+                 * reconnects with a fresh kubeconfig. */
                 phase_reason(c, STATE_APPLYING, "applying the manifests failed, retrying: %s", res->message);
+                c->phase = PHASE_CHECK_CLUSTER;
                 retry_later(c);
                 return;
         }
@@ -566,6 +569,7 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
         c->n_applied = res->n_applied;
         c->n_pruned = res->n_pruned;
         log_info("Applied %zu objects, pruned %zu.", res->n_applied, res->n_pruned);
+        phase_reason(c, STATE_WAITING_ROLLOUT, "applied %zu objects, waiting for the rollout", res->n_applied);
         advance(c, PHASE_ROLLOUT);
 }
 
