@@ -61,6 +61,11 @@ int engine_open(const char *lib_path, const char *data_dir, Engine **ret) {
                 return log_oom();
         (void) pthread_mutex_init(&e->lock, NULL);
 
+        /* The engine takes its server time zone from $TZ and cannot load POSIX strings such as "GMT+12";
+         * like the server in the VM it runs in UTC, whatever the environment says. */
+        if (setenv("TZ", "UTC", /* overwrite= */ 1) < 0)
+                return log_error_errno(errno, "Failed to set TZ: %m");
+
         e->dl = dlopen(lib_path, RTLD_NOW | RTLD_LOCAL);
         if (!e->dl)
                 return log_error_errno(

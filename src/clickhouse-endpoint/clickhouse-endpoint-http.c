@@ -781,7 +781,7 @@ static void on_completed(
         *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+_printf_(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         _cleanup_free_ char *m = NULL;
         if (vasprintf(&m, fmt, ap) >= 0)
                 log_debug("libmicrohttpd: %s", m);
