@@ -119,14 +119,15 @@ def run_inprocess(data_path, runs, inline_only=False):
 # --- through the endpoint ---------------------------------------------------------------------------------
 
 class Endpoint:
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="bench-endpoint-")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = dict(os.environ, CLICKHOUSE_PASSWORD=PASSWORD)
         self.proc = subprocess.Popen([os.environ["CLICKHOUSE_ENDPOINT"], "--port", str(self.port), "--data-dir", self.dir,
-                                      "--chdb-lib", os.environ["CHDB_LIB"], "--schema-dir", os.environ["SCHEMA_DIR"]],
+                                      "--chdb-lib", os.environ["CHDB_LIB"], "--schema-dir", os.environ["SCHEMA_DIR"]]
+                                     + list(extra_args),
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
             try:
@@ -211,6 +212,36 @@ def main():
             mb = len(data) / 1e6
             print(f"{n:>7} {mb:>5.1f} | {n / te:>15,.0f} {mb / te:>5.1f} | {n / ti:>14,.0f} {mb / ti:>5.1f} {te / ti:>5.2f} "
                   f"| {n / tf:>12,.0f} {mb / tf:>5.1f} {te / tf:>5.2f} | {n / tz:>13,.0f}")
+
+        # 8 clients inserting at once: how much the engine sessions add over one-at-a-time.
+        import threading
+        data = make_rows(10_000, 99, start_s)
+        line = []
+        for sessions in (1, 4):
+            ep = Endpoint(["--engine-sessions", str(sessions)])
+            try:
+                ep.insert(data, "warm")
+                errors = []
+
+                def client(c):
+                    try:
+                        for b in range(3):
+                            ep.insert(data, f"c{c}-b{b}")
+                    except Exception as e:  # noqa: BLE001
+                        errors.append(e)
+                t = time.perf_counter()
+                threads = [threading.Thread(target=client, args=(c,)) for c in range(8)]
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
+                el = time.perf_counter() - t
+                if errors:
+                    raise errors[0]
+            finally:
+                ep.close()
+            line.append(f"{sessions} session{'s' if sessions > 1 else ''}: {8 * 3 * 10_000 / el:,.0f} rows/s")
+        print("8 clients x 3 inserts of 10 000 rows at once: " + "; ".join(line))
 
         if not args.skip_big:
             # ~200 MB in one request: peak RSS of the endpoint vs. in-process.
