@@ -865,11 +865,14 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         ssize_t k;
 
         while ((k = read(fd, buf, sizeof(buf))) > 0)
-                for (char *p = buf; p < buf + k;) {
-                        struct inotify_event *e = (struct inotify_event *) p;
-                        if (e->len == 0 || e->name[0] != '.')
+                for (char *p = buf; p + sizeof(struct inotify_event) <= buf + k;) {
+                        struct inotify_event e;
+
+                        /* Copied out rather than cast: the compiler cannot see the buffer's alignment. */
+                        memcpy(&e, p, sizeof(e));
+                        if (e.len == 0 || p[sizeof(e)] != '.')
                                 relevant = true;
-                        p += sizeof(*e) + e->len;
+                        p += sizeof(e) + e.len;
                 }
         if (!relevant)
                 return 0;
