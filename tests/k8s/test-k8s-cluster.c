@@ -366,7 +366,7 @@ Test(k8s_cluster, apply_is_idempotent_edits_update_and_removal_prunes, .timeout 
          */
         Reply d = request(c, "GET", "/apis/apps/v1/namespaces/t-idem/deployments/web", NULL, NULL);
         cr_assert_eq(
-                cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "generation")->valuedouble, 1);
+                cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "generation")->valueint, 1);
         const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "labels");
         cr_assert_str_eq(jstr(labels, K8S_INVENTORY_LABEL, NULL), "t-idem");
         cr_assert_str_eq(jstr(labels, K8S_MANAGED_BY_LABEL, NULL), "otel-supervisor");
@@ -552,7 +552,7 @@ Test(k8s_cluster, crd_applied_mid_run_is_discovered, .timeout = 180) {
         cr_assert(res->namespaced);
         Reply w = request(c, "GET", "/apis/otel.appliance/v1/namespaces/t-crd/widgets/w1", NULL, NULL);
         cr_assert_eq(w.status, 200, "%s", w.message);
-        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(w.json, "spec"), "size")->valuedouble, 3);
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(w.json, "spec"), "size")->valueint, 3);
         reply_done(&w);
         client_free(c);
 }
