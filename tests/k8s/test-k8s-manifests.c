@@ -61,34 +61,51 @@ static const cJSON *pod_spec(const K8sManifest *m) {
 
 static bool is_workload(const K8sManifest *m) {
         return strcmp(m->kind, "Deployment") == 0 || strcmp(m->kind, "StatefulSet") == 0 ||
-                strcmp(m->kind, "DaemonSet") == 0;
+               strcmp(m->kind, "DaemonSet") == 0;
 }
 
 Test(k8s_manifests, the_whole_stack_is_there) {
         static const struct {
                 const char *kind, *name;
         } want[] = {
-                { "Namespace", "otel-demo" },          { "Secret", "clickhouse-credentials" },
-                { "ConfigMap", "clickhouse-config" },  { "ConfigMap", "clickhouse-init" },
-                { "StatefulSet", "clickhouse" },       { "Service", "clickhouse" },
-                { "Service", "clickhouse-headless" },  { "Deployment", "loggen" },
-                { "ServiceAccount", "shipper" },       { "DaemonSet", "shipper" },
-                { "Deployment", "hyperdx" },           { "Service", "hyperdx" },
+                {"Namespace", "otel-demo"},
+                {"Secret", "clickhouse-credentials"},
+                {"ConfigMap", "clickhouse-config"},
+                {"ConfigMap", "clickhouse-init"},
+                {"StatefulSet", "clickhouse"},
+                {"Service", "clickhouse"},
+                {"Service", "clickhouse-headless"},
+                {"Deployment", "loggen"},
+                {"ServiceAccount", "shipper"},
+                {"DaemonSet", "shipper"},
+                {"Deployment", "hyperdx"},
+                {"Service", "hyperdx"},
         };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-                cr_assert_not_null(find(want[i].kind, want[i].name), "%s %s missing", want[i].kind, want[i].name);
+                cr_assert_not_null(
+                        find(want[i].kind, want[i].name), "%s %s missing", want[i].kind, want[i].name);
 }
 
 Test(k8s_manifests, labels_and_namespace) {
         for (size_t i = 0; i < set.n; i++) {
                 const K8sManifest *m = &set.items[i];
                 const cJSON *labels = at(m->obj, "metadata.labels");
-                cr_assert_not_null(kstr(labels, "app.kubernetes.io/name"), "%s:%u: no app.kubernetes.io/name", m->file, m->line);
-                cr_assert_str_eq(kstr(labels, "app.kubernetes.io/part-of"), "otel-appliance", "%s:%u", m->file, m->line);
-                cr_assert_null(kstr(labels, "app.kubernetes.io/managed-by"),
-                               "%s:%u: managed-by is the supervisor's to set",
-                               m->file,
-                               m->line);
+                cr_assert_not_null(
+                        kstr(labels, "app.kubernetes.io/name"),
+                        "%s:%u: no app.kubernetes.io/name",
+                        m->file,
+                        m->line);
+                cr_assert_str_eq(
+                        kstr(labels, "app.kubernetes.io/part-of"),
+                        "otel-appliance",
+                        "%s:%u",
+                        m->file,
+                        m->line);
+                cr_assert_null(
+                        kstr(labels, "app.kubernetes.io/managed-by"),
+                        "%s:%u: managed-by is the supervisor's to set",
+                        m->file,
+                        m->line);
                 if (strcmp(m->kind, "Namespace") != 0)
                         cr_assert_str_eq(m->namespace, "otel-demo", "%s:%u", m->file, m->line);
                 if (is_workload(m)) {
@@ -96,7 +113,8 @@ Test(k8s_manifests, labels_and_namespace) {
                         const cJSON *sel = at(m->obj, "spec.selector.matchLabels"), *l;
                         const cJSON *tl = at(m->obj, "spec.template.metadata.labels");
                         cr_assert(cJSON_GetArraySize(sel) > 0);
-                        cJSON_ArrayForEach(l, sel) cr_assert_str_eq(kstr(tl, l->string), l->valuestring, "%s", m->name);
+                        cJSON_ArrayForEach(l, sel)
+                                cr_assert_str_eq(kstr(tl, l->string), l->valuestring, "%s", m->name);
                         cr_assert_str_eq(kstr(tl, "app.kubernetes.io/part-of"), "otel-appliance");
                 }
         }
@@ -115,7 +133,10 @@ Test(k8s_manifests, containers_images_resources_and_references) {
                         if (strncmp(image, "otel/", 5) == 0)
                                 cr_assert_str_eq(policy, "Never", "%s: %s", m->name, image);
                         else
-                                cr_assert(strstr(image, "@sha256:"), "%s: a pulled image is pinned by digest", image);
+                                cr_assert(
+                                        strstr(image, "@sha256:"),
+                                        "%s: a pulled image is pinned by digest",
+                                        image);
                         cr_assert_not_null(str(c, "resources.requests.cpu"), "%s", m->name);
                         cr_assert_not_null(str(c, "resources.requests.memory"), "%s", m->name);
                         cr_assert_not_null(str(c, "resources.limits.memory"), "%s", m->name);
@@ -134,7 +155,8 @@ Test(k8s_manifests, containers_images_resources_and_references) {
                                 (void) v;
                                 const cJSON *sd = at(s->obj, "stringData");
                                 const char *val = kstr(sd, str(e, "valueFrom.secretKeyRef.key"));
-                                cr_assert_not_null(val, "%s: key %s", sname, str(e, "valueFrom.secretKeyRef.key"));
+                                cr_assert_not_null(
+                                        val, "%s: key %s", sname, str(e, "valueFrom.secretKeyRef.key"));
                                 cr_assert_gt(strlen(val), 0, "%s: empty value", sname);
                         }
                 }
@@ -173,15 +195,17 @@ static const cJSON *container(const char *kind, const char *name) {
 
 static const char *env(const cJSON *c, const char *name) {
         const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) if (strcmp(str(e, "name"), name) == 0) return str(e, "value");
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env"))
+                if (strcmp(str(e, "name"), name) == 0)
+                        return str(e, "value");
         return NULL;
 }
 
 static long port_named(const cJSON *c, const char *name) {
         const cJSON *p;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItem(c, "ports")) if (strcmp(str(p, "name"), name) == 0) return (
-                long) cJSON_GetObjectItem(p, "containerPort")
-                ->valuedouble;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(c, "ports"))
+                if (strcmp(str(p, "name"), name) == 0)
+                        return (long) cJSON_GetObjectItem(p, "containerPort")->valuedouble;
         return -1;
 }
 
@@ -222,10 +246,11 @@ Test(k8s_manifests, shipper_mounts_and_rights) {
         cr_assert(cJSON_IsFalse(at(find("ServiceAccount", "shipper")->obj, "automountServiceAccountToken")));
         cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(spec, "automountServiceAccountToken")));
         for (size_t i = 0; i < set.n; i++)
-                cr_assert(strcmp(set.items[i].kind, "RoleBinding") != 0 &&
-                                  strcmp(set.items[i].kind, "ClusterRoleBinding") != 0,
-                          "%s grants rights nobody here needs",
-                          set.items[i].name);
+                cr_assert(
+                        strcmp(set.items[i].kind, "RoleBinding") != 0 &&
+                                strcmp(set.items[i].kind, "ClusterRoleBinding") != 0,
+                        "%s grants rights nobody here needs",
+                        set.items[i].name);
 }
 
 Test(k8s_manifests, services_select_pods_and_ports) {
@@ -240,21 +265,24 @@ Test(k8s_manifests, services_select_pods_and_ports) {
                                 continue;
                         const cJSON *tl = at(set.items[j].obj, "spec.template.metadata.labels"), *l;
                         bool all = cJSON_GetArraySize(sel) > 0;
-                        cJSON_ArrayForEach(l, sel) all = all && kstr(tl, l->string) &&
-                                strcmp(kstr(tl, l->string), l->valuestring) == 0;
+                        cJSON_ArrayForEach(l, sel)
+                                all = all && kstr(tl, l->string) &&
+                                      strcmp(kstr(tl, l->string), l->valuestring) == 0;
                         if (all)
                                 target = &set.items[j];
                 }
                 cr_assert_not_null(target, "Service %s selects no workload", svc->name);
-                const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(pod_spec(target), "containers"), 0), *p;
+                const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(pod_spec(target), "containers"), 0),
+                            *p;
                 cJSON_ArrayForEach(p, at(svc->obj, "spec.ports")) {
                         const char *tp = str(p, "targetPort");
                         if (tp)
-                                cr_assert_gt(port_named(c, tp), 0, "Service %s: no port named %s", svc->name, tp);
+                                cr_assert_gt(
+                                        port_named(c, tp), 0, "Service %s: no port named %s", svc->name, tp);
                 }
         }
         const cJSON *p;
-        long want[] = { 8123, 9000 };
+        long want[] = {8123, 9000};
         size_t k = 0;
         cJSON_ArrayForEach(p, at(find("Service", "clickhouse")->obj, "spec.ports")) {
                 cr_assert_lt(k, 2);
@@ -301,7 +329,8 @@ Test(k8s_manifests, hyperdx_preset_for_otel_logs) {
         const cJSON *e;
         int seen = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) {
-                if (strcmp(str(e, "name"), "CLICKHOUSE_USER") == 0 || strcmp(str(e, "name"), "CLICKHOUSE_PASSWORD") == 0)
+                if (strcmp(str(e, "name"), "CLICKHOUSE_USER") == 0 ||
+                    strcmp(str(e, "name"), "CLICKHOUSE_PASSWORD") == 0)
                         seen++;
                 if (strcmp(str(e, "name"), "DEFAULT_CONNECTIONS") == 0)
                         cr_assert_eq(seen, 2);
@@ -330,7 +359,8 @@ Test(k8s_manifests, clickhouse_init_holds_the_schema) {
         struct stat st;
         if (stat(dir, &st) < 0) {
                 /* Stand-in input (see gen-clickhouse-init.py): still the otel_logs DDL. */
-                cr_assert(strstr(kstr(data, "10-otel_logs.sql"), "CREATE TABLE IF NOT EXISTS default.otel_logs"));
+                cr_assert(strstr(
+                        kstr(data, "10-otel_logs.sql"), "CREATE TABLE IF NOT EXISTS default.otel_logs"));
                 return;
         }
         /* Each data entry is, byte for byte, the SQL file of that name (as read back by our YAML reader). */
@@ -357,14 +387,19 @@ Test(k8s_manifests, images_match_the_image_list) {
         static const struct {
                 const char *role, *kind, *name;
         } roles[] = {
-                { "loggen", "Deployment", "loggen" },
-                { "shipper", "DaemonSet", "shipper" },
-                { "clickhouse", "StatefulSet", "clickhouse" },
-                { "hyperdx", "Deployment", "hyperdx" },
+                {"loggen", "Deployment", "loggen"},
+                {"shipper", "DaemonSet", "shipper"},
+                {"clickhouse", "StatefulSet", "clickhouse"},
+                {"hyperdx", "Deployment", "hyperdx"},
         };
         for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
                 char want[512];
-                (void) snprintf(want, sizeof want, "\n%s %s\n", roles[i].role, str(container(roles[i].kind, roles[i].name), "image"));
+                (void) snprintf(
+                        want,
+                        sizeof want,
+                        "\n%s %s\n",
+                        roles[i].role,
+                        str(container(roles[i].kind, roles[i].name), "image"));
                 cr_assert(strstr(list, want), "images.txt has no line '%s'", want + 1);
         }
         free(list);
