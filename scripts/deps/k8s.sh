@@ -7,7 +7,8 @@
 # release is taken from the PATH, or else fetched once from the Go module proxy
 # (module golang.org/toolchain) into the cache.
 set -euo pipefail
-# Everything runs inside main(), so bash has read the whole file before any step starts.
+# Everything runs inside main() and the file ends on the line that calls it, so editing the
+# script while it runs (a long build) cannot change what it does.
 main() {
   cd "$(dirname "$0")/../.."
   . tests/k8s/versions.env
@@ -72,4 +73,4 @@ main() {
   mv "$bindir.tmp" "$bindir"
   echo "k8s deps: built ${want[*]} in $(($(date +%s) - start))s into $bindir"
 }
-main "$@"
+main "$@"; exit $?
