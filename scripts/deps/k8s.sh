@@ -51,7 +51,7 @@ main() {
     fi
     GO=$tc/bin/go
   fi
-  export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+  export GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
 
   start=$(date +%s)
   mkdir -p "$bindir.tmp"
