@@ -28,6 +28,7 @@ struct ClickHouseChecker {
         struct curl_slist *headers;
         StrBuf reply;
         CheckStep step;
+        uint64_t started_usec;
         ClickHouseHealth health;  /* last completed check */
         ClickHouseHealth pending; /* the check under way */
         ClickHouseCheckDone done;
@@ -241,12 +242,17 @@ int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void 
         c->userdata = userdata;
         c->pending = (ClickHouseHealth){};
         c->step = STEP_PING;
+        c->started_usec = now_usec(CLOCK_MONOTONIC);
         r = start_step(c);
         if (r < 0) {
                 c->step = STEP_IDLE;
                 return r;
         }
         return 0;
+}
+
+uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c) {
+        return c->step == STEP_IDLE ? 0 : c->started_usec;
 }
 
 const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {

@@ -23,6 +23,8 @@
 #include "util.h"
 
 #define STATUS_SCHEMA "otel-supervisor/status/v1"
+/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
 
 const char *supervisor_state_to_string(SupervisorState s) {
         static const char *const names[_STATE_MAX] = {
@@ -102,11 +104,24 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
+/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
+ * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
+ * just never answers: the check that hangs says more than the last one that completed. */
+static double clickhouse_silence(Manager *m) {
+        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
+        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
+
+        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+}
+
 static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
         uint64_t now = now_usec(CLOCK_REALTIME);
+        double silence = clickhouse_silence(m);
 
-        if (!h->checked)
+        if (silence > 0)
+                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
+        else if (!h->checked)
                 add_reason(reasons, "waiting for the first ClickHouse check");
         else if (!h->reachable)
                 add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
@@ -179,25 +194,39 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void on_process_change(Process *p, void *userdata) {
-        Manager *m = userdata;
-
-        if (m->stopping) {
-                for (size_t i = 0; i < m->n_processes; i++)
-                        if (m->processes[i]->state != PROCESS_STOPPED)
-                                return;
-                if (!m->cluster || cluster_idle(m->cluster))
-                        (void) sd_event_exit(m->event, m->exit_status);
-                return;
-        }
-        manager_update_state(m);
-}
-
 static bool all_stopped(Manager *m) {
         for (size_t i = 0; i < m->n_processes; i++)
                 if (m->processes[i]->state != PROCESS_STOPPED)
                         return false;
         return !m->cluster || cluster_idle(m->cluster);
+}
+
+/* Children stop in the reverse order of their start, each after the one started later has exited: loggen
+ * first, then the shipper (which sends what it has read while ClickHouse still answers), ClickHouse last. */
+static void stop_next_process(Manager *m) {
+        for (size_t i = m->n_processes; i > 0; i--) {
+                Process *p = m->processes[i - 1];
+
+                if (p->state == PROCESS_STOPPED)
+                        continue;
+                if (p->state != PROCESS_STOPPING)
+                        process_stop(p);
+                if (p->state == PROCESS_STOPPING)
+                        return;
+        }
+}
+
+static void on_process_change(Process *p, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping) {
+                stop_next_process(m);
+                if (all_stopped(m))
+                        (void) sd_event_exit(m->event, m->exit_status);
+                return;
+        }
+        if (!m->starting_processes)
+                manager_update_state(m);
 }
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -219,13 +248,12 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
-        for (size_t i = 0; i < m->n_processes; i++)
-                process_stop(m->processes[i]);
+        stop_next_process(m);
         if (m->cluster)
                 cluster_stop(m->cluster);
         if (all_stopped(m))
                 return sd_event_exit(m->event, m->exit_status);
-        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, (uint64_t) m->config.stop_timeout / 1000 + 2000000, 0, on_stop_timer, m);
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000, 0, on_stop_timer, m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
@@ -239,9 +267,15 @@ static cJSON *clickhouse_json(Manager *m) {
         if (!o)
                 return NULL;
         cJSON_AddStringToObject(o, "url", m->config.ch_url);
+        double silence = clickhouse_silence(m);
+
         cJSON_AddBoolToObject(o, "checked", h->checked);
-        cJSON_AddBoolToObject(o, "reachable", h->reachable);
-        if (h->error)
+        cJSON_AddBoolToObject(o, "reachable", h->reachable && silence <= 0);
+        if (silence > 0) {
+                char e[64];
+                (void) snprintf(e, sizeof(e), "no answer for %.0f s", silence);
+                cJSON_AddStringToObject(o, "error", e);
+        } else if (h->error)
                 cJSON_AddStringToObject(o, "error", h->error);
         else
                 cJSON_AddNullToObject(o, "error");
@@ -358,7 +392,7 @@ char *manager_metrics_text(Manager *m) {
                 "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64 "\n"
                 "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
                 "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64 "\n",
-                h->reachable,
+                h->reachable && clickhouse_silence(m) <= 0,
                 h->rows,
                 h->lost,
                 h->duplicated);
@@ -761,11 +795,16 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
 int manager_start(Manager *m) {
         int r;
 
+        m->starting_processes = true;
         for (size_t i = 0; i < m->n_processes; i++) {
                 r = process_start(m->processes[i]);
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "Failed to start %s, retrying: %m", m->processes[i]->name);
+                        m->processes[i]->failures_in_row++;
+                        process_retry_later(m->processes[i]);
+                }
         }
+        m->starting_processes = false;
         if (m->cluster) {
                 r = cluster_start(m->cluster);
                 if (r < 0)

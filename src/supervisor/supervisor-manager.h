@@ -52,6 +52,7 @@ typedef struct Manager {
         bool ever_ready;
         bool notified_ready;
         bool stopping;
+        bool starting_processes;
         char *last_status_line; /* what STATUS= said last */
         int exit_status;
 } Manager;

@@ -122,7 +122,17 @@ static void emit_line(Process *p, ProcessStream *s, const char *line, size_t n, 
                         log_warning_errno(r, "%s: failed to write %s, dropping a line: %m", p->name, p->cri_path);
                 return;
         }
-        log_info("%s: %.*s", p->name, (int) n, line);
+        /* Our children name themselves at the start of their lines already ("shipper: …"); others get
+         * their name put in front, so every line says where it came from. */
+        {
+                const char *base = strrchr(p->argv[0], '/') ? strrchr(p->argv[0], '/') + 1 : p->argv[0];
+                size_t bl = strlen(base);
+
+                if (n > bl + 1 && memcmp(line, base, bl) == 0 && line[bl] == ':')
+                        log_info("%.*s", (int) n, line);
+                else
+                        log_info("%s: %.*s", p->name, (int) n, line);
+        }
 }
 
 /* Splits what is buffered into lines; a line longer than the buffer goes out in parts. */
@@ -187,6 +197,8 @@ static void notify(Process *p) {
                 p->on_change(p, p->userdata);
 }
 
+static int arm_timer(Process *p, uint64_t delay_usec, sd_event_time_handler_t cb);
+
 static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Process *p = userdata;
         int r;
@@ -196,8 +208,11 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         p->restarts++;
         r = process_start(p);
-        if (r < 0)
+        if (r < 0) {
                 log_warning_errno(r, "%s: restart failed, trying again later: %m", p->name);
+                p->failures_in_row++;
+                process_retry_later(p);
+        }
         return 0;
 }
 
@@ -212,7 +227,7 @@ static int arm_timer(Process *p, uint64_t delay_usec, sd_event_time_handler_t cb
         return 0;
 }
 
-static void schedule_restart(Process *p) {
+void process_retry_later(Process *p) {
         uint64_t delay;
         int r;
 
@@ -253,7 +268,7 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
                 p->state = PROCESS_STOPPED;
         } else {
                 p->failures_in_row = ran >= PROCESS_STABLE_USEC ? 1 : p->failures_in_row + 1;
-                schedule_restart(p);
+                process_retry_later(p);
         }
         notify(p);
         return 0;

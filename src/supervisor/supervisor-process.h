@@ -72,6 +72,8 @@ int process_set_cri_output(Process *p, const char *dir, const char *pod, const c
 int process_add_env(Process *p, const char *assignment);
 
 int process_start(Process *p);
+/* Schedules the next start after the back-off (used when a start failed). */
+void process_retry_later(Process *p);
 /* SIGTERM now, SIGKILL after the stop timeout; no restart afterwards. */
 void process_stop(Process *p);
 /* Restarts a running process (SIGTERM; it is started again at once when it has exited). */
