@@ -189,6 +189,10 @@ class HttpInterfaceTest(unittest.TestCase):
         r = self.ep.query("SELECT 1")
         self.assertEqual(r.headers["x-clickhouse-timezone"], "UTC")
 
+    def test_repeated_parameter_last_wins(self):
+        r = self.ep.request("POST", "/?query=SELECT+1&query=SELECT+2")
+        self.assertEqual((r.status, r.text), (200, "2\n"))
+
     def test_query_in_param_and_body_joined(self):
         r = self.ep.query("SELECT", body=b"42 AS answer")
         self.assertEqual((r.status, r.text), (200, "42\n"))
