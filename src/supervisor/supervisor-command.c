@@ -48,7 +48,8 @@ static void drain(Command *c, int *fd, sd_event_source **source, bool is_out) {
                         if (strbuf_append(&c->out, buf, (size_t) k) < 0)
                                 c->overflow = true;
                 } else {
-                        /* Keep the last COMMAND_ERR_TAIL bytes: the end of an error output says what went wrong. */
+                        /* Keep the last COMMAND_ERR_TAIL bytes: the end of an error output says what went
+                         * wrong. */
                         size_t n = (size_t) k;
                         if (n >= COMMAND_ERR_TAIL) {
                                 memcpy(c->err_tail, buf + n - COMMAND_ERR_TAIL, COMMAND_ERR_TAIL);
@@ -187,7 +188,8 @@ int command_run(
         if (r >= 0)
                 r = sd_event_add_io(e, &c->err_source, c->err_fd, EPOLLIN, on_output, c);
         if (r >= 0 && timeout_usec > 0)
-                r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 100000, on_timeout, c);
+                r = sd_event_add_time_relative(
+                        e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 100000, on_timeout, c);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(c->child, argv[0]);

@@ -74,7 +74,8 @@ int process_add_env(Process *p, const char *assignment) {
         return l[n] ? 0 : -ENOMEM;
 }
 
-int process_set_cri_output(Process *p, const char *dir, const char *pod, const char *namespace, const char *container) {
+int process_set_cri_output(
+        Process *p, const char *dir, const char *pod, const char *namespace, const char *container) {
         free(p->cri_dir);
         free(p->cri_pod);
         free(p->cri_namespace);
@@ -119,7 +120,8 @@ static void emit_line(Process *p, ProcessStream *s, const char *line, size_t n, 
                 if (r >= 0)
                         r = loop_write(p->cri_fd, "\n", 1);
                 if (r < 0)
-                        log_warning_errno(r, "%s: failed to write %s, dropping a line: %m", p->name, p->cri_path);
+                        log_warning_errno(
+                                r, "%s: failed to write %s, dropping a line: %m", p->name, p->cri_path);
                 return;
         }
         /* Our children name themselves at the start of their lines already ("shipper: …"); others get
@@ -250,7 +252,11 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         p->pid = 0;
         p->last_exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
         if (si->si_code == CLD_EXITED)
-                log_full(si->si_status == 0 ? LOG_INFO : LOG_WARNING, "%s: exited with status %d", p->name, si->si_status);
+                log_full(
+                        si->si_status == 0 ? LOG_INFO : LOG_WARNING,
+                        "%s: exited with status %d",
+                        p->name,
+                        si->si_status);
         else
                 log_warning("%s: killed by signal %s", p->name, strsignal(si->si_status));
 
@@ -287,7 +293,14 @@ static int open_cri_file(Process *p) {
         }
         p->container_id[64] = 0;
         free(p->cri_path);
-        if (asprintf(&p->cri_path, "%s/%s_%s_%s-%s.log", p->cri_dir, p->cri_pod, p->cri_namespace, p->cri_container, p->container_id) < 0) {
+        if (asprintf(
+                    &p->cri_path,
+                    "%s/%s_%s_%s-%s.log",
+                    p->cri_dir,
+                    p->cri_pod,
+                    p->cri_namespace,
+                    p->cri_container,
+                    p->container_id) < 0) {
                 p->cri_path = NULL;
                 return -ENOMEM;
         }
@@ -301,7 +314,8 @@ _noreturn_ static void exec_child(Process *p, int out, int err) {
         sigset_t none;
         int null;
 
-        /* The child must not inherit our blocked signals (sd-event needs them blocked here) nor outlive us. */
+        /* The child must not inherit our blocked signals (sd-event needs them blocked here) nor outlive us.
+         */
         (void) sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) signal(SIGPIPE, SIG_DFL);
@@ -309,7 +323,8 @@ _noreturn_ static void exec_child(Process *p, int out, int err) {
         (void) setpgid(0, 0);
 
         null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+            dup2(err, STDERR_FILENO) < 0)
                 _exit(126);
         for (char **e = p->env; *e; e++)
                 (void) putenv(*e);
@@ -338,7 +353,8 @@ int process_start(Process *p) {
         if (p->cri_dir) {
                 r = open_cri_file(p);
                 if (r < 0)
-                        return log_error_errno(r, "%s: failed to create its log file in %s: %m", p->name, p->cri_dir);
+                        return log_error_errno(
+                                r, "%s: failed to create its log file in %s: %m", p->name, p->cri_dir);
         }
 
         pid = fork();

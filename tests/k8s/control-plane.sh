@@ -10,8 +10,9 @@
 #   control-plane.sh bindir      print the directory holding the binaries
 #
 # Ports are picked at random among the free ones. Binaries come from
-# $OTEL_K8S_BIN, or the cache scripts/deps/k8s.sh fills. Exit 77 (the "skipped"
-# code of meson and automake) when the binaries are not built.
+# $OTEL_K8S_BIN, or the cache scripts/deps/k8s.sh fills; etcd from $OTEL_K8S_ETCD,
+# or the PATH (Debian's etcd-server). Exit 77 (the "skipped" code of meson and
+# automake) when a binary is missing.
 #
 # The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
 # default stages make a scheduled pod Running and Ready once; after that a test
@@ -30,7 +31,7 @@ bindir() {
   if [ -n "${OTEL_K8S_BIN:-}" ]; then
     echo "$OTEL_K8S_BIN"
   else
-    echo "${OTEL_CACHE_DIR:-/var/cache/otel-appliance}/k8s/$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
+    echo "${OTEL_CACHE_DIR:-/var/cache/otel-appliance}/k8s/$K8S_VERSION-kwok-$KWOK_VERSION/bin"
   fi
 }
 
@@ -131,13 +132,18 @@ sys.exit(0 if ok else 1)'
 cmd_start() {
   local bin
   bin=$(bindir)
-  local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  local b etcd
+  for b in kube-apiserver kube-controller-manager kube-scheduler kwok; do
     if [ ! -x "$bin/$b" ]; then
       echo "control-plane: $bin/$b is missing; build it with scripts/deps/k8s.sh" >&2
       exit 77
     fi
   done
+  etcd=${OTEL_K8S_ETCD:-$(command -v etcd || true)}
+  if [ -z "$etcd" ] || [ ! -x "$etcd" ]; then
+    echo "control-plane: no etcd (install Debian's etcd-server, or set OTEL_K8S_ETCD)" >&2
+    exit 77
+  fi
   if [ -e "$dir/run" ] && ls "$dir"/run/*.pid >/dev/null 2>&1; then
     die "$dir already holds a control plane (stop it first)"
   fi
@@ -170,7 +176,7 @@ cmd_start() {
   write_kubeconfig "$dir/kube-scheduler.kubeconfig" kube-scheduler
   write_kubeconfig "$dir/kwok.kubeconfig" kwok
 
-  launch etcd "$bin/etcd" --name=otel-test --data-dir="$dir/etcd" \
+  launch etcd "$etcd" --name=otel-test --data-dir="$dir/etcd" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
     --listen-peer-urls="http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer" \
     --initial-cluster="otel-test=http://127.0.0.1:$etcd_peer" --listen-metrics-urls= \

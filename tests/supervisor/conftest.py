@@ -40,9 +40,13 @@ def wait_until(predicate, timeout, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        try:
+            last = predicate()
+        except OSError as e:  # e.g. the status socket does not exist yet
+            last = e
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
 
