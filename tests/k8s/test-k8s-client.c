@@ -15,6 +15,7 @@
 
 #include "k8s-apply.h"
 #include "k8s-client.h"
+#include "k8s-health.h"
 #include "k8s-manifest.h"
 
 static char err[1024];
@@ -348,6 +349,13 @@ static void on_apply(K8sClient *c, const K8sApplyResult *r, void *userdata) {
         g->done = true;
 }
 
+static void on_health(K8sClient *c, const K8sHealthReport *r, void *userdata) {
+        Got *g = userdata;
+        g->result = r->result;
+        (void) snprintf(g->message, sizeof g->message, "%s", r->message);
+        g->done = true;
+}
+
 Test(k8s_client, unreachable_server_is_retryable) {
         K8sClient *c = unreachable_client();
         Got g = {};
@@ -369,6 +377,13 @@ Test(k8s_client, unreachable_server_is_retryable) {
         cr_assert_eq(g.result, K8S_RESULT_RETRY);
         cr_assert(strstr(g.message, "discovery"), "%s", g.message);
         k8s_manifest_set_done(&s);
+
+        /* So does a health check: a report marked RETRY, saying which list failed. */
+        g = (Got){};
+        cr_assert_eq(k8s_health_check(c, "otel-demo", on_health, &g), 0);
+        cr_assert_eq(k8s_client_run_until(c, &g.done, 10000000), 0);
+        cr_assert_eq(g.result, K8S_RESULT_RETRY);
+        cr_assert(strstr(g.message, "listing "), "%s", g.message);
         client_free(c);
 }
 
