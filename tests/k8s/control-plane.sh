@@ -14,7 +14,8 @@
 # or the PATH (Debian's etcd-server). Exit 77 (the "skipped" code of meson and
 # automake) when a binary is missing.
 #
-# The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
+# Eight 100Gi PersistentVolumes of the default StorageClass "standard" (as on
+# minikube) wait for claims. The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
 # default stages make a scheduled pod Running and Ready once; after that a test
 # may overwrite the pod's status through the API (e.g. a CrashLoopBackOff).
 set -euo pipefail
@@ -230,6 +231,24 @@ cmd_start() {
                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
                "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
                             "kubeletVersion": "fake", "kubeProxyVersion": "fake"}}}' >/dev/null
+  # Storage as minikube offers it: a default StorageClass "standard". Nothing provisions here, so a few
+  # volumes of that class are made in advance; a claim without a class (it gets the default) or asking
+  # for "standard" binds to one of them. Nothing ever mounts them (no kubelet).
+  api POST /apis/storage.k8s.io/v1/storageclasses '{
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate",
+    "reclaimPolicy": "Retain"}' >/dev/null
+  local i
+  for i in 0 1 2 3 4 5 6 7; do
+    api POST /api/v1/persistentvolumes '{
+      "apiVersion": "v1", "kind": "PersistentVolume",
+      "metadata": {"name": "standard-pv-'$i'", "labels": {"type": "kwok"}},
+      "spec": {"storageClassName": "standard", "capacity": {"storage": "100Gi"},
+               "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
+               "persistentVolumeReclaimPolicy": "Retain",
+               "hostPath": {"path": "'"$dir"'/volumes/'$i'"}}}' >/dev/null
+  done
   wait_for 60 "node readiness (kwok)" node_ready
   wait_for 60 "the default ServiceAccount (controller-manager)" api GET /api/v1/namespaces/default/serviceaccounts/default
   echo "control-plane: ready in $((SECONDS - t0))s at https://127.0.0.1:$api_port (state in $dir)" >&2
