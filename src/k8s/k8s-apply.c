@@ -500,6 +500,11 @@ int k8s_apply(
         assert(set);
         assert(handler);
 
+        /* An empty set with pruning would delete everything ever applied: far more likely a wrong or
+         * unmounted manifests directory than an intent. */
+        if (set->n == 0 && opts && opts->prune && !opts->dry_run)
+                return -ENODATA;
+
         a = new0(Apply, 1);
         if (!a)
                 return -ENOMEM;

@@ -382,6 +382,15 @@ Test(k8s_client, unreachable_server_is_retryable) {
         cr_assert(strstr(g.message, "discovery"), "%s", g.message);
         k8s_manifest_set_done(&s);
 
+        /* An empty set with pruning is refused at once: it would delete everything. */
+        K8sManifestSet empty = {};
+        K8sApplyOptions prune = {.prune = true};
+        cr_assert_eq(k8s_apply(c, &empty, &prune, on_apply, &g), -ENODATA);
+        prune.dry_run = true;
+        g = (Got){};
+        cr_assert_eq(k8s_apply(c, &empty, &prune, on_apply, &g), 0);
+        cr_assert_eq(k8s_client_run_until(c, &g.done, 30000000), 0);
+
         /* So does a health check: a report marked RETRY, saying which list failed. */
         g = (Got){};
         cr_assert_eq(k8s_health_check(c, "otel-demo", on_health, &g), 0);
