@@ -183,6 +183,12 @@ class HttpInterfaceTest(unittest.TestCase):
         self.assertEqual(r.text, "1\t2\n")
         self.assertTrue(r.headers["content-type"].startswith("text/tab-separated-values"))
 
+    def test_engine_runs_in_utc(self):
+        # Whatever $TZ says (the test suites run with TZ=GMT+12, which the engine could not even load).
+        self.assertEqual(self.ep.scalar("SELECT timezone()"), "UTC")
+        r = self.ep.query("SELECT 1")
+        self.assertEqual(r.headers["x-clickhouse-timezone"], "UTC")
+
     def test_query_in_param_and_body_joined(self):
         r = self.ep.query("SELECT", body=b"42 AS answer")
         self.assertEqual((r.status, r.text), (200, "42\n"))

@@ -40,9 +40,13 @@ def wait_until(predicate, timeout, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        try:
+            last = predicate()
+        except OSError as e:  # e.g. the status socket does not exist yet
+            last = e
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
 
@@ -75,6 +79,9 @@ class Notify:
     def lines(self):
         with self.lock:
             return list(self.messages)
+
+    def count(self, message):
+        return sum(1 for m in self.lines() if m == message)
 
     def statuses(self):
         return [m[len("STATUS="):] for m in self.lines() if m.startswith("STATUS=")]
@@ -124,6 +131,9 @@ class Supervisor:
         self.log = open(tmp_path / "supervisor.log", "w+")
         e = dict(os.environ)
         e["NOTIFY_SOCKET"] = self.notify.path
+        # As systemd's WatchdogSec=4s would: the loop itself must send WATCHDOG=1 at half that interval.
+        e["WATCHDOG_USEC"] = "4000000"
+        e.pop("WATCHDOG_PID", None)
         e.update(env or {})
         self.proc = subprocess.Popen([BIN["supervisor"], "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, env=e)
 
