@@ -24,7 +24,7 @@ runCommand "otel-nix-suite"
     chmod -R u+w source
     cd source
     export HOME=$TMPDIR NIX_STATE_DIR=$TMPDIR/nix-state NIX_LOG_DIR=$TMPDIR/nix-log
-    for t in tests/nix/parse-all.sh tests/nix/images-list.sh tests/nix/manifests-identity.sh; do
+    for t in tests/nix/parse-all.sh tests/nix/images-list.sh tests/nix/manifests-identity.sh tests/nix/ports.sh; do
       bash "$t" . || { rc=$?; [ $rc = 77 ] || exit $rc; echo "$t: skipped"; }
     done
     bash tests/nix/unit-verify.sh . ${bash}/bin/bash

@@ -11,17 +11,9 @@
 }:
 
 let
-  # ARCHITECTURE §4: the host port is "2" followed by the guest port.
-  guestPorts = {
-    ssh = 22;
-    hyperdx-ui = 8080;
-    hyperdx-api = 8000;
-    clickhouse-http = 8123;
-    clickhouse-native = 9000;
-    shipper-metrics = 2020;
-    supervisor-status = 8090;
-  };
-  hostPort = port: lib.toInt "2${toString port}";
+  # ARCHITECTURE §4: guest port -> host port.
+  forwards = import ./ports.nix;
+  guestPorts = lib.mapAttrs (_: f: f.guest) forwards;
 
   manifests = import ./manifests.nix;
   sshKeys = import ./ssh-keys.nix;
@@ -68,11 +60,11 @@ in
         mac = "02:00:00:01:00:01";
       }
     ];
-    forwardPorts = lib.mapAttrsToList (_: port: {
+    forwardPorts = lib.mapAttrsToList (_: f: {
       from = "host";
-      host.port = hostPort port;
-      guest.port = port;
-    }) guestPorts;
+      host.port = f.host;
+      guest.port = f.guest;
+    }) forwards;
 
     # The host's store, read-only over 9p (QEMU has it built in, so `nix run .#vm` needs no
     # virtiofsd): the images under /var/lib/otel/images are links into it, nothing is copied.
@@ -82,6 +74,7 @@ in
         tag = "ro-store";
         source = "/nix/store";
         mountPoint = "/nix/.ro-store";
+        readOnly = true;
       }
     ];
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The VM forwards exactly the ports of ARCHITECTURE §4 (vm/ports.nix), every port minikube
+# publishes on the guest (vm/config.yaml --ports=GUEST:NODEPORT) is one of them, and each such
+# NodePort is declared by a Service in manifests/ (when there are manifests).
+#   tests/nix/ports.sh SOURCE_ROOT
+set -euo pipefail
+root=${1:?usage: ports.sh SOURCE_ROOT}
+cd "$root"
+export NIX_CONFIG='build-users-group ='
+json=$(nix-instantiate --readonly-mode --eval --strict --json vm/ports.nix)
+python3 - "$json" <<'PY'
+import json, os, re, sys
+
+ports = json.loads(sys.argv[1])
+by_guest = {p["guest"]: p["host"] for p in ports.values()}
+bad = []
+
+# ARCHITECTURE §4, when the shared design documents sit next to the checkout (as in CI).
+arch = None
+for cand in ("../shared/ARCHITECTURE.md", "../../shared/ARCHITECTURE.md"):
+    if os.path.exists(cand):
+        arch = cand
+        break
+if arch:
+    text = open(arch).read()
+    m = re.search(r"^host ── QEMU user net: (.*)$", text, re.M)
+    if not m:
+        bad.append(f"{arch}: no 'QEMU user net:' line")
+    else:
+        want = {int(g): int(h) for h, g in re.findall(r"(\d+)→(\d+)", m.group(1))}
+        if want != by_guest:
+            bad.append(f"vm/ports.nix {by_guest} differs from {arch} {want}")
+else:
+    print("ports: ../shared/ARCHITECTURE.md not found; checking against the built-in table")
+    want = {22: 22022, 8080: 28080, 8000: 28000, 8123: 28123, 9000: 29000, 2020: 22020, 8090: 28090}
+    if want != by_guest:
+        bad.append(f"vm/ports.nix {by_guest} differs from ARCHITECTURE §4 {want}")
+
+cfg = open("vm/config.yaml").read()
+published = {int(g): int(n) for g, n in re.findall(r"--ports=(\d+):(\d+)", cfg)}
+if not published:
+    bad.append("vm/config.yaml publishes no NodePorts (--ports=GUEST:NODEPORT)")
+for g, n in sorted(published.items()):
+    if g not in by_guest:
+        bad.append(f"vm/config.yaml publishes guest port {g}, which the VM does not forward")
+    if not 30000 <= n <= 32767:
+        bad.append(f"vm/config.yaml: NodePort {n} outside 30000-32767")
+if not re.search(r"^\s*- --listen-address=0\.0\.0\.0\s*$", cfg, re.M):
+    bad.append("vm/config.yaml: minikube needs --listen-address=0.0.0.0 or its ports stay on 127.0.0.1")
+m = re.search(r"^  listen: [\d.]+:(\d+)\s*$", cfg, re.M)
+if not m or int(m.group(1)) not in by_guest:
+    bad.append("vm/config.yaml status.listen port is not forwarded")
+
+if os.path.isdir("manifests"):
+    declared = set()
+    for d, _, files in os.walk("manifests"):
+        for f in files:
+            if f.endswith((".yaml", ".yml")) and not f.startswith("."):
+                declared |= {int(x) for x in re.findall(r"nodePort:\s*(\d+)", open(os.path.join(d, f)).read())}
+    if declared:
+        for g, n in sorted(published.items()):
+            if n not in declared:
+                bad.append(f"NodePort {n} (guest {g}) is published by minikube but no Service in manifests/ declares it")
+        for n in sorted(declared - set(published.values())):
+            bad.append(f"manifests/ declare NodePort {n}, which minikube does not publish (vm/config.yaml --ports)")
+    else:
+        print("ports: manifests/ declare no NodePorts yet")
+
+if bad:
+    for b in bad:
+        print("ports: " + b, file=sys.stderr)
+    sys.exit(1)
+print(f"ports: {len(by_guest)} forwards as designed, {len(published)} NodePorts published on forwarded guest ports")
+PY
