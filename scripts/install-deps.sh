@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 want=$(sed -e 's/#.*//' scripts/deps/*.apt | xargs -n1 | sort -u)
 missing=()
 for p in $want; do
+  # A tool already on PATH from elsewhere (npm bundled with Node.js, say) counts as installed.
+  if command -v "$p" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi

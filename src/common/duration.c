@@ -71,7 +71,7 @@ int parse_duration(const char *s, int64_t *ret_nsec) {
                                 post = true;
                                 if (overflow)
                                         continue;
-                                if (f > (UINT64_MAX / 2 - d) / 10) {
+                                if (f > (DURATION_LIMIT - 1) / 10 || f * 10 + d > DURATION_LIMIT) {
                                         overflow = true;
                                         continue;
                                 }

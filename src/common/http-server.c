@@ -290,7 +290,7 @@ static void request_completed(
         *con_cls = NULL;
 }
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+_printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
         char buf[512];
 
         (void) vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -136,8 +136,11 @@ void strbuf_done(StrBuf *b) {
 char *strbuf_steal(StrBuf *b, size_t *ret_len) {
         char *p;
 
-        if (!b->data && strbuf_reserve(b, 0) < 0)
-                return NULL;
+        if (!b->data) {
+                if (strbuf_reserve(b, 0) < 0)
+                        return NULL;
+                b->data[0] = 0;
+        }
         p = b->data;
         if (ret_len)
                 *ret_len = b->len;

@@ -1,0 +1,12 @@
+-- Feeds otel_logs_hourly from every block inserted into otel_logs.
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.otel_logs_hourly_mv TO default.otel_logs_hourly
+AS SELECT
+  toStartOfHour(Timestamp) AS hour,
+  ServiceName,
+  RandomString,
+  toUInt64(count()) AS log_count,
+  avgState(RandomNumber) AS avg_random_number,
+  min(RandomNumber) AS min_random_number,
+  max(RandomNumber) AS max_random_number
+FROM default.otel_logs
+GROUP BY hour, ServiceName, RandomString;

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cleanup.h"
+#include "clickhouse-endpoint.h"
+#include "macro.h"
+
+/* Bodies that are query text (everything but streamed INSERTs) are decoded into memory, bounded by max.
+ * Streamed INSERTs never pass through here: the engine reads them, still compressed, from a file. */
+
+struct BodyDecoder {
+        BodyEncoding enc;
+        z_stream z;
+        bool z_init, z_end;
+        ZSTD_DStream *zstd;
+        bool zstd_end;
+        bool fed;
+        char *buf;
+        size_t len, alloc, max;
+};
+
+BodyEncoding body_encoding_from_string(const char *s) {
+        if (isempty(s) || strcasecmp(s, "identity") == 0)
+                return BODY_IDENTITY;
+        if (strcasecmp(s, "gzip") == 0 || strcasecmp(s, "x-gzip") == 0)
+                return BODY_GZIP;
+        if (strcasecmp(s, "deflate") == 0)
+                return BODY_DEFLATE;
+        if (strcasecmp(s, "zstd") == 0)
+                return BODY_ZSTD;
+        return _BODY_ENCODING_INVALID;
+}
+
+const char *body_encoding_to_compression(BodyEncoding enc) {
+        switch (enc) {
+        case BODY_GZIP:
+                return "gzip";
+        case BODY_DEFLATE:
+                return "deflate";
+        case BODY_ZSTD:
+                return "zstd";
+        default:
+                return NULL;
+        }
+}
+
+int body_decoder_new(BodyEncoding enc, size_t max, BodyDecoder **ret) {
+        _cleanup_free_ BodyDecoder *d = new0(BodyDecoder, 1);
+
+        if (!d)
+                return -ENOMEM;
+        d->enc = enc;
+        d->max = max;
+        if (enc == BODY_GZIP || enc == BODY_DEFLATE) {
+                /* 16+: gzip wrapper; deflate in HTTP means the zlib format. */
+                if (inflateInit2(&d->z, enc == BODY_GZIP ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK)
+                        return -ENOMEM;
+                d->z_init = true;
+        } else if (enc == BODY_ZSTD) {
+                d->zstd = ZSTD_createDStream();
+                if (!d->zstd)
+                        return -ENOMEM;
+                (void) ZSTD_initDStream(d->zstd);
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+BodyDecoder *body_decoder_free(BodyDecoder *d) {
+        if (!d)
+                return NULL;
+        if (d->z_init)
+                (void) inflateEnd(&d->z);
+        ZSTD_freeDStream(d->zstd);
+        free(d->buf);
+        free(d);
+        return NULL;
+}
+
+/* Makes room for at least want more bytes (plus the terminating NUL), within max. */
+static int reserve(BodyDecoder *d, size_t want) {
+        if (want > d->max - MIN(d->len, d->max))
+                return -E2BIG;
+        if (d->len + want + 1 <= d->alloc)
+                return 0;
+        size_t a = MAX(d->alloc * 2, d->len + want + 1);
+        a = MIN(a, d->max + 1);
+        char *p = realloc(d->buf, a);
+        if (!p)
+                return -ENOMEM;
+        d->buf = p;
+        d->alloc = a;
+        return 0;
+}
+
+int body_decoder_feed(BodyDecoder *d, const void *data, size_t size) {
+        int r;
+
+        if (size == 0)
+                return 0;
+        d->fed = true;
+
+        if (d->enc == BODY_IDENTITY) {
+                r = reserve(d, size);
+                if (r < 0)
+                        return r;
+                memcpy(d->buf + d->len, data, size);
+                d->len += size;
+                return 0;
+        }
+
+        if (d->enc == BODY_ZSTD) {
+                ZSTD_inBuffer in = {data, size, 0};
+                while (in.pos < in.size) {
+                        r = reserve(d, MIN((size_t) 64 * 1024, d->max - d->len));
+                        if (r < 0)
+                                return r;
+                        if (d->alloc - 1 - d->len == 0)
+                                return -E2BIG;
+                        ZSTD_outBuffer out = {d->buf + d->len, d->alloc - 1 - d->len, 0};
+                        size_t z = ZSTD_decompressStream(d->zstd, &out, &in);
+                        if (ZSTD_isError(z))
+                                return -EBADMSG;
+                        d->len += out.pos;
+                        d->zstd_end = z == 0;
+                }
+                return 0;
+        }
+
+        d->z.next_in = (Bytef *) data;
+        d->z.avail_in = (uInt) size;
+        while (d->z.avail_in > 0 && !d->z_end) {
+                r = reserve(d, MIN((size_t) 64 * 1024, d->max - d->len));
+                if (r < 0)
+                        return r;
+                if (d->alloc - 1 - d->len == 0)
+                        return -E2BIG;
+                d->z.next_out = (Bytef *) d->buf + d->len;
+                d->z.avail_out = (uInt) (d->alloc - 1 - d->len);
+                int z = inflate(&d->z, Z_NO_FLUSH);
+                d->len = (size_t) ((char *) d->z.next_out - d->buf);
+                if (z == Z_STREAM_END)
+                        d->z_end = true;
+                else if (z != Z_OK && z != Z_BUF_ERROR)
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+int body_decoder_finish(BodyDecoder *d, const char **ret, size_t *ret_size) {
+        if ((d->enc == BODY_GZIP || d->enc == BODY_DEFLATE) && d->fed && !d->z_end)
+                return -EBADMSG;
+        if (d->enc == BODY_ZSTD && d->fed && !d->zstd_end)
+                return -EBADMSG;
+        if (!d->buf) {
+                *ret = "";
+                *ret_size = 0;
+                return 0;
+        }
+        d->buf[d->len] = 0;
+        *ret = d->buf;
+        *ret_size = d->len;
+        return 0;
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <strings.h>
+
+#include "clickhouse-endpoint.h"
+#include "macro.h"
+
+/* Just enough of ClickHouse's lexer to find keywords at the top level of a statement: white space and
+ * comments are skipped, quoted strings and identifiers and parenthesised groups are single tokens. */
+
+typedef enum TokenKind {
+        TOKEN_END,
+        TOKEN_WORD,  /* bare word: keyword or identifier */
+        TOKEN_OTHER, /* anything else: literal, quoted name, group, operator */
+} TokenKind;
+
+typedef struct Token {
+        TokenKind kind;
+        size_t start, len;
+} Token;
+
+static size_t skip_space(const char *q, size_t n, size_t i) {
+        for (;;) {
+                if (i < n && isspace((unsigned char) q[i]))
+                        i++;
+                else if (i + 1 < n && q[i] == '-' && q[i + 1] == '-') {
+                        while (i < n && q[i] != '\n')
+                                i++;
+                } else if (i < n && q[i] == '#') {
+                        while (i < n && q[i] != '\n')
+                                i++;
+                } else if (i + 1 < n && q[i] == '/' && q[i + 1] == '*') {
+                        i += 2;
+                        while (i + 1 < n && !(q[i] == '*' && q[i + 1] == '/'))
+                                i++;
+                        i = MIN(i + 2, n);
+                } else
+                        return i;
+        }
+}
+
+static size_t skip_quoted(const char *q, size_t n, size_t i) {
+        char quote = q[i++];
+
+        while (i < n) {
+                if (q[i] == '\\')
+                        i += 2;
+                else if (q[i] == quote) {
+                        if (i + 1 < n && q[i + 1] == quote) /* doubled quote */
+                                i += 2;
+                        else
+                                return i + 1;
+                } else
+                        i++;
+        }
+        return n;
+}
+
+/* Returns the next token at or after *pos and advances *pos past it. */
+static Token next_token(const char *q, size_t n, size_t *pos) {
+        size_t i = skip_space(q, n, *pos);
+        Token t = {.kind = TOKEN_END, .start = i};
+
+        if (i >= n) {
+                *pos = n;
+                return t;
+        }
+        if (isalpha((unsigned char) q[i]) || q[i] == '_') {
+                size_t j = i;
+                while (j < n && (isalnum((unsigned char) q[j]) || q[j] == '_'))
+                        j++;
+                t.kind = TOKEN_WORD;
+                t.len = j - i;
+        } else if (q[i] == '\'' || q[i] == '"' || q[i] == '`') {
+                t.kind = TOKEN_OTHER;
+                t.len = skip_quoted(q, n, i) - i;
+        } else if (q[i] == '(' || q[i] == '[') {
+                size_t j = i, depth = 0;
+                while (j < n) {
+                        if (q[j] == '\'' || q[j] == '"' || q[j] == '`') {
+                                j = skip_quoted(q, n, j);
+                                continue;
+                        }
+                        if (q[j] == '(' || q[j] == '[')
+                                depth++;
+                        else if (q[j] == ')' || q[j] == ']') {
+                                if (--depth == 0) {
+                                        j++;
+                                        break;
+                                }
+                        }
+                        j++;
+                }
+                t.kind = TOKEN_OTHER;
+                t.len = j - i;
+        } else {
+                t.kind = TOKEN_OTHER;
+                t.len = 1;
+        }
+        *pos = t.start + t.len;
+        return t;
+}
+
+static bool token_is(const char *q, const Token *t, const char *word) {
+        return t->kind == TOKEN_WORD && t->len == strlen(word) &&
+               strncasecmp(q + t->start, word, t->len) == 0;
+}
+
+bool sql_is_read_only(const char *q, size_t n) {
+        static const char *const words[] = {
+                "SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"};
+        size_t pos = 0;
+        Token t = next_token(q, n, &pos);
+
+        /* A parenthesised SELECT is still a SELECT. */
+        while (t.kind == TOKEN_OTHER && q[t.start] == '(') {
+                pos = t.start + 1;
+                t = next_token(q, n, &pos);
+        }
+        FOREACH_ARRAY(w, words, ELEMENTSOF(words))
+                if (token_is(q, &t, *w))
+                        return true;
+        return false;
+}
+
+bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset) {
+        size_t pos = 0, settings_at = SIZE_MAX;
+        Token t;
+
+        t = next_token(q, n, &pos);
+        if (!token_is(q, &t, "INSERT"))
+                return false;
+        t = next_token(q, n, &pos);
+        if (!token_is(q, &t, "INTO"))
+                return false;
+
+        for (;;) {
+                t = next_token(q, n, &pos);
+                if (t.kind == TOKEN_END)
+                        return false;
+                if (token_is(q, &t, "SELECT") || token_is(q, &t, "WITH") || token_is(q, &t, "VALUES") ||
+                    token_is(q, &t, "FROM") || token_is(q, &t, "INFILE"))
+                        return false;
+                if (token_is(q, &t, "SETTINGS") && settings_at == SIZE_MAX)
+                        settings_at = t.start;
+                if (token_is(q, &t, "FORMAT")) {
+                        size_t format_at = t.start;
+                        Token name = next_token(q, n, &pos);
+                        if (name.kind != TOKEN_WORD)
+                                return false;
+                        /* Nothing may follow the format name but white space, comments and one ';'. */
+                        Token rest = next_token(q, n, &pos);
+                        if (rest.kind == TOKEN_OTHER && rest.len == 1 && q[rest.start] == ';')
+                                rest = next_token(q, n, &pos);
+                        if (rest.kind != TOKEN_END)
+                                return false;
+                        *ret_offset = settings_at != SIZE_MAX ? settings_at : format_at;
+                        return true;
+                }
+        }
+}
+
+bool sql_valid_setting_name(const char *s) {
+        if (isempty(s) || !(isalpha((unsigned char) s[0]) || s[0] == '_'))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && *p != '_')
+                        return false;
+        return strlen(s) <= 128;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The embedded ClickHouse endpoint: the ClickHouse HTTP interface served on top of libchdb (the ClickHouse
+ * engine as a shared library, loaded at run time). See docs/internals/clickhouse-endpoint.md. */
+
+/* --- engine (clickhouse-endpoint-engine.c) ------------------------------------------------------------ */
+
+typedef struct Engine Engine;
+
+/* What one statement produced. On a ClickHouse error, error holds the engine's message and the other fields
+ * are zero. data points into the engine's result, valid until engine_result_done(). */
+typedef struct EngineResult {
+        char *error;
+        void *handle;
+        const char *data;
+        size_t size;
+        uint64_t read_rows, read_bytes;
+        uint64_t written_rows, written_bytes;
+        uint64_t result_rows, result_bytes;
+        uint64_t elapsed_ns;
+} EngineResult;
+
+/* Loads the library at lib_path and opens (or creates) the database directory data_dir, with n_sessions
+ * connections to it (each runs one statement at a time; together they run concurrently). */
+int engine_open(const char *lib_path, const char *data_dir, unsigned n_sessions, Engine **ret);
+Engine *engine_free(Engine *e);
+static inline void engine_freep(Engine **e) {
+        if (*e)
+                engine_free(*e);
+}
+
+/* The server version as SELECT version() reports it, e.g. "26.5.1.1". */
+const char *engine_version(const Engine *e);
+
+/* One engine connection with its own session state (settings, current database). A caller holds one
+ * across the statements that belong together (session settings, the query, their reset). */
+typedef struct EngineSession EngineSession;
+
+/* Waits for a free session and takes it. */
+EngineSession *engine_acquire(Engine *e);
+void engine_release(Engine *e, EngineSession *s);
+
+/* Runs one query on a held session. Returns 0 with *ret filled (ret->error set for a ClickHouse error),
+ * or a negative errno when the engine could not be called at all. */
+int engine_session_query(
+        Engine *e, EngineSession *s, const char *query, size_t size, const char *format, EngineResult *ret);
+/* Acquires, runs, releases; for callers that need a single statement. */
+int engine_query(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret);
+void engine_result_done(Engine *e, EngineResult *r);
+
+/* --- ClickHouse errors (clickhouse-endpoint-error.c) --------------------------------------------------- */
+
+/* Splits an engine error message into its exception code and the text ClickHouse's own server would send:
+ * "Code: N. DB::Exception: ... (NAME)" (an inner exception re-wrapped by the engine is unwrapped). Returns
+ * the code (1001, STD_EXCEPTION, when the message carries none) and a malloc()ed text in *ret_text, or
+ * -ENOMEM. */
+int clickhouse_error_parse(const char *message, char **ret_text);
+/* The exception's name, the trailing "(NAME)" of a ClickHouse message, copied into buf; "" when absent. */
+const char *clickhouse_error_name(const char *message, char *buf, size_t size);
+/* The HTTP status ClickHouse answers an exception with (exceptionCodeToHTTPStatus.cpp), by name. */
+unsigned clickhouse_error_http_status(const char *name);
+
+/* --- SQL text (clickhouse-endpoint-sql.c) -------------------------------------------------------------- */
+
+/* Whether a GET may run the query: its first keyword is one of those ClickHouse runs with readonly=2
+ * (SELECT, WITH, SHOW, DESCRIBE, DESC, EXISTS, EXPLAIN). */
+bool sql_is_read_only(const char *q, size_t n);
+
+/* For "INSERT INTO <target> [(cols)] [SETTINGS ...] FORMAT <name>" with nothing after the format name,
+ * returns true and the offset where "FROM INFILE ..." belongs (before SETTINGS, else before FORMAT). Any
+ * other statement (VALUES, SELECT, inline data after FORMAT, not an INSERT) returns false. */
+bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset);
+
+/* A setting or parameter name: [A-Za-z_][A-Za-z0-9_.]* (dots for param names are not allowed). */
+bool sql_valid_setting_name(const char *s);
+
+/* --- schema (clickhouse-endpoint-schema.c) ------------------------------------------------------------- */
+
+/* Parses "26.5.1.1" into major and minor. */
+int schema_parse_version(const char *v, unsigned *ret_major, unsigned *ret_minor);
+/* The schema files to apply, in order, for a server of the given version: every *.sql in dir by name, where
+ * "X.compat.sql" replaces "X.sql" on servers older than 26.2 and is skipped otherwise. Returns a
+ * NULL-terminated array of full paths. */
+int schema_list_files(const char *dir, unsigned major, unsigned minor, char ***ret);
+/* Applies the schema files to the engine; logs the failing file and the engine's message. */
+int schema_apply(Engine *e, const char *dir);
+/* Sets otel_logs' retention when it differs from the table's current TTL. */
+int schema_set_logs_ttl_days(Engine *e, unsigned days);
+
+/* --- HTTP (clickhouse-endpoint-http.c) ----------------------------------------------------------------- */
+
+typedef struct EndpointConfig {
+        char *listen_address;
+        uint16_t port;
+        char *data_dir;
+        char *chdb_lib;
+        char *user;
+        char *password;
+        char *schema_dir;
+        int64_t logs_ttl_days; /* 0: leave as the schema sets it */
+        uint64_t max_query_body;
+        int64_t max_connections;
+        int64_t shutdown_timeout_sec;
+        int64_t engine_sessions;
+} EndpointConfig;
+
+typedef struct HttpFrontend HttpFrontend;
+
+int http_frontend_start(const EndpointConfig *config, Engine *engine, HttpFrontend **ret);
+uint16_t http_frontend_port(const HttpFrontend *f);
+/* Stops accepting, waits up to timeout_sec for requests in flight to finish, then stops. */
+HttpFrontend *http_frontend_stop(HttpFrontend *f, unsigned timeout_sec);
+
+/* --- body decoding (clickhouse-endpoint-body.c) -------------------------------------------------------- */
+
+typedef enum BodyEncoding {
+        BODY_IDENTITY,
+        BODY_GZIP,
+        BODY_DEFLATE,
+        BODY_ZSTD,
+        _BODY_ENCODING_MAX,
+        _BODY_ENCODING_INVALID = -22,
+} BodyEncoding;
+
+/* Content-Encoding header value to encoding (NULL or "" is identity); _BODY_ENCODING_INVALID if unknown. */
+BodyEncoding body_encoding_from_string(const char *s);
+/* The name the engine's COMPRESSION clause uses, or NULL for identity. */
+const char *body_encoding_to_compression(BodyEncoding enc);
+
+typedef struct BodyDecoder BodyDecoder;
+
+/* Decodes a request body incrementally into a bounded buffer. */
+int body_decoder_new(BodyEncoding enc, size_t max, BodyDecoder **ret);
+BodyDecoder *body_decoder_free(BodyDecoder *d);
+/* Returns 0, -E2BIG when the decoded body would exceed max, -EBADMSG on corrupt input. */
+int body_decoder_feed(BodyDecoder *d, const void *data, size_t size);
+/* Checks the stream ended cleanly (-EBADMSG otherwise) and returns the decoded bytes (owned by d). */
+int body_decoder_finish(BodyDecoder *d, const char **ret, size_t *ret_size);

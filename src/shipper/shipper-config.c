@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "cleanup.h"
+#include "duration.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "shipper-config.h"
+
+static const char *const compression_table[_COMPRESSION_MAX] = {
+        [COMPRESSION_NONE] = "none",
+        [COMPRESSION_GZIP] = "gzip",
+        [COMPRESSION_ZSTD] = "zstd",
+};
+
+const char *compression_to_string(Compression c) {
+        return c >= 0 && c < _COMPRESSION_MAX ? compression_table[c] : NULL;
+}
+
+Compression compression_from_string(const char *s) {
+        for (int i = 0; i < _COMPRESSION_MAX; i++)
+                if (streq(s, compression_table[i]))
+                        return (Compression) i;
+        return _COMPRESSION_INVALID;
+}
+
+static int parse_compression(const ConfigOption *o, const char *value) {
+        Compression c = compression_from_string(value);
+        if (c < 0)
+                return -EINVAL;
+        *(Compression *) o->data = c;
+        return 0;
+}
+
+/* Sizes: a plain number of bytes or one with a K/M/G suffix (binary). */
+static int parse_size(const ConfigOption *o, const char *value) {
+        char digits[32];
+        size_t n = strlen(value);
+        int64_t mult = 1, v;
+        int r;
+
+        if (n == 0 || n >= sizeof(digits))
+                return -EINVAL;
+        memcpy(digits, value, n + 1);
+        switch (digits[n - 1]) {
+        case 'K':
+        case 'k':
+                mult = 1024;
+                break;
+        case 'M':
+        case 'm':
+                mult = 1024 * 1024;
+                break;
+        case 'G':
+        case 'g':
+                mult = 1024 * 1024 * 1024;
+                break;
+        }
+        if (mult > 1)
+                digits[n - 1] = 0;
+        r = safe_atoi64_range(digits, 0, INT64_MAX / mult, &v);
+        if (r < 0)
+                return r;
+        v *= mult;
+        if (v < o->min || v > o->max)
+                return -ERANGE;
+        *(int64_t *) o->data = v;
+        return 0;
+}
+
+static int parse_globs(const ConfigOption *o, const char *value) {
+        if (isempty(value))
+                return -EINVAL;
+        return config_parse_string(o, value);
+}
+
+void shipper_config_init(ShipperConfig *c) {
+        *c = (ShipperConfig){
+                .paths = strdup("/var/log/containers/loggen-*.log"),
+                .clickhouse_url = strdup("http://127.0.0.1:8123"),
+                .database = strdup("default"),
+                .table = strdup("otel_logs"),
+                .user = strdup("default"),
+                .password = strdup(""),
+                .checkpoint_file = strdup("/var/lib/shipper/checkpoints"),
+                .dead_letter_file = strdup("/var/lib/shipper/dead-letter.jsonl"),
+                .service_name = strdup(""),
+                .listen_address = strdup("0.0.0.0"),
+                .listen_port = 2020,
+                .batch_rows = 10000,
+                .batch_bytes = 4 * 1024 * 1024,
+                .flush_interval_nsec = NSEC_PER_SEC,
+                .max_line_bytes = 256 * 1024,
+                .max_inflight = 4,
+                .buffer_bytes = 24 * 1024 * 1024,
+                .retry_initial_nsec = 250 * NSEC_PER_MSEC,
+                .retry_max_nsec = 30 * NSEC_PER_SEC,
+                .request_timeout_nsec = 30 * NSEC_PER_SEC,
+                .rescan_interval_nsec = 5 * NSEC_PER_SEC,
+                .rotate_wait_nsec = 5 * NSEC_PER_SEC,
+                .compression = COMPRESSION_ZSTD,
+                .compression_level = 1,
+                .checkpoint_sync = true,
+        };
+}
+
+void shipper_config_done(ShipperConfig *c) {
+        free(c->config_file);
+        free(c->paths);
+        free(c->clickhouse_url);
+        free(c->database);
+        free(c->table);
+        free(c->user);
+        free(c->password);
+        free(c->checkpoint_file);
+        free(c->dead_letter_file);
+        free(c->service_name);
+        free(c->listen_address);
+}
+
+#define OPT_STRING(n, e, field, def, h)                                                                     \
+        {                                                                                                   \
+                .name = n, .env = e, .metavar = "STRING", .defval = def, .help = h,                         \
+                .parse = config_parse_string, .data = &c->field                                             \
+        }
+#define OPT_DURATION(n, e, field, def, lo, hi, h)                                                           \
+        {                                                                                                   \
+                .name = n, .env = e, .metavar = "DURATION", .defval = def, .help = h,                       \
+                .parse = config_parse_duration, .data = &c->field, .min = lo, .max = hi                     \
+        }
+#define OPT_INT(n, e, field, def, lo, hi, h)                                                                \
+        {                                                                                                   \
+                .name = n, .env = e, .metavar = "N", .defval = def, .help = h, .parse = config_parse_int64, \
+                .data = &c->field, .min = lo, .max = hi                                                     \
+        }
+#define OPT_SIZE(n, e, field, def, lo, hi, h)                                                               \
+        {                                                                                                   \
+                .name = n, .env = e, .metavar = "BYTES", .defval = def, .help = h, .parse = parse_size,     \
+                .data = &c->field, .min = lo, .max = hi,                                                    \
+                .expect = "a size in bytes (K, M, G suffixes allowed)"                                      \
+        }
+
+const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
+        /* Static storage: the table points into c, which lives as long as the program. */
+        static ConfigOption table[32];
+        const ConfigOption options[] = {
+                {.name = "config",
+                 .short_name = 'c',
+                 .env = "SHIPPER_CONFIG",
+                 .metavar = "FILE",
+                 .help = "YAML file with any of these settings (keys are the long option names)",
+                 .parse = config_parse_string,
+                 .data = &c->config_file},
+                {.name = "paths",
+                 .env = "SHIPPER_PATHS",
+                 .metavar = "GLOB[,GLOB...]",
+                 .defval = "/var/log/containers/loggen-*.log",
+                 .help = "log files to ship (globs; symlinks are followed; a YAML list in the file)",
+                 .parse = parse_globs,
+                 .data = &c->paths,
+                 .expect = "one or more globs separated by commas"},
+                OPT_STRING(
+                        "clickhouse-url",
+                        "SHIPPER_CLICKHOUSE_URL",
+                        clickhouse_url,
+                        "http://127.0.0.1:8123",
+                        "ClickHouse HTTP interface"),
+                OPT_STRING("database", "SHIPPER_DATABASE", database, "default", "database of the table"),
+                OPT_STRING("table", "SHIPPER_TABLE", table, "otel_logs", "table the rows are inserted into"),
+                OPT_STRING("user", "SHIPPER_USER", user, "default", "ClickHouse user (X-ClickHouse-User)"),
+                OPT_STRING(
+                        "password",
+                        "SHIPPER_PASSWORD",
+                        password,
+                        "",
+                        "ClickHouse password (X-ClickHouse-Key)"),
+                OPT_STRING(
+                        "checkpoint-file",
+                        "SHIPPER_CHECKPOINT_FILE",
+                        checkpoint_file,
+                        "/var/lib/shipper/checkpoints",
+                        "where acknowledged file offsets are kept"),
+                OPT_STRING(
+                        "dead-letter-file",
+                        "SHIPPER_DEAD_LETTER_FILE",
+                        dead_letter_file,
+                        "/var/lib/shipper/dead-letter.jsonl",
+                        "rows ClickHouse rejected as malformed"),
+                OPT_STRING(
+                        "service-name",
+                        "SHIPPER_SERVICE_NAME",
+                        service_name,
+                        "",
+                        "ServiceName of every row (empty: the container name)"),
+                OPT_STRING(
+                        "listen-address",
+                        "SHIPPER_LISTEN_ADDRESS",
+                        listen_address,
+                        "0.0.0.0",
+                        "address of /metrics and /health"),
+                OPT_INT("listen-port",
+                        "SHIPPER_LISTEN_PORT",
+                        listen_port,
+                        "2020",
+                        0,
+                        65535,
+                        "port of /metrics and /health (0 picks a free port)"),
+                OPT_INT("batch-rows",
+                        "SHIPPER_BATCH_ROWS",
+                        batch_rows,
+                        "10000",
+                        1,
+                        1000000,
+                        "a batch is sent when it has this many rows"),
+                OPT_SIZE(
+                        "batch-bytes",
+                        "SHIPPER_BATCH_BYTES",
+                        batch_bytes,
+                        "4M",
+                        64 * 1024,
+                        256 * 1024 * 1024,
+                        "... or this many bytes of rows"),
+                OPT_DURATION(
+                        "flush-interval",
+                        "SHIPPER_FLUSH_INTERVAL",
+                        flush_interval_nsec,
+                        "1s",
+                        NSEC_PER_MSEC,
+                        NSEC_PER_HOUR,
+                        "... or when its first row is this old"),
+                OPT_SIZE(
+                        "max-line-bytes",
+                        "SHIPPER_MAX_LINE_BYTES",
+                        max_line_bytes,
+                        "256K",
+                        1024,
+                        64 * 1024 * 1024,
+                        "longer messages are truncated (and counted)"),
+                OPT_INT("max-inflight",
+                        "SHIPPER_MAX_INFLIGHT",
+                        max_inflight,
+                        "4",
+                        1,
+                        64,
+                        "concurrent INSERT requests (one per file at a time)"),
+                OPT_SIZE(
+                        "buffer-bytes",
+                        "SHIPPER_BUFFER_BYTES",
+                        buffer_bytes,
+                        "24M",
+                        1024 * 1024,
+                        INT64_C(64) * 1024 * 1024 * 1024,
+                        "reading pauses while batches waiting for ClickHouse hold this much"),
+                OPT_DURATION(
+                        "retry-initial",
+                        "SHIPPER_RETRY_INITIAL",
+                        retry_initial_nsec,
+                        "250ms",
+                        NSEC_PER_MSEC,
+                        NSEC_PER_HOUR,
+                        "first retry delay (doubles, with jitter)"),
+                OPT_DURATION(
+                        "retry-max",
+                        "SHIPPER_RETRY_MAX",
+                        retry_max_nsec,
+                        "30s",
+                        NSEC_PER_MSEC,
+                        NSEC_PER_HOUR,
+                        "longest retry delay"),
+                OPT_DURATION(
+                        "request-timeout",
+                        "SHIPPER_REQUEST_TIMEOUT",
+                        request_timeout_nsec,
+                        "30s",
+                        NSEC_PER_MSEC,
+                        NSEC_PER_HOUR,
+                        "limit on one INSERT request"),
+                OPT_DURATION(
+                        "rescan-interval",
+                        "SHIPPER_RESCAN_INTERVAL",
+                        rescan_interval_nsec,
+                        "5s",
+                        NSEC_PER_MSEC,
+                        NSEC_PER_HOUR,
+                        "globs are re-evaluated this often (besides inotify)"),
+                OPT_DURATION(
+                        "rotate-wait",
+                        "SHIPPER_ROTATE_WAIT",
+                        rotate_wait_nsec,
+                        "5s",
+                        0,
+                        NSEC_PER_HOUR,
+                        "a rotated or deleted file is let go after this long without new data"),
+                {.name = "compression",
+                 .env = "SHIPPER_COMPRESSION",
+                 .metavar = "none|gzip|zstd",
+                 .defval = "zstd",
+                 .help = "Content-Encoding of INSERT bodies",
+                 .parse = parse_compression,
+                 .data = &c->compression,
+                 .expect = "one of none, gzip, zstd"},
+                OPT_INT("compression-level",
+                        "SHIPPER_COMPRESSION_LEVEL",
+                        compression_level,
+                        "1",
+                        1,
+                        19,
+                        "gzip 1-9, zstd 1-19"),
+                {.name = "seed-columns",
+                 .env = "SHIPPER_SEED_COLUMNS",
+                 .metavar = "BOOL",
+                 .defval = "false",
+                 .help = "also send RandomNumber/RandomString/Count (when the table does not derive them)",
+                 .parse = config_parse_bool,
+                 .data = &c->seed_columns},
+                {.name = "checkpoint-sync",
+                 .env = "SHIPPER_CHECKPOINT_SYNC",
+                 .metavar = "BOOL",
+                 .defval = "true",
+                 .help = "fsync checkpoint and dead-letter writes",
+                 .parse = config_parse_bool,
+                 .data = &c->checkpoint_sync},
+        };
+        _Static_assert(ELEMENTSOF(options) <= ELEMENTSOF(table), "option table too small");
+        memcpy(table, options, sizeof(options));
+        *ret_n = ELEMENTSOF(options);
+        return table;
+}
+
+static const ConfigOption *find_option(const ConfigOption *options, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(options[i].name, name))
+                        return options + i;
+        return NULL;
+}
+
+int shipper_config_load_yaml(const ConfigOption *options, size_t n, const char *path) {
+        _cleanup_fclose_ FILE *f = NULL;
+        yaml_parser_t parser;
+        yaml_event_t ev;
+        char *key = NULL, origin[512];
+        size_t key_line = 0;
+        char *seq = NULL; /* values of a sequence joined by ',' */
+        size_t seq_len = 0;
+        int depth = 0, r = 0;
+        bool in_seq = false, done = false;
+
+        f = fopen(path, "re");
+        if (!f)
+                return log_error_errno(errno, "Failed to open config file %s: %m", path);
+        if (!yaml_parser_initialize(&parser))
+                return log_oom();
+        yaml_parser_set_input_file(&parser, f);
+
+        while (!done) {
+                if (!yaml_parser_parse(&parser, &ev)) {
+                        r = log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%zu: %s",
+                                path,
+                                parser.problem_mark.line + 1,
+                                strempty(parser.problem));
+                        break;
+                }
+                size_t line = ev.start_mark.line + 1;
+                switch (ev.type) {
+                case YAML_STREAM_END_EVENT:
+                        done = true;
+                        break;
+                case YAML_MAPPING_START_EVENT:
+                        if (depth != 0 || key) {
+                                r = log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%zu: %s: nested mappings are not allowed",
+                                        path,
+                                        line,
+                                        key ? key : "(top)");
+                                goto finish;
+                        }
+                        depth++;
+                        break;
+                case YAML_MAPPING_END_EVENT:
+                        depth--;
+                        break;
+                case YAML_SEQUENCE_START_EVENT:
+                        if (!key || in_seq) {
+                                r = log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%zu: a list is only allowed as the value of \"paths\"",
+                                        path,
+                                        line);
+                                goto finish;
+                        }
+                        in_seq = true;
+                        break;
+                case YAML_SEQUENCE_END_EVENT: {
+                        const ConfigOption *o = find_option(options, n, key);
+                        snprintf(origin, sizeof(origin), "%s:%zu: %s", path, key_line, key);
+                        if (!o || !streq(key, "paths")) {
+                                r = log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL), "%s: %s does not take a list", origin, key);
+                                goto finish;
+                        }
+                        r = config_option_apply(o, seq ? seq : "", origin);
+                        if (r < 0)
+                                goto finish;
+                        free(seq);
+                        seq = NULL;
+                        seq_len = 0;
+                        in_seq = false;
+                        free(key);
+                        key = NULL;
+                        break;
+                }
+                case YAML_SCALAR_EVENT: {
+                        const char *v = (const char *) ev.data.scalar.value;
+                        if (depth != 1) {
+                                r = log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%zu: expected a mapping of settings",
+                                        path,
+                                        line);
+                                goto finish;
+                        }
+                        if (in_seq) {
+                                size_t l = strlen(v);
+                                char *p = realloc(seq, seq_len + l + 2);
+                                if (!p) {
+                                        r = log_oom();
+                                        goto finish;
+                                }
+                                seq = p;
+                                if (seq_len > 0)
+                                        seq[seq_len++] = ',';
+                                memcpy(seq + seq_len, v, l + 1);
+                                seq_len += l;
+                        } else if (!key) {
+                                if (!find_option(options, n, v) || streq(v, "config")) {
+                                        r = log_error_errno(
+                                                SYNTHETIC_ERRNO(EINVAL),
+                                                "%s:%zu: unknown key \"%s\"",
+                                                path,
+                                                line,
+                                                v);
+                                        goto finish;
+                                }
+                                key = strdup(v);
+                                key_line = line;
+                                if (!key) {
+                                        r = log_oom();
+                                        goto finish;
+                                }
+                        } else {
+                                snprintf(origin, sizeof(origin), "%s:%zu: %s", path, key_line, key);
+                                r = config_option_apply(find_option(options, n, key), v, origin);
+                                if (r < 0)
+                                        goto finish;
+                                free(key);
+                                key = NULL;
+                        }
+                        break;
+                }
+                default:
+                        break;
+                }
+                yaml_event_delete(&ev);
+                continue;
+        finish:
+                yaml_event_delete(&ev);
+                break;
+        }
+        yaml_parser_delete(&parser);
+        free(key);
+        free(seq);
+        return r;
+}
+
+int shipper_config_parse(ShipperConfig *c, int argc, char **argv, ConfigAction *ret_action) {
+        const ConfigOption *options;
+        const char *file = getenv("SHIPPER_CONFIG");
+        size_t n;
+        int r;
+
+        options = shipper_config_options(c, &n);
+        /* The file sits below environment and flags, so find it before parsing them. */
+        for (int i = 1; i < argc; i++) {
+                if ((streq(argv[i], "--config") || streq(argv[i], "-c")) && i + 1 < argc)
+                        file = argv[i + 1];
+                else if (startswith(argv[i], "--config="))
+                        file = argv[i] + strlen("--config=");
+                else if (streq(argv[i], "--"))
+                        break;
+        }
+        if (!isempty(file)) {
+                r = shipper_config_load_yaml(options, n, file);
+                if (r < 0)
+                        return r;
+        }
+        r = config_parse_environment(options, n);
+        if (r < 0)
+                return r;
+        r = config_parse_argv(options, n, argc, argv, ret_action, NULL);
+        if (r < 0)
+                return r;
+        if (c->batch_bytes < c->max_line_bytes * 2)
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "batch-bytes (%" PRIi64 ") must be at least twice max-line-bytes (%" PRIi64 ")",
+                        c->batch_bytes,
+                        c->max_line_bytes);
+        return 0;
+}
+
+char **shipper_config_globs(const ShipperConfig *c) {
+        size_t n = 1;
+        for (const char *p = c->paths; *p; p++)
+                n += *p == ',';
+        char **l = new0(char *, n + 1);
+        if (!l)
+                return NULL;
+        size_t i = 0;
+        for (const char *p = c->paths;;) {
+                const char *e = strchrnul(p, ',');
+                if (e > p) {
+                        l[i] = strndup(p, (size_t) (e - p));
+                        if (!l[i])
+                                return strv_free(l);
+                        i++;
+                }
+                if (!*e)
+                        break;
+                p = e + 1;
+        }
+        return l;
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+
+#include "shipper-json.h"
+
+/* 1 for bytes that end a run of plain string characters: '"', '\\' and
+ * control characters below 0x20 (which JSON forbids raw inside strings). */
+static const uint8_t string_stop[256] = {
+        [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+        [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+        [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+        [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+        [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
+};
+
+static inline bool is_ws(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline bool is_hex(char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static inline const char *skip_ws(const char *p, const char *end) {
+        while (p < end && is_ws(*p))
+                p++;
+        return p;
+}
+
+/* p points just after the opening quote; returns a pointer to the closing
+ * quote, or NULL. */
+static const char *scan_string(const char *p, const char *end) {
+        for (;;) {
+                while (p < end && !string_stop[(uint8_t) *p])
+                        p++;
+                if (p >= end)
+                        return NULL;
+                if (*p == '"')
+                        return p;
+                if (*p != '\\')
+                        return NULL; /* raw control character */
+                p++;
+                if (p >= end)
+                        return NULL;
+                switch (*p) {
+                case '"':
+                case '\\':
+                case '/':
+                case 'b':
+                case 'f':
+                case 'n':
+                case 'r':
+                case 't':
+                        p++;
+                        break;
+                case 'u':
+                        if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]))
+                                return NULL;
+                        p += 5;
+                        break;
+                default:
+                        return NULL;
+                }
+        }
+}
+
+static const char *scan_number(const char *p, const char *end) {
+        if (p < end && *p == '-')
+                p++;
+        if (p >= end)
+                return NULL;
+        if (*p == '0')
+                p++;
+        else if (*p >= '1' && *p <= '9')
+                while (p < end && *p >= '0' && *p <= '9')
+                        p++;
+        else
+                return NULL;
+        if (p < end && *p == '.') {
+                p++;
+                if (p >= end || *p < '0' || *p > '9')
+                        return NULL;
+                while (p < end && *p >= '0' && *p <= '9')
+                        p++;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                        p++;
+                if (p >= end || *p < '0' || *p > '9')
+                        return NULL;
+                while (p < end && *p >= '0' && *p <= '9')
+                        p++;
+        }
+        return p;
+}
+
+static const char *scan_literal(const char *p, const char *end, const char *lit, size_t n) {
+        if ((size_t) (end - p) < n || memcmp(p, lit, n) != 0)
+                return NULL;
+        return p + n;
+}
+
+static const char *scan_value(const char *p, const char *end, unsigned depth, JsonType *ret_type);
+
+static const char *scan_container(const char *p, const char *end, unsigned depth, bool object) {
+        char close = object ? '}' : ']';
+        JsonType t;
+
+        if (depth >= JSON_MAX_DEPTH)
+                return NULL;
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == close)
+                return p + 1;
+        for (;;) {
+                if (object) {
+                        if (p >= end || *p != '"')
+                                return NULL;
+                        p = scan_string(p + 1, end);
+                        if (!p)
+                                return NULL;
+                        p = skip_ws(p + 1, end);
+                        if (p >= end || *p != ':')
+                                return NULL;
+                        p = skip_ws(p + 1, end);
+                }
+                p = scan_value(p, end, depth + 1, &t);
+                if (!p)
+                        return NULL;
+                p = skip_ws(p, end);
+                if (p >= end)
+                        return NULL;
+                if (*p == close)
+                        return p + 1;
+                if (*p != ',')
+                        return NULL;
+                p = skip_ws(p + 1, end);
+        }
+}
+
+static const char *scan_value(const char *p, const char *end, unsigned depth, JsonType *ret_type) {
+        const char *q;
+
+        if (p >= end)
+                return NULL;
+        switch (*p) {
+        case '"':
+                q = scan_string(p + 1, end);
+                *ret_type = JSON_STRING;
+                return q ? q + 1 : NULL;
+        case '{':
+                *ret_type = JSON_OBJECT;
+                return scan_container(p, end, depth, true);
+        case '[':
+                *ret_type = JSON_ARRAY;
+                return scan_container(p, end, depth, false);
+        case 't':
+                *ret_type = JSON_TRUE;
+                return scan_literal(p, end, "true", 4);
+        case 'f':
+                *ret_type = JSON_FALSE;
+                return scan_literal(p, end, "false", 5);
+        case 'n':
+                *ret_type = JSON_NULL;
+                return scan_literal(p, end, "null", 4);
+        default:
+                *ret_type = JSON_NUMBER;
+                return scan_number(p, end);
+        }
+}
+
+int json_scan_object(
+        const char *p, size_t len, JsonField *fields, size_t max, size_t *ret_n, size_t *ret_dropped) {
+        const char *end = p + len, *k, *ke, *v;
+        size_t n = 0, dropped = 0;
+        JsonType t;
+
+        p = skip_ws(p, end);
+        if (p >= end || *p != '{')
+                return -EINVAL;
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '}') {
+                p++;
+                goto done;
+        }
+        for (;;) {
+                if (p >= end || *p != '"')
+                        return -EINVAL;
+                k = p + 1;
+                ke = scan_string(k, end);
+                if (!ke)
+                        return -EINVAL;
+                p = skip_ws(ke + 1, end);
+                if (p >= end || *p != ':')
+                        return -EINVAL;
+                v = skip_ws(p + 1, end);
+                p = scan_value(v, end, 1, &t);
+                if (!p)
+                        return -EINVAL;
+                if (n < max && (size_t) (ke - k) <= UINT32_MAX && (size_t) (p - v) <= UINT32_MAX) {
+                        JsonField *f = &fields[n++];
+                        f->key = k;
+                        f->key_len = (uint32_t) (ke - k);
+                        f->type = t;
+                        if (t == JSON_STRING) {
+                                f->val = v + 1;
+                                f->val_len = (uint32_t) (p - v - 2);
+                        } else {
+                                f->val = v;
+                                f->val_len = (uint32_t) (p - v);
+                        }
+                } else
+                        dropped++;
+                p = skip_ws(p, end);
+                if (p >= end)
+                        return -EINVAL;
+                if (*p == '}') {
+                        p++;
+                        break;
+                }
+                if (*p != ',')
+                        return -EINVAL;
+                p = skip_ws(p + 1, end);
+        }
+done:
+        if (skip_ws(p, end) != end)
+                return -EINVAL;
+        *ret_n = n;
+        *ret_dropped = dropped;
+        return 0;
+}
+
+static unsigned hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return (unsigned) (c - '0');
+        if (c >= 'a' && c <= 'f')
+                return (unsigned) (c - 'a' + 10);
+        return (unsigned) (c - 'A' + 10);
+}
+
+static unsigned read_hex4(const char *p) {
+        return hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]);
+}
+
+static void put_utf8(Buf *out, uint32_t cp) {
+        if (cp < 0x80)
+                buf_putc(out, (char) cp);
+        else if (cp < 0x800) {
+                buf_putc(out, (char) (0xc0 | cp >> 6));
+                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+        } else if (cp < 0x10000) {
+                buf_putc(out, (char) (0xe0 | cp >> 12));
+                buf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+        } else {
+                buf_putc(out, (char) (0xf0 | cp >> 18));
+                buf_putc(out, (char) (0x80 | ((cp >> 12) & 0x3f)));
+                buf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+        }
+}
+
+int json_unescape_append(Buf *out, const char *p, size_t len) {
+        const char *end = p + len, *run;
+        int r;
+
+        /* Decoded text is never longer than the escaped text (\uXXXX is 6
+         * bytes for at most 3 of UTF-8, a pair 12 for 4). */
+        r = buf_reserve(out, len);
+        if (r < 0)
+                return r;
+        while (p < end) {
+                run = p;
+                while (p < end && *p != '\\')
+                        p++;
+                buf_put(out, run, (size_t) (p - run));
+                if (p >= end)
+                        break;
+                p++;
+                if (p >= end)
+                        return -EINVAL;
+                switch (*p++) {
+                case '"':
+                        buf_putc(out, '"');
+                        break;
+                case '\\':
+                        buf_putc(out, '\\');
+                        break;
+                case '/':
+                        buf_putc(out, '/');
+                        break;
+                case 'b':
+                        buf_putc(out, '\b');
+                        break;
+                case 'f':
+                        buf_putc(out, '\f');
+                        break;
+                case 'n':
+                        buf_putc(out, '\n');
+                        break;
+                case 'r':
+                        buf_putc(out, '\r');
+                        break;
+                case 't':
+                        buf_putc(out, '\t');
+                        break;
+                case 'u': {
+                        uint32_t cp;
+                        if (end - p < 4)
+                                return -EINVAL;
+                        cp = read_hex4(p);
+                        p += 4;
+                        if (cp >= 0xd800 && cp <= 0xdbff) {
+                                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                                        uint32_t lo = read_hex4(p + 2);
+                                        if (lo >= 0xdc00 && lo <= 0xdfff) {
+                                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                                p += 6;
+                                        } else
+                                                cp = 0xfffd;
+                                } else
+                                        cp = 0xfffd;
+                        } else if (cp >= 0xdc00 && cp <= 0xdfff)
+                                cp = 0xfffd;
+                        put_utf8(out, cp);
+                        break;
+                }
+                default:
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static const char escape_char[32] = {
+        ['\b'] = 'b',
+        ['\f'] = 'f',
+        ['\n'] = 'n',
+        ['\r'] = 'r',
+        ['\t'] = 't',
+};
+
+void json_escape_put(Buf *out, const char *p, size_t len) {
+        static const char hex[] = "0123456789abcdef";
+        const char *end = p + len, *run;
+
+        while (p < end) {
+                run = p;
+                while (p < end && !string_stop[(uint8_t) *p])
+                        p++;
+                buf_put(out, run, (size_t) (p - run));
+                if (p >= end)
+                        break;
+                uint8_t c = (uint8_t) *p++;
+                buf_putc(out, '\\');
+                if (c == '"' || c == '\\')
+                        buf_putc(out, (char) c);
+                else if (escape_char[c])
+                        buf_putc(out, escape_char[c]);
+                else {
+                        buf_puts_lit(out, "u00");
+                        buf_putc(out, hex[c >> 4]);
+                        buf_putc(out, hex[c & 15]);
+                }
+        }
+}
+
+bool json_number_is_integer(const char *p, size_t len) {
+        size_t i = 0;
+        if (len > 0 && p[0] == '-')
+                i++;
+        if (i >= len)
+                return false;
+        for (; i < len; i++)
+                if (p[i] < '0' || p[i] > '9')
+                        return false;
+        return true;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A small strict JSON tokenizer for one flat-ish object per log line. It does
+ * not build a tree: it validates the text and reports where each top-level
+ * member's key and value are, so the transform can copy bytes straight into
+ * its output without decoding and re-encoding them. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shipper-buf.h"
+
+typedef enum JsonType {
+        JSON_STRING,
+        JSON_NUMBER,
+        JSON_TRUE,
+        JSON_FALSE,
+        JSON_NULL,
+        JSON_OBJECT,
+        JSON_ARRAY,
+} JsonType;
+
+typedef struct JsonField {
+        const char *key; /* inside the quotes, still escaped */
+        const char *val; /* strings: inside the quotes, still escaped; others: raw text */
+        uint32_t key_len;
+        uint32_t val_len;
+        JsonType type;
+} JsonField;
+
+/* Nesting deeper than this is rejected (the scanner is recursive). */
+#define JSON_MAX_DEPTH 64
+
+/* Scans [p, p+len) which must hold exactly one JSON object (whitespace around
+ * it allowed). Stores up to `max` members in `fields`; *ret_n is the number
+ * stored and *ret_dropped the number of further members not stored.
+ * Returns 0, or -EINVAL if the text is not one valid JSON object. */
+int json_scan_object(
+        const char *p, size_t len, JsonField *fields, size_t max, size_t *ret_n, size_t *ret_dropped);
+
+/* Decodes the escaped string content [p, p+len) (as validated by the scanner)
+ * and appends it to `out` (reserves as needed). \u escapes become UTF-8;
+ * unpaired surrogates become U+FFFD. Returns 0 or a negative errno. */
+int json_unescape_append(Buf *out, const char *p, size_t len);
+
+/* Appends [p, p+len) escaped for use inside a JSON string: '"', '\\' and
+ * control characters are escaped, other bytes are copied. Reserve
+ * json_escape_bound(len) first. */
+void json_escape_put(Buf *out, const char *p, size_t len);
+
+static inline size_t json_escape_bound(size_t len) {
+        return len * 6;
+}
+
+/* True if [p, p+len) is a JSON number with only an integer part (optionally
+ * negative) – used for typed columns. */
+bool json_number_is_integer(const char *p, size_t len);

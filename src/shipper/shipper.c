@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* shipper: tails container log files, turns zap JSON lines into otel_logs
+ * rows and inserts them into ClickHouse, exactly once across restarts,
+ * outages and rotation. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "build-config.h"
+#include "cleanup.h"
+#include "log.h"
+#include "shipper-config.h"
+#include "shipper-manager.h"
+
+#define EXIT_USAGE 2
+
+static int run(int argc, char **argv) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ShipperConfig config;
+        ConfigAction action;
+        const ConfigOption *options;
+        size_t n;
+        int r;
+
+        log_set_program_name("shipper");
+        log_parse_environment();
+        shipper_config_init(&config);
+        r = shipper_config_parse(&config, argc, argv, &action);
+        if (r < 0) {
+                shipper_config_done(&config);
+                return EXIT_USAGE;
+        }
+        if (action == CONFIG_ACTION_HELP) {
+                options = shipper_config_options(&config, &n);
+                config_print_help(
+                        stdout,
+                        "shipper",
+                        "[OPTIONS]",
+                        "Ships container log files (CRI or docker json-file, zap JSON inside) to ClickHouse's otel_logs.",
+                        options,
+                        n);
+                shipper_config_done(&config);
+                return EXIT_SUCCESS;
+        }
+        if (action == CONFIG_ACTION_VERSION) {
+                printf("shipper %s\n", PROJECT_VERSION);
+                shipper_config_done(&config);
+                return EXIT_SUCCESS;
+        }
+
+        r = manager_new(&config, &m);
+        if (r >= 0)
+                r = manager_start(m);
+        if (r >= 0)
+                r = manager_run(m);
+        m = manager_free(m);
+        shipper_config_done(&config);
+        return r < 0 ? EXIT_FAILURE : r;
+}
+
+int main(int argc, char **argv) {
+        return run(argc, argv);
+}

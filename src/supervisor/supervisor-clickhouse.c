@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cleanup-libs.h"
+#include "log.h"
+#include "parse-util.h"
+#include "strbuf.h"
+#include "supervisor-clickhouse.h"
+#include "util.h"
+
+#define CLICKHOUSE_REPLY_MAX (4 * 1024 * 1024)
+
+typedef enum CheckStep {
+        STEP_IDLE,
+        STEP_PING,
+        STEP_TOTALS,
+        STEP_STREAMS,
+} CheckStep;
+
+struct ClickHouseChecker {
+        CurlGlue *glue;
+        char *url, *user, *password, *totals_sql, *streams_sql;
+        long timeout_ms;
+        CURL *easy;
+        struct curl_slist *headers;
+        StrBuf reply;
+        CheckStep step;
+        uint64_t started_usec;
+        ClickHouseHealth health;  /* last completed check */
+        ClickHouseHealth pending; /* the check under way */
+        ClickHouseCheckDone done;
+        void *userdata;
+};
+
+void clickhouse_health_done(ClickHouseHealth *h) {
+        for (size_t i = 0; i < h->n_streams; i++) {
+                free(h->streams[i].pod);
+                free(h->streams[i].container);
+        }
+        free(h->streams);
+        free(h->error);
+        *h = (ClickHouseHealth){};
+}
+
+static bool valid_identifier(const char *s) {
+        if (isempty(s))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_'))
+                        return false;
+        return true;
+}
+
+/* Splits one TSV line into at most n fields, in place. Returns the number of fields. */
+static size_t split_tsv(char *line, char **fields, size_t n) {
+        size_t k = 0;
+
+        while (k < n) {
+                fields[k++] = line;
+                line = strchr(line, '\t');
+                if (!line)
+                        break;
+                *line++ = 0;
+        }
+        return k;
+}
+
+int clickhouse_parse_totals(const char *tsv, ClickHouseHealth *h) {
+        _cleanup_free_ char *copy = strdup(tsv);
+        char *f[2], *nl;
+        int64_t newest;
+
+        if (!copy)
+                return -ENOMEM;
+        nl = strchr(copy, '\n');
+        if (!nl || nl[1] != 0)
+                return -EBADMSG;
+        *nl = 0;
+        if (split_tsv(copy, f, 2) != 2 || safe_atou64(f[0], &h->rows) < 0 || safe_atoi64(f[1], &newest) < 0)
+                return -EBADMSG;
+        h->newest_nsec = newest;
+        return 0;
+}
+
+int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
+        _cleanup_free_ char *copy = strdup(tsv);
+        char *line, *next;
+
+        if (!copy)
+                return -ENOMEM;
+        for (line = copy; *line; line = next) {
+                ClickHouseStream s = {}, *a;
+                char *f[5];
+
+                next = strchr(line, '\n');
+                if (!next)
+                        return -EBADMSG;
+                *next++ = 0;
+                if (split_tsv(line, f, 5) != 5 || safe_atou64(f[2], &s.rows) < 0 ||
+                    safe_atou64(f[3], &s.distinct) < 0 || safe_atou64(f[4], &s.max_count) < 0 ||
+                    s.distinct > s.rows || s.distinct > s.max_count)
+                        return -EBADMSG;
+                a = reallocarray(h->streams, h->n_streams + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                h->streams = a;
+                s.pod = strdup(f[0]);
+                s.container = strdup(f[1]);
+                if (!s.pod || !s.container) {
+                        free(s.pod);
+                        free(s.container);
+                        return -ENOMEM;
+                }
+                /* Counts start at 1 in every container instance: whatever is below the highest value seen
+                 * and absent was lost; rows beyond the distinct values are copies. Values above the highest
+                 * seen may simply not have arrived yet, so they are not counted. */
+                h->lost += s.max_count - s.distinct;
+                h->duplicated += s.rows - s.distinct;
+                h->streams[h->n_streams++] = s;
+        }
+        return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
+        ClickHouseChecker *c = userdata;
+        return strbuf_append(&c->reply, p, size * n) < 0 ? 0 : size * n;
+}
+
+static int start_step(ClickHouseChecker *c);
+
+static void finish(ClickHouseChecker *c, const char *error) {
+        if (error) {
+                free(c->pending.error);
+                c->pending.error = strdup(error);
+        }
+        c->pending.checked = true;
+        c->pending.checked_usec = now_usec(CLOCK_REALTIME);
+        clickhouse_health_done(&c->health);
+        c->health = c->pending;
+        c->pending = (ClickHouseHealth){};
+        c->step = STEP_IDLE;
+        if (c->done)
+                c->done(c, &c->health, c->userdata);
+}
+
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        ClickHouseChecker *c = userdata;
+        long status = 0;
+        char msg[512];
+        int r;
+
+        if (result != CURLE_OK) {
+                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(result));
+                finish(c, msg);
+                return;
+        }
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200) {
+                /* ClickHouse puts its own message in the body; its first line is enough. */
+                const char *body = strempty(c->reply.data);
+                (void) snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", status, (int) strcspn(body, "\n"), body);
+                finish(c, msg);
+                return;
+        }
+
+        switch (c->step) {
+        case STEP_PING:
+                if (!streq(strempty(c->reply.data), "Ok.\n")) {
+                        finish(c, "/ping did not answer \"Ok.\"");
+                        return;
+                }
+                c->pending.reachable = true;
+                c->step = STEP_TOTALS;
+                break;
+        case STEP_TOTALS:
+                r = clickhouse_parse_totals(strempty(c->reply.data), &c->pending);
+                if (r < 0) {
+                        finish(c, "unexpected answer to the row count query");
+                        return;
+                }
+                c->step = STEP_STREAMS;
+                break;
+        case STEP_STREAMS:
+                r = clickhouse_parse_streams(strempty(c->reply.data), &c->pending);
+                finish(c, r < 0 ? "unexpected answer to the integrity query" : NULL);
+                return;
+        default:
+                return;
+        }
+        r = start_step(c);
+        if (r < 0) {
+                (void) snprintf(msg, sizeof(msg), "failed to start a request: %s", strerror(-r));
+                finish(c, msg);
+        }
+}
+
+static int start_step(ClickHouseChecker *c) {
+        _cleanup_free_ char *url = NULL;
+        const char *sql = NULL;
+        int r;
+
+        strbuf_reset(&c->reply);
+        if (c->step == STEP_PING) {
+                if (asprintf(&url, "%s/ping", c->url) < 0)
+                        return -ENOMEM;
+        } else {
+                if (asprintf(&url, "%s/", c->url) < 0)
+                        return -ENOMEM;
+                sql = c->step == STEP_TOTALS ? c->totals_sql : c->streams_sql;
+        }
+
+        curl_easy_reset(c->easy);
+        r = curl_setopt_checked(c->easy, CURLOPT_URL, url);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_WRITEFUNCTION, on_body);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_WRITEDATA, c);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_NOSIGNAL, 1L);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_HTTPHEADER, c->headers);
+        if (r >= 0 && sql) {
+                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDS, sql);
+                if (r >= 0)
+                        r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(sql));
+        }
+        if (r < 0)
+                return r;
+        return curl_glue_add(c->glue, c->easy, on_done, c);
+}
+
+int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void *userdata) {
+        int r;
+
+        if (c->step != STEP_IDLE)
+                return -EBUSY;
+        c->done = done;
+        c->userdata = userdata;
+        c->pending = (ClickHouseHealth){};
+        c->step = STEP_PING;
+        c->started_usec = now_usec(CLOCK_MONOTONIC);
+        r = start_step(c);
+        if (r < 0) {
+                c->step = STEP_IDLE;
+                return r;
+        }
+        return 0;
+}
+
+uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c) {
+        return c->step == STEP_IDLE ? 0 : c->started_usec;
+}
+
+const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {
+        return &c->health;
+}
+
+int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
+        _cleanup_(clickhouse_checker_freep) ClickHouseChecker *c = NULL;
+        _cleanup_free_ char *user_header = NULL, *key_header = NULL;
+        StrBuf svc = STRBUF_INIT(1024);
+        int r;
+
+        if (!valid_identifier(config->database) || !valid_identifier(config->table))
+                return -EINVAL;
+
+        c = new0(ClickHouseChecker, 1);
+        if (!c)
+                return -ENOMEM;
+        c->glue = glue;
+        c->reply = STRBUF_INIT(CLICKHOUSE_REPLY_MAX);
+        c->timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 10000;
+        c->url = strdup(config->url);
+        if (!c->url)
+                return -ENOMEM;
+        /* "http://host:8123/" and "http://host:8123" mean the same. */
+        if (*c->url && c->url[strlen(c->url) - 1] == '/')
+                c->url[strlen(c->url) - 1] = 0;
+
+        if (asprintf(
+                    &c->totals_sql,
+                    "SELECT count(), toUnixTimestamp64Nano(max(Timestamp)) FROM %s.%s FORMAT TabSeparated",
+                    config->database,
+                    config->table) < 0)
+                return -ENOMEM;
+
+        /* The service name is a value, quoted as a ClickHouse string literal. */
+        for (const char *p = strempty(config->integrity_service); *p; p++) {
+                r = *p == '\'' || *p == '\\' ? strbuf_append(&svc, "\\", 1) : 0;
+                if (r >= 0)
+                        r = strbuf_append(&svc, p, 1);
+                if (r < 0) {
+                        strbuf_done(&svc);
+                        return r;
+                }
+        }
+        r = asprintf(
+                &c->streams_sql,
+                "SELECT ResourceAttributes['k8s.pod.name'], ResourceAttributes['k8s.container.id'], count(), "
+                "uniqExact(Count), max(Count) FROM %s.%s WHERE ServiceName = '%s' AND Count > 0 "
+                "GROUP BY 1, 2 ORDER BY 1, 2 FORMAT TabSeparated",
+                config->database,
+                config->table,
+                strempty(svc.data));
+        strbuf_done(&svc);
+        if (r < 0)
+                return -ENOMEM;
+
+        if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(config->user)) < 0 ||
+            asprintf(&key_header, "X-ClickHouse-Key: %s", strempty(config->password)) < 0)
+                return -ENOMEM;
+        c->headers = curl_slist_append(NULL, user_header);
+        if (!c->headers || !curl_slist_append(c->headers, key_header) ||
+            !curl_slist_append(c->headers, "Content-Type: text/plain; charset=utf-8"))
+                return -ENOMEM;
+
+        c->easy = curl_easy_init();
+        if (!c->easy)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c) {
+        if (!c)
+                return NULL;
+        if (c->easy) {
+                if (c->step != STEP_IDLE)
+                        curl_glue_remove(c->glue, c->easy);
+                curl_easy_cleanup(c->easy);
+        }
+        curl_slist_free_all(c->headers);
+        strbuf_done(&c->reply);
+        clickhouse_health_done(&c->health);
+        clickhouse_health_done(&c->pending);
+        free(c->url);
+        free(c->user);
+        free(c->password);
+        free(c->totals_sql);
+        free(c->streams_sql);
+        free(c);
+        return NULL;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "curl-glue.h"
+
+/* ClickHouse health as the supervisor reports it: reachability (/ping), the number of rows in otel_logs, the
+ * age of the newest log, and the integrity of each loggen container's `count` sequence (values missing below
+ * the highest one seen are lost, values seen twice are duplicated). One check runs at a time, without
+ * blocking the loop. */
+
+typedef struct ClickHouseStream {
+        char *pod;
+        char *container;
+        uint64_t rows;
+        uint64_t distinct;
+        uint64_t max_count;
+} ClickHouseStream;
+
+typedef struct ClickHouseHealth {
+        bool checked;   /* at least one check completed */
+        bool reachable; /* /ping answered Ok. */
+        char *error;    /* why the last check failed, or NULL */
+        uint64_t rows;
+        int64_t newest_nsec; /* Timestamp of the newest row (ns since the epoch), 0 when empty */
+        ClickHouseStream *streams;
+        size_t n_streams;
+        uint64_t lost;
+        uint64_t duplicated;
+        uint64_t checked_usec; /* CLOCK_REALTIME of the last completed check */
+} ClickHouseHealth;
+
+typedef struct ClickHouseChecker ClickHouseChecker;
+typedef void (*ClickHouseCheckDone)(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata);
+
+typedef struct ClickHouseCheckerConfig {
+        const char *url;
+        const char *user;
+        const char *password;
+        const char *database;
+        const char *table;
+        const char *integrity_service;
+        long timeout_ms;
+} ClickHouseCheckerConfig;
+
+int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret);
+ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c);
+static inline void clickhouse_checker_freep(ClickHouseChecker **c) {
+        if (*c)
+                clickhouse_checker_free(*c);
+}
+/* Starts a check unless one runs; done is called when it completes. */
+int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void *userdata);
+const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c);
+/* CLOCK_MONOTONIC usec when the check under way started, 0 when none runs. */
+uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c);
+
+void clickhouse_health_done(ClickHouseHealth *h);
+/* Parses the TSV answers of the two queries into h (exposed for tests). */
+int clickhouse_parse_totals(const char *tsv, ClickHouseHealth *h);
+int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h);

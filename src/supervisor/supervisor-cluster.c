@@ -1,0 +1,1125 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup-libs.h"
+#include "duration.h"
+#include "k8s-apply.h"
+#include "k8s-client.h"
+#include "k8s-health.h"
+#include "k8s-kubeconfig.h"
+#include "k8s-manifest.h"
+#include "log.h"
+#include "supervisor-cluster.h"
+#include "supervisor-command.h"
+#include "supervisor-images.h"
+#include "supervisor-manager.h"
+#include "util.h"
+
+#define RETRY_INITIAL_USEC (5 * UINT64_C(1000000))
+#define RETRY_MAX_USEC (5 * 60 * UINT64_C(1000000))
+#define COMMAND_TIMEOUT_USEC (5 * 60 * UINT64_C(1000000))
+#define INVENTORY "otel-appliance"
+
+typedef enum Phase {
+        PHASE_CHECK_CLUSTER,
+        PHASE_START_CLUSTER,
+        PHASE_IMAGES,
+        PHASE_APPLY,
+        PHASE_ROLLOUT,
+        PHASE_UP,
+} Phase;
+
+typedef enum ImageState {
+        IMAGE_PENDING,
+        IMAGE_PRESENT, /* the node had it already */
+        IMAGE_LOADED,  /* loaded by us */
+        IMAGE_FAILED,
+} ImageState;
+
+typedef struct Image {
+        ImageArchive archive;
+        ImageState state;
+        char *error;
+} Image;
+
+struct Cluster {
+        Manager *manager;
+        const SupervisorConfig *config;
+        sd_event *event;
+        char *kubeconfig_path;
+        char *kubeconfig_env;
+        char *images_work_dir;
+
+        Phase phase;
+        Command *command;
+        bool command_running;
+        CommandDone command_done;
+        sd_event_source *retry_timer;
+        sd_event_source *poll_timer;
+        sd_event_source *reapply_timer;
+        sd_event_source *inotify_source;
+        int inotify_fd;
+        uint64_t backoff_usec;
+        bool busy; /* an API request sequence is under way */
+        bool stopping;
+
+        /* minikube status */
+        char *host, *apiserver, *kubelet;
+        K8sClient *client;
+
+        Image *images;
+        size_t n_images;
+        size_t image_cursor;
+        char *node_images_json; /* last `image ls --format json` */
+        char **missing_images;  /* referenced with imagePullPolicy Never but absent */
+
+        /* apply */
+        uint64_t applied_usec; /* CLOCK_REALTIME of the last successful apply */
+        size_t n_applied, n_pruned;
+        char *apply_error;
+        bool reapply_wanted;
+
+        /* health */
+        char *health_error;
+        cJSON *workloads; /* status arrays, rebuilt at each check */
+        cJSON *pods;
+        bool healthy;
+        bool up_once;   /* the stack was up at least once: problems now make it degraded */
+        char *problems; /* what is wrong right now, for cluster_up() */
+};
+
+static void cluster_step(Cluster *c);
+
+static void set_str(char **p, const char *v) {
+        if (streq_ptr(*p, v))
+                return;
+        free(*p);
+        *p = v ? strdup(v) : NULL;
+}
+
+static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) _printf_(3, 4);
+static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        /* Once the stack was up, the manager judges ready/degraded from cluster_up()'s problems instead. */
+        if (c->up_once) {
+                set_str(&c->problems, msg);
+                manager_update_state(c->manager);
+        } else
+                manager_set_phase(c->manager, s, msg);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Cluster *c = userdata;
+        c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+        cluster_step(c);
+        return 0;
+}
+
+/* Schedules the current phase again, with exponential back-off (5 s doubling to 5 min). */
+static void retry_later(Cluster *c) {
+        int r;
+
+        c->backoff_usec = c->backoff_usec ? MIN(c->backoff_usec * 2, RETRY_MAX_USEC) : RETRY_INITIAL_USEC;
+        c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+        r = sd_event_add_time_relative(
+                c->event, &c->retry_timer, CLOCK_MONOTONIC, c->backoff_usec, 100000, on_retry, c);
+        if (r < 0)
+                log_error_errno(r, "Failed to schedule a retry: %m");
+        else
+                log_info("Retrying in %.0f s.", (double) c->backoff_usec / 1e6);
+}
+
+static void advance(Cluster *c, Phase p) {
+        c->phase = p;
+        c->backoff_usec = 0;
+        cluster_step(c);
+}
+
+/* Every command ends here first, so that cluster_idle() knows nothing runs any more. */
+static void on_command_done(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        c->command_running = false;
+        c->command_done(cmd, res, userdata);
+}
+
+static int run_minikube(Cluster *c, const char *const *args, CommandDone done) {
+        _cleanup_free_ const char **argv = NULL;
+        const char *env[] = {c->kubeconfig_env, NULL};
+        size_t n = 0, k = 0;
+        int r;
+
+        while (args[n])
+                n++;
+        argv = new0(const char *, n + 4);
+        if (!argv)
+                return -ENOMEM;
+        argv[k++] = c->config->minikube;
+        argv[k++] = "-p";
+        argv[k++] = c->config->profile;
+        for (size_t i = 0; i < n; i++)
+                argv[k++] = args[i];
+        c->command = command_free(c->command);
+        c->command_done = done;
+        r = command_run(c->event, argv, env, COMMAND_TIMEOUT_USEC, on_command_done, c, &c->command);
+        c->command_running = r >= 0;
+        return r;
+}
+
+/* --- starting-cluster -------------------------------------------------------------------------------- */
+
+/* `minikube status -o json` prints one object per node (an array for several nodes); the first is the
+ * control plane. Its exit status is non-zero whenever something is not running, so the JSON decides. */
+static bool parse_minikube_status(Cluster *c, const char *out) {
+        _cleanup_(cJSON_Deletep) cJSON *j = cJSON_Parse(out);
+        const cJSON *o = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, 0) : j;
+        const cJSON *host = cJSON_GetObjectItemCaseSensitive(o, "Host");
+        const cJSON *api = cJSON_GetObjectItemCaseSensitive(o, "APIServer");
+        const cJSON *kubelet = cJSON_GetObjectItemCaseSensitive(o, "Kubelet");
+
+        set_str(&c->host, cJSON_IsString(host) ? host->valuestring : NULL);
+        set_str(&c->apiserver, cJSON_IsString(api) ? api->valuestring : NULL);
+        set_str(&c->kubelet, cJSON_IsString(kubelet) ? kubelet->valuestring : NULL);
+        return streq_ptr(c->host, "Running") && streq_ptr(c->apiserver, "Running") &&
+               streq_ptr(c->kubelet, "Running");
+}
+
+static int connect_api(Cluster *c) {
+        _cleanup_(k8s_kubeconfig_freep) K8sKubeconfig *kc = NULL;
+        char err[512] = "";
+        int r;
+
+        r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, err, sizeof(err));
+        if (r < 0) {
+                phase_reason(
+                        c,
+                        STATE_STARTING_CLUSTER,
+                        "cannot read the kubeconfig of profile %s: %s",
+                        c->config->profile,
+                        err);
+                return r;
+        }
+        c->client = k8s_client_free(c->client);
+        r = k8s_client_new(c->event, TAKE_PTR(kc), &c->client);
+        if (r < 0) {
+                phase_reason(
+                        c, STATE_STARTING_CLUSTER, "cannot set up the Kubernetes client: %s", strerror(-r));
+                return r;
+        }
+        k8s_client_set_timeouts(c->client, 30 * UINT64_C(1000000), 5 * UINT64_C(1000000));
+        return 0;
+}
+
+static void on_minikube_start(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        if (res->exit_status != 0) {
+                phase_reason(
+                        c,
+                        STATE_STARTING_CLUSTER,
+                        "minikube start %s (status %d): %s",
+                        res->timed_out ? "timed out" : "failed",
+                        res->exit_status,
+                        res->err_tail);
+                log_warning("minikube start failed with status %d: %s", res->exit_status, res->err_tail);
+                retry_later(c);
+                return;
+        }
+        log_info("minikube started.");
+        c->phase = PHASE_CHECK_CLUSTER;
+        cluster_step(c);
+}
+
+static void on_minikube_status(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        if (res->exit_status == 127 || res->exit_status == 126) {
+                phase_reason(
+                        c, STATE_STARTING_CLUSTER, "cannot run %s: %s", c->config->minikube, res->err_tail);
+                retry_later(c);
+                return;
+        }
+        if (!parse_minikube_status(c, res->out)) {
+                _cleanup_free_ const char **args = NULL;
+                size_t n = 0;
+                int r;
+
+                /* The cluster is gone or stopped: (re)start it, with the configured arguments. */
+                log_info(
+                        "minikube profile %s is not running (host %s, apiserver %s), starting it.",
+                        c->config->profile,
+                        strempty(c->host),
+                        strempty(c->apiserver));
+                phase_reason(c, STATE_STARTING_CLUSTER, "starting minikube profile %s", c->config->profile);
+                c->phase = PHASE_START_CLUSTER;
+                while (c->config->start_args[n])
+                        n++;
+                args = new0(const char *, n + 2);
+                if (!args) {
+                        retry_later(c);
+                        return;
+                }
+                args[0] = "start";
+                for (size_t i = 0; i < n; i++)
+                        args[i + 1] = c->config->start_args[i];
+                r = run_minikube(c, args, on_minikube_start);
+                if (r < 0) {
+                        phase_reason(
+                                c, STATE_STARTING_CLUSTER, "cannot run minikube start: %s", strerror(-r));
+                        retry_later(c);
+                }
+                return;
+        }
+        if (connect_api(c) < 0) {
+                retry_later(c);
+                return;
+        }
+        /* After a restart of minikube a new node may lack the images: the image phase is cheap when they are
+         * all present. */
+        advance(c, PHASE_IMAGES);
+}
+
+/* --- loading-images ---------------------------------------------------------------------------------- */
+
+static void images_clear(Cluster *c) {
+        for (size_t i = 0; i < c->n_images; i++) {
+                image_archive_done(&c->images[i].archive);
+                free(c->images[i].error);
+        }
+        free(c->images);
+        c->images = NULL;
+        c->n_images = 0;
+}
+
+static bool is_image_file(const char *name) {
+        static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.zst"};
+        size_t n = strlen(name);
+
+        if (name[0] == '.')
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                size_t k = strlen(suffixes[i]);
+                if (n > k && streq(name + n - k, suffixes[i]))
+                        return true;
+        }
+        return false;
+}
+
+static int scan_images(Cluster *c) {
+        struct dirent **list = NULL;
+        int n;
+
+        images_clear(c);
+        n = scandir(c->config->images_dir, &list, NULL, alphasort);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                char path[4096], err[512] = "";
+                Image *a, *img;
+                int r;
+
+                if (!is_image_file(list[i]->d_name) ||
+                    snprintf(path, sizeof(path), "%s/%s", c->config->images_dir, list[i]->d_name) >=
+                            (int) sizeof(path)) {
+                        free(list[i]);
+                        continue;
+                }
+                free(list[i]);
+                a = reallocarray(c->images, c->n_images + 1, sizeof(Image));
+                if (!a)
+                        continue;
+                c->images = a;
+                img = c->images + c->n_images++;
+                *img = (Image){};
+                r = image_archive_open(path, c->images_work_dir, &img->archive, err, sizeof(err));
+                if (r < 0) {
+                        img->state = IMAGE_FAILED;
+                        img->archive.source = strdup(path);
+                        img->error = strdup(err);
+                        log_warning("Image %s is unusable: %s", path, err);
+                }
+        }
+        free(list);
+        return 0;
+}
+
+/* True when the node's image list has a tag for `ref` ("otel/loggen:0.1.0" is listed as
+ * "docker.io/otel/loggen:0.1.0"). */
+static bool node_has_tag(const cJSON *list, const char *ref) {
+        const cJSON *e, *t;
+        bool has_tag = strchr(strrchr(ref, '/') ?: ref, ':') || strchr(ref, '@');
+
+        cJSON_ArrayForEach(e, list) {
+                cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "repoTags")) {
+                        const char *tag = cJSON_IsString(t) ? t->valuestring : "";
+                        const char *bare = startswith(tag, "docker.io/library/") ?: startswith(tag, "docker.io/") ?: tag;
+                        char want[512];
+
+                        (void) snprintf(want, sizeof(want), "%s%s", ref, has_tag ? "" : ":latest");
+                        if (streq(tag, want) || streq(bare, want))
+                                return true;
+                }
+        }
+        return false;
+}
+
+static void collect_pod_images(const cJSON *spec, const cJSON *list, char ***missing) {
+        static const char *const keys[] = {"initContainers", "containers"};
+
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                const cJSON *ct;
+                cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(spec, keys[k])) {
+                        const cJSON *image = cJSON_GetObjectItemCaseSensitive(ct, "image");
+                        const cJSON *policy = cJSON_GetObjectItemCaseSensitive(ct, "imagePullPolicy");
+                        size_t n = 0;
+                        char **l;
+
+                        /* Images the cluster may pull are its business; those it must never pull have to be
+                         * here. */
+                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) ||
+                            !streq(policy->valuestring, "Never"))
+                                continue;
+                        if (node_has_tag(list, image->valuestring))
+                                continue;
+                        while (*missing && (*missing)[n])
+                                n++;
+                        l = reallocarray(*missing, n + 2, sizeof(char *));
+                        if (!l)
+                                return;
+                        l[n] = strdup(image->valuestring);
+                        l[n + 1] = NULL;
+                        *missing = l;
+                }
+        }
+}
+
+/* Every image the manifests reference with imagePullPolicy: Never must be on the node before applying. */
+static int check_referenced_images(Cluster *c, const K8sManifestSet *set) {
+        _cleanup_(cJSON_Deletep) cJSON *list = cJSON_Parse(strempty(c->node_images_json));
+
+        c->missing_images = strv_free(c->missing_images);
+        if (!cJSON_IsArray(list))
+                return -EBADMSG;
+        for (size_t i = 0; i < set->n; i++) {
+                const cJSON *spec = cJSON_GetObjectItemCaseSensitive(set->items[i].obj, "spec");
+                const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+                const cJSON *jt = cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate");
+
+                if (streq(set->items[i].kind, "Pod"))
+                        collect_pod_images(spec, list, &c->missing_images);
+                else if (tmpl)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &c->missing_images);
+                else if (jt)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(
+                                        cJSON_GetObjectItemCaseSensitive(
+                                                cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"),
+                                        "spec"),
+                                list,
+                                &c->missing_images);
+        }
+        return c->missing_images ? -ENOENT : 0;
+}
+
+static void load_next_image(Cluster *c);
+
+static void on_image_list_after(Command *cmd, const CommandResult *res, void *userdata);
+
+static void on_image_loaded(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+        Image *img = c->images + c->image_cursor;
+
+        if (res->exit_status != 0) {
+                img->state = IMAGE_FAILED;
+                free(img->error);
+                if (asprintf(
+                            &img->error,
+                            "minikube image load failed (status %d): %s",
+                            res->exit_status,
+                            res->err_tail) < 0)
+                        img->error = NULL;
+                log_warning("Loading %s failed: %s", img->archive.tarball, res->err_tail);
+        } else {
+                /* Checked against the node's list once all are loaded. */
+                img->state = IMAGE_LOADED;
+                log_info("Loaded %s (%s).", img->archive.tarball, img->archive.id);
+        }
+        c->image_cursor++;
+        load_next_image(c);
+}
+
+static void load_next_image(Cluster *c) {
+        int r;
+
+        for (; c->image_cursor < c->n_images; c->image_cursor++) {
+                Image *img = c->images + c->image_cursor;
+                const char *args[] = {"image", "load", img->archive.tarball, NULL};
+
+                if (img->state != IMAGE_PENDING)
+                        continue;
+                phase_reason(c, STATE_LOADING_IMAGES, "loading %s", img->archive.tarball);
+                r = run_minikube(c, args, on_image_loaded);
+                if (r < 0) {
+                        img->state = IMAGE_FAILED;
+                        set_str(&img->error, strerror(-r));
+                        continue;
+                }
+                return;
+        }
+        /* All attempted: list again, to see that what was loaded is really there. */
+        {
+                const char *args[] = {"image", "ls", "--format", "json", NULL};
+                r = run_minikube(c, args, on_image_list_after);
+                if (r < 0) {
+                        phase_reason(
+                                c, STATE_LOADING_IMAGES, "cannot list the node's images: %s", strerror(-r));
+                        retry_later(c);
+                }
+        }
+}
+
+static bool images_settle(Cluster *c, const char *json, bool after_load) {
+        bool ok = true;
+
+        set_str(&c->node_images_json, json);
+        for (size_t i = 0; i < c->n_images; i++) {
+                Image *img = c->images + i;
+                int has;
+
+                if (img->state == IMAGE_FAILED && !img->archive.tarball) {
+                        ok = false; /* the archive itself is unusable */
+                        continue;
+                }
+                has = image_list_has_id(json, img->archive.id);
+                if (has > 0) {
+                        if (img->state == IMAGE_PENDING)
+                                img->state = IMAGE_PRESENT;
+                        else if (img->state == IMAGE_FAILED)
+                                img->state = IMAGE_LOADED;
+                        free(img->error);
+                        img->error = NULL;
+                } else if (after_load) {
+                        if (img->state == IMAGE_LOADED) {
+                                /* `image load` said yes but the node has nothing: the silent failure we
+                                 * guard against. */
+                                img->state = IMAGE_FAILED;
+                                set_str(&img->error,
+                                        "loaded without error, but the node does not have this image ID");
+                        }
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+static void on_image_list_after(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        if (res->exit_status != 0 || !images_settle(c, res->out, true)) {
+                size_t failed = 0;
+                for (size_t i = 0; i < c->n_images; i++)
+                        failed += c->images[i].state == IMAGE_FAILED;
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "%zu of %zu images could not be loaded (see images in the status)",
+                        failed,
+                        c->n_images);
+                retry_later(c);
+                return;
+        }
+        advance(c, PHASE_APPLY);
+}
+
+static void on_image_list_before(Command *cmd, const CommandResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        if (res->exit_status != 0) {
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "minikube image ls failed (status %d): %s",
+                        res->exit_status,
+                        res->err_tail);
+                retry_later(c);
+                return;
+        }
+        /* Only images the node lacks are loaded. */
+        (void) images_settle(c, res->out, false);
+        c->image_cursor = 0;
+        load_next_image(c);
+}
+
+static void start_images(Cluster *c) {
+        const char *args[] = {"image", "ls", "--format", "json", NULL};
+        int r;
+
+        r = scan_images(c);
+        if (r < 0) {
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "cannot read the images directory %s: %s",
+                        c->config->images_dir,
+                        strerror(-r));
+                retry_later(c);
+                return;
+        }
+        phase_reason(c, STATE_LOADING_IMAGES, "checking %zu images", c->n_images);
+        r = run_minikube(c, args, on_image_list_before);
+        if (r < 0) {
+                phase_reason(c, STATE_LOADING_IMAGES, "cannot run minikube image ls: %s", strerror(-r));
+                retry_later(c);
+        }
+}
+
+/* --- applying ---------------------------------------------------------------------------------------- */
+
+static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userdata) {
+        Cluster *c = userdata;
+
+        c->busy = false;
+        if (res->result != K8S_RESULT_OK) {
+                set_str(&c->apply_error, res->message);
+                log_warning(
+                        "Applying the manifests failed (%s): %s",
+                        k8s_result_class_to_string(res->result),
+                        res->message);
+                if (res->result == K8S_RESULT_FATAL) {
+                        /* A bad manifest stays bad until someone edits it: the file watch or the periodic
+                         * re-apply brings us back here. */
+                        if (!c->up_once)
+                                manager_set_phase(c->manager, STATE_FAILED, res->message);
+                        else
+                                phase_reason(
+                                        c, STATE_FAILED, "applying the manifests failed: %s", res->message);
+                        return;
+                }
+                /* Usually the API server went away: start over from minikube's view of the cluster, which
+                 * also reconnects with a fresh kubeconfig. */
+                phase_reason(c, STATE_APPLYING, "applying the manifests failed, retrying: %s", res->message);
+                c->phase = PHASE_CHECK_CLUSTER;
+                retry_later(c);
+                return;
+        }
+        c->apply_error = mfree(c->apply_error);
+        c->applied_usec = now_usec(CLOCK_REALTIME);
+        c->n_applied = res->n_applied;
+        c->n_pruned = res->n_pruned;
+        log_info("Applied %zu objects, pruned %zu.", res->n_applied, res->n_pruned);
+        phase_reason(
+                c, STATE_WAITING_ROLLOUT, "applied %zu objects, waiting for the rollout", res->n_applied);
+        advance(c, PHASE_ROLLOUT);
+}
+
+static void start_apply(Cluster *c) {
+        K8sManifestSet set = {};
+        K8sApplyOptions opts = {
+                .field_manager = K8S_FIELD_MANAGER,
+                .inventory = INVENTORY,
+                .default_namespace = c->config->namespace,
+                .prune = true,
+        };
+        char err[1024] = "";
+        int r;
+
+        c->reapply_wanted = false;
+        r = k8s_manifest_set_add_dir(&set, c->config->manifests_dir, err, sizeof(err));
+        if (r < 0) {
+                set_str(&c->apply_error, err);
+                log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
+                if (!c->up_once)
+                        manager_set_phase(c->manager, STATE_FAILED, err);
+                else
+                        phase_reason(c, STATE_FAILED, "manifests are invalid: %s", err);
+                k8s_manifest_set_done(&set);
+                return;
+        }
+        r = check_referenced_images(c, &set);
+        if (r < 0) {
+                _cleanup_free_ char *list = NULL;
+                StrBuf b = STRBUF_INIT(4096);
+                for (char **i = c->missing_images; i && *i; i++)
+                        (void) strbuf_printf(&b, "%s%s", b.len ? ", " : "", *i);
+                list = strbuf_steal(&b, NULL);
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "images the manifests need are not on the node: %s",
+                        strempty(list));
+                k8s_manifest_set_done(&set);
+                c->phase = PHASE_IMAGES;
+                retry_later(c);
+                return;
+        }
+
+        phase_reason(c, STATE_APPLYING, "applying %zu objects from %s", set.n, c->config->manifests_dir);
+        c->busy = true;
+        r = k8s_apply(c->client, &set, &opts, on_applied, c);
+        k8s_manifest_set_done(&set);
+        if (r < 0) {
+                c->busy = false;
+                phase_reason(c, STATE_APPLYING, "cannot start applying: %s", strerror(-r));
+                retry_later(c);
+        }
+}
+
+/* --- waiting-rollout, and health once up ------------------------------------------------------------- */
+
+static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userdata) {
+        Cluster *c = userdata;
+        StrBuf problems = STRBUF_INIT(8192);
+
+        c->busy = false;
+        cJSON_Delete(c->workloads);
+        cJSON_Delete(c->pods);
+        c->workloads = cJSON_CreateArray();
+        c->pods = cJSON_CreateArray();
+
+        if (rep->result != K8S_RESULT_OK) {
+                set_str(&c->health_error, rep->message);
+                (void) strbuf_printf(&problems, "Kubernetes API: %s", rep->message);
+                if (rep->result == K8S_RESULT_RETRY) {
+                        /* The API server does not answer: is the cluster still there? */
+                        phase_reason(
+                                c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
+                        strbuf_done(&problems);
+                        c->phase = PHASE_CHECK_CLUSTER;
+                        retry_later(c);
+                        return;
+                }
+        } else
+                c->health_error = mfree(c->health_error);
+
+        for (size_t i = 0; i < rep->n_workloads; i++) {
+                const K8sWorkloadHealth *w = rep->workloads + i;
+                cJSON *o = cJSON_CreateObject();
+
+                cJSON_AddStringToObject(o, "kind", w->kind);
+                cJSON_AddStringToObject(o, "name", w->name);
+                cJSON_AddStringToObject(o, "rollout", k8s_rollout_state_to_string(w->state));
+                cJSON_AddStringToObject(o, "message", w->message);
+                cJSON_AddItemToArray(c->workloads, o);
+                if (w->state != K8S_ROLLOUT_DONE)
+                        (void) strbuf_printf(
+                                &problems,
+                                "%s%s %s: %s",
+                                problems.len ? "; " : "",
+                                w->kind,
+                                w->name,
+                                w->message);
+        }
+        for (size_t i = 0; i < rep->n_pods; i++) {
+                const K8sPodHealth *p = rep->pods + i;
+                cJSON *o = cJSON_CreateObject();
+
+                cJSON_AddStringToObject(o, "name", p->name);
+                cJSON_AddStringToObject(o, "phase", strempty(p->phase));
+                cJSON_AddBoolToObject(o, "ready", p->ready);
+                cJSON_AddNumberToObject(o, "restarts", p->restarts);
+                if (p->reason) {
+                        cJSON_AddStringToObject(o, "reason", p->reason);
+                        cJSON_AddStringToObject(o, "container", strempty(p->container));
+                        cJSON_AddStringToObject(o, "message", strempty(p->message));
+                        (void) strbuf_printf(
+                                &problems,
+                                "%spod %s: %s%s%s%s",
+                                problems.len ? "; " : "",
+                                p->name,
+                                p->reason,
+                                p->message ? " (" : "",
+                                strempty(p->message),
+                                p->message ? ")" : "");
+                }
+                cJSON_AddItemToArray(c->pods, o);
+        }
+
+        c->healthy = rep->result == K8S_RESULT_OK && k8s_health_report_ready(rep);
+        set_str(&c->problems, problems.len ? problems.data : NULL);
+        strbuf_done(&problems);
+
+        if (c->phase == PHASE_ROLLOUT && c->healthy) {
+                c->phase = PHASE_UP;
+                c->up_once = true;
+                c->backoff_usec = 0;
+                log_info("Rollout complete.");
+        } else if (c->phase == PHASE_ROLLOUT && !c->up_once)
+                manager_set_phase(
+                        c->manager, STATE_WAITING_ROLLOUT, c->problems ?: "waiting for the workloads");
+        manager_update_state(c->manager);
+}
+
+static void start_health(Cluster *c) {
+        int r;
+
+        if (c->busy || !c->client)
+                return;
+        c->busy = true;
+        r = k8s_health_check(c->client, c->config->namespace, on_health, c);
+        if (r < 0) {
+                c->busy = false;
+                log_warning_errno(r, "Failed to start the health check: %m");
+        }
+}
+
+/* --- the driver -------------------------------------------------------------------------------------- */
+
+static void cluster_step(Cluster *c) {
+        const char *status[] = {"status", "-o", "json", NULL};
+        int r;
+
+        if (c->stopping)
+                return;
+        switch (c->phase) {
+        case PHASE_CHECK_CLUSTER:
+        case PHASE_START_CLUSTER:
+                c->phase = PHASE_CHECK_CLUSTER;
+                if (!c->up_once)
+                        manager_set_phase(c->manager, STATE_STARTING_CLUSTER, "checking minikube");
+                r = run_minikube(c, status, on_minikube_status);
+                if (r < 0) {
+                        phase_reason(
+                                c,
+                                STATE_STARTING_CLUSTER,
+                                "cannot run %s: %s",
+                                c->config->minikube,
+                                strerror(-r));
+                        retry_later(c);
+                }
+                break;
+        case PHASE_IMAGES:
+                start_images(c);
+                break;
+        case PHASE_APPLY:
+                start_apply(c);
+                break;
+        case PHASE_ROLLOUT:
+        case PHASE_UP:
+                start_health(c);
+                break;
+        }
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Cluster *c = userdata;
+        int r;
+
+        if ((c->phase == PHASE_ROLLOUT || c->phase == PHASE_UP) && !c->retry_timer) {
+                if (c->reapply_wanted && !c->busy)
+                        advance(c, PHASE_APPLY);
+                else
+                        start_health(c);
+        }
+        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->poll_interval / 1000);
+        if (r >= 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+int cluster_reapply(Cluster *c) {
+        if (c->phase != PHASE_ROLLOUT && c->phase != PHASE_UP && !(c->phase == PHASE_APPLY && !c->busy))
+                return -EBUSY;
+        c->reapply_wanted = true;
+        if (!c->busy) {
+                c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+                advance(c, PHASE_APPLY);
+        }
+        return 0;
+}
+
+/* Drift correction: the manifests are applied again periodically, whatever changed in the cluster. */
+static int on_reapply_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Cluster *c = userdata;
+        int r;
+
+        if (c->phase == PHASE_UP || c->phase == PHASE_ROLLOUT || (c->phase == PHASE_APPLY && c->apply_error))
+                c->reapply_wanted = true;
+        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->reapply_interval / 1000);
+        if (r >= 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (c->reapply_wanted && c->phase == PHASE_APPLY && !c->busy)
+                advance(c, PHASE_APPLY);
+        return 0;
+}
+
+/* A changed manifest file is applied on the next poll (which also batches a burst of writes). */
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Cluster *c = userdata;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool relevant = false;
+        ssize_t k;
+
+        while ((k = read(fd, buf, sizeof(buf))) > 0)
+                for (char *p = buf; p + sizeof(struct inotify_event) <= buf + k;) {
+                        struct inotify_event e;
+
+                        /* Copied out rather than cast: the compiler cannot see the buffer's alignment. */
+                        memcpy(&e, p, sizeof(e));
+                        if (e.len == 0 || p[sizeof(e)] != '.')
+                                relevant = true;
+                        p += sizeof(e) + e.len;
+                }
+        if (!relevant)
+                return 0;
+        log_info("Manifests changed, applying them again.");
+        c->reapply_wanted = true;
+        if (c->phase == PHASE_APPLY && !c->busy && c->apply_error) {
+                c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+                advance(c, PHASE_APPLY);
+        }
+        return 0;
+}
+
+static int watch_manifests(Cluster *c) {
+        int r;
+
+        c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (c->inotify_fd < 0)
+                return -errno;
+        if (inotify_add_watch(
+                    c->inotify_fd,
+                    c->config->manifests_dir,
+                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
+                return -errno;
+        /* One level of subdirectories, as the manifests are laid out (manifests/<component>/). */
+        {
+                struct dirent **list = NULL;
+                int n = scandir(c->config->manifests_dir, &list, NULL, alphasort);
+                for (int i = 0; i < n; i++) {
+                        char path[4096];
+                        struct stat st;
+                        if (list[i]->d_name[0] != '.' &&
+                            snprintf(
+                                    path, sizeof(path), "%s/%s", c->config->manifests_dir, list[i]->d_name) <
+                                    (int) sizeof(path) &&
+                            stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                                (void) inotify_add_watch(
+                                        c->inotify_fd,
+                                        path,
+                                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                                IN_DELETE);
+                        free(list[i]);
+                }
+                free(list);
+        }
+        r = sd_event_add_io(c->event, &c->inotify_source, c->inotify_fd, EPOLLIN, on_inotify, c);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(c->inotify_source, "manifests-inotify");
+        return 0;
+}
+
+bool cluster_up(const Cluster *c, StrBuf *reasons) {
+        if (!c->up_once)
+                return false;
+        if (c->problems) {
+                if (reasons->len)
+                        (void) strbuf_puts(reasons, "; ");
+                (void) strbuf_puts(reasons, c->problems);
+        }
+        if (c->apply_error) {
+                if (reasons->len)
+                        (void) strbuf_puts(reasons, "; ");
+                (void) strbuf_printf(reasons, "applying the manifests failed: %s", c->apply_error);
+        }
+        return true;
+}
+
+bool cluster_idle(const Cluster *c) {
+        return !c->command_running;
+}
+
+static const char *image_state_to_string(ImageState s) {
+        static const char *const names[] = {
+                [IMAGE_PENDING] = "pending",
+                [IMAGE_PRESENT] = "present",
+                [IMAGE_LOADED] = "loaded",
+                [IMAGE_FAILED] = "failed",
+        };
+        return names[s];
+}
+
+int cluster_status_json(Cluster *c, cJSON *root) {
+        cJSON *cl = cJSON_AddObjectToObject(root, "cluster"),
+              *images = cJSON_AddArrayToObject(root, "images"), *apply;
+        const K8sKubeconfig *kc = c->client ? k8s_client_kubeconfig(c->client) : NULL;
+
+        if (!cl || !images)
+                return -ENOMEM;
+        cJSON_AddStringToObject(cl, "profile", c->config->profile);
+        cJSON_AddStringToObject(cl, "namespace", c->config->namespace);
+        if (c->host)
+                cJSON_AddStringToObject(cl, "host", c->host);
+        else
+                cJSON_AddNullToObject(cl, "host");
+        if (c->apiserver)
+                cJSON_AddStringToObject(cl, "apiserver", c->apiserver);
+        else
+                cJSON_AddNullToObject(cl, "apiserver");
+        if (c->kubelet)
+                cJSON_AddStringToObject(cl, "kubelet", c->kubelet);
+        else
+                cJSON_AddNullToObject(cl, "kubelet");
+        if (kc)
+                cJSON_AddStringToObject(cl, "server", kc->server);
+        else
+                cJSON_AddNullToObject(cl, "server");
+        if (c->health_error)
+                cJSON_AddStringToObject(cl, "error", c->health_error);
+
+        for (size_t i = 0; i < c->n_images; i++) {
+                const Image *img = c->images + i;
+                cJSON *o = cJSON_CreateObject(), *tags;
+
+                cJSON_AddStringToObject(o, "file", strempty(img->archive.source));
+                if (img->archive.tarball && !streq_ptr(img->archive.tarball, img->archive.source))
+                        cJSON_AddStringToObject(o, "normalized", img->archive.tarball);
+                if (img->archive.id[0])
+                        cJSON_AddStringToObject(o, "id", img->archive.id);
+                tags = cJSON_AddArrayToObject(o, "tags");
+                for (char **t = img->archive.tags; t && *t; t++)
+                        cJSON_AddItemToArray(tags, cJSON_CreateString(*t));
+                cJSON_AddStringToObject(o, "state", image_state_to_string(img->state));
+                if (img->error)
+                        cJSON_AddStringToObject(o, "error", img->error);
+                cJSON_AddItemToArray(images, o);
+        }
+
+        apply = cJSON_AddObjectToObject(root, "apply");
+        if (apply) {
+                char t[32];
+                if (c->applied_usec) {
+                        time_t s = (time_t) (c->applied_usec / 1000000);
+                        struct tm tm;
+                        (void) gmtime_r(&s, &tm);
+                        (void) strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                        cJSON_AddStringToObject(apply, "last_applied", t);
+                } else
+                        cJSON_AddNullToObject(apply, "last_applied");
+                cJSON_AddNumberToObject(apply, "objects", (double) c->n_applied);
+                cJSON_AddNumberToObject(apply, "pruned", (double) c->n_pruned);
+                if (c->apply_error)
+                        cJSON_AddStringToObject(apply, "error", c->apply_error);
+                else
+                        cJSON_AddNullToObject(apply, "error");
+        }
+
+        cJSON_AddItemToObject(
+                root, "workloads", c->workloads ? cJSON_Duplicate(c->workloads, true) : cJSON_CreateArray());
+        cJSON_AddItemToObject(root, "pods", c->pods ? cJSON_Duplicate(c->pods, true) : cJSON_CreateArray());
+        return 0;
+}
+
+int cluster_new(Manager *m, Cluster **ret) {
+        _cleanup_free_ Cluster *c = NULL;
+
+        c = new0(Cluster, 1);
+        if (!c)
+                return log_oom();
+        c->manager = m;
+        c->config = &m->config;
+        c->event = sd_event_ref(m->event);
+        c->inotify_fd = -EBADF;
+        if (asprintf(&c->kubeconfig_path, "%s/kubeconfig", m->config.state_dir) < 0 ||
+            asprintf(&c->kubeconfig_env, "KUBECONFIG=%s", c->kubeconfig_path) < 0 ||
+            asprintf(&c->images_work_dir, "%s/images", m->config.state_dir) < 0) {
+                sd_event_unref(c->event);
+                return log_oom();
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int cluster_start(Cluster *c) {
+        int r;
+
+        if (mkdir(c->config->state_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", c->config->state_dir);
+        if (mkdir(c->images_work_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", c->images_work_dir);
+
+        r = watch_manifests(c);
+        if (r < 0)
+                log_warning_errno(
+                        r,
+                        "Cannot watch %s for changes, relying on the periodic re-apply: %m",
+                        c->config->manifests_dir);
+
+        r = sd_event_add_time_relative(
+                c->event,
+                &c->poll_timer,
+                CLOCK_MONOTONIC,
+                (uint64_t) c->config->poll_interval / 1000,
+                0,
+                on_poll,
+                c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(
+                        c->event,
+                        &c->reapply_timer,
+                        CLOCK_MONOTONIC,
+                        (uint64_t) c->config->reapply_interval / 1000,
+                        0,
+                        on_reapply_timer,
+                        c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the cluster timers: %m");
+        (void) sd_event_source_set_description(c->poll_timer, "cluster-poll");
+        (void) sd_event_source_set_description(c->reapply_timer, "reapply");
+
+        c->phase = PHASE_CHECK_CLUSTER;
+        cluster_step(c);
+        return 0;
+}
+
+void cluster_stop(Cluster *c) {
+        c->stopping = true;
+        /* A minikube command under way is killed; the cluster itself is left running. */
+        c->command = command_free(c->command);
+        c->command_running = false;
+        c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+}
+
+Cluster *cluster_free(Cluster *c) {
+        if (!c)
+                return NULL;
+        command_free(c->command);
+        k8s_client_free(c->client);
+        sd_event_source_disable_unref(c->retry_timer);
+        sd_event_source_disable_unref(c->poll_timer);
+        sd_event_source_disable_unref(c->reapply_timer);
+        sd_event_source_disable_unref(c->inotify_source);
+        safe_close(c->inotify_fd);
+        images_clear(c);
+        strv_free(c->missing_images);
+        cJSON_Delete(c->workloads);
+        cJSON_Delete(c->pods);
+        free(c->kubeconfig_path);
+        free(c->kubeconfig_env);
+        free(c->images_work_dir);
+        free(c->host);
+        free(c->apiserver);
+        free(c->kubelet);
+        free(c->node_images_json);
+        free(c->apply_error);
+        free(c->health_error);
+        free(c->problems);
+        sd_event_unref(c->event);
+        free(c);
+        return NULL;
+}

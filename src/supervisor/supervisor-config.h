@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum SupervisorMode {
+        SUPERVISOR_MODE_CLUSTER, /* minikube in the VM */
+        SUPERVISOR_MODE_LOCAL,   /* the embedded default: the programs as child processes */
+} SupervisorMode;
+
+typedef struct SupervisorConfig {
+        char *path; /* of the file read, for messages */
+        SupervisorMode mode;
+        char *state_dir;
+
+        /* status */
+        char *status_socket;
+        int64_t status_socket_mode;
+        char *status_listen; /* "ADDRESS:PORT"; empty disables the TCP port */
+
+        int64_t poll_interval; /* ns */
+        int64_t max_log_age;   /* ns: older newest log → degraded */
+        int64_t start_timeout; /* ns: not ready by then → degraded */
+        int64_t stop_timeout;  /* ns: children get this long after SIGTERM */
+
+        /* clickhouse */
+        char *ch_url;
+        char *ch_user;
+        char *ch_password_file;
+        char *ch_database;
+        char *ch_table;
+        char *integrity_service; /* ServiceName whose `count` sequence is checked */
+
+        /* cluster */
+        char *minikube;
+        char *profile;
+        char **start_args;
+        int64_t minikube_timeout; /* ns, for `minikube start` */
+        char *images_dir;
+        char *manifests_dir;
+        char *namespace;
+        int64_t reapply_interval; /* ns */
+
+        /* local */
+        char *data_dir;
+        char *loggen;
+        char *shipper;
+        char *clickhouse_endpoint;
+        char *chdb_lib;
+        char *schema_dir;
+        int64_t ch_port;
+        int64_t shipper_port;
+        int64_t loggen_health_port;
+        char **loggen_args;
+        int64_t restart_max; /* ns: longest restart back-off */
+} SupervisorConfig;
+
+#define SUPERVISOR_CONFIG_MAX_SIZE (1024 * 1024)
+
+/* Defaults for every setting. */
+int supervisor_config_init(SupervisorConfig *c);
+/* Reads the YAML file over the defaults; every error is logged as "file:line: …" and gives -EINVAL. */
+int supervisor_config_load(SupervisorConfig *c, const char *path);
+/* Cross-field checks after loading (e.g. what the mode needs). */
+int supervisor_config_verify(const SupervisorConfig *c);
+void supervisor_config_done(SupervisorConfig *c);
+const char *supervisor_mode_to_string(SupervisorMode m);

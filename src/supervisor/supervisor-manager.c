@@ -1,0 +1,953 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "cleanup-libs.h"
+#include "duration.h"
+#include "log.h"
+#include "parse-util.h"
+#include "strbuf.h"
+#include "supervisor-cluster.h"
+#include "supervisor-manager.h"
+#include "util.h"
+
+#define STATUS_SCHEMA "otel-supervisor/status/v1"
+/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
+
+const char *supervisor_state_to_string(SupervisorState s) {
+        static const char *const names[_STATE_MAX] = {
+                [STATE_STARTING] = "starting",
+                [STATE_STARTING_CLUSTER] = "starting-cluster",
+                [STATE_LOADING_IMAGES] = "loading-images",
+                [STATE_APPLYING] = "applying",
+                [STATE_WAITING_ROLLOUT] = "waiting-rollout",
+                [STATE_READY] = "ready",
+                [STATE_DEGRADED] = "degraded",
+                [STATE_FAILED] = "failed",
+        };
+        return s < _STATE_MAX ? names[s] : "unknown";
+}
+
+static void format_time(uint64_t usec, char *buf, size_t size) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+
+        (void) gmtime_r(&t, &tm);
+        (void) strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
+static void manager_notify(Manager *m) {
+        _cleanup_free_ char *line = NULL;
+        const ClickHouseHealth *h = m->clickhouse ? clickhouse_checker_health(m->clickhouse) : NULL;
+        int r;
+
+        if (m->state == STATE_READY && h)
+                r = asprintf(&line, "ready: %" PRIu64 " rows in ClickHouse", h->rows);
+        else
+                r = asprintf(
+                        &line,
+                        "%s%s%s",
+                        supervisor_state_to_string(m->state),
+                        m->reason ? ": " : "",
+                        strempty(m->reason));
+        if (r < 0)
+                return;
+
+        if (!streq_ptr(line, m->last_status_line)) {
+                (void) sd_notifyf(false, "STATUS=%s", line);
+                log_info("state: %s", line);
+                free(m->last_status_line);
+                m->last_status_line = TAKE_PTR(line);
+        }
+        if (m->state == STATE_READY && !m->notified_ready) {
+                (void) sd_notify(false, "READY=1");
+                m->notified_ready = true;
+        }
+}
+
+static void set_state(Manager *m, SupervisorState s, const char *reason) {
+        if (m->state != s) {
+                m->state = s;
+                m->since_usec = now_usec(CLOCK_REALTIME);
+        }
+        if (!streq_ptr(m->reason, reason)) {
+                free(m->reason);
+                m->reason = reason ? strdup(reason) : NULL;
+        }
+        if (s == STATE_READY)
+                m->ever_ready = true;
+        manager_notify(m);
+}
+
+void manager_set_phase(Manager *m, SupervisorState s, const char *reason) {
+        set_state(m, s, reason);
+}
+
+static void add_reason(StrBuf *b, const char *format, ...) _printf_(2, 3);
+static void add_reason(StrBuf *b, const char *format, ...) {
+        char buf[512];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+        if (b->len > 0)
+                (void) strbuf_puts(b, "; ");
+        (void) strbuf_puts(b, buf);
+}
+
+/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
+ * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
+ * just never answers: the check that hangs says more than the last one that completed. */
+static double clickhouse_silence(Manager *m) {
+        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
+        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
+
+        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+}
+
+static void clickhouse_problems(Manager *m, StrBuf *reasons) {
+        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        double silence = clickhouse_silence(m);
+
+        if (silence > 0)
+                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
+        else if (!h->checked)
+                add_reason(reasons, "waiting for the first ClickHouse check");
+        else if (!h->reachable)
+                add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
+        else if (h->error)
+                add_reason(reasons, "ClickHouse: %s", h->error);
+        else if (h->rows == 0)
+                add_reason(reasons, "no logs in ClickHouse yet");
+        else {
+                int64_t age = (int64_t) now * 1000 - h->newest_nsec;
+                if (age > m->config.max_log_age) {
+                        char d[DURATION_STRING_MAX];
+                        add_reason(
+                                reasons,
+                                "logs stopped arriving: the newest is %s old",
+                                format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
+                }
+        }
+}
+
+void manager_update_state(Manager *m) {
+        StrBuf reasons = STRBUF_INIT(8192);
+        bool up = true;
+
+        if (m->stopping)
+                return;
+        if (m->config.mode == SUPERVISOR_MODE_LOCAL) {
+                for (size_t i = 0; i < m->n_processes; i++) {
+                        Process *p = m->processes[i];
+                        if (p->state != PROCESS_RUNNING)
+                                add_reason(
+                                        &reasons,
+                                        "%s is %s (last exit status %d, %u restarts)",
+                                        p->name,
+                                        process_state_to_string(p->state),
+                                        p->last_exit_status,
+                                        p->restarts);
+                }
+        } else {
+                /* The cluster driver sets the phases itself until the stack is up. */
+                up = cluster_up(m->cluster, &reasons);
+                if (!up) {
+                        strbuf_done(&reasons);
+                        return;
+                }
+        }
+        clickhouse_problems(m, &reasons);
+
+        if (reasons.len == 0)
+                set_state(m, STATE_READY, NULL);
+        else if (
+                m->ever_ready ||
+                now_usec(CLOCK_MONOTONIC) - m->started_usec > (uint64_t) m->config.start_timeout / 1000)
+                set_state(m, STATE_DEGRADED, reasons.data);
+        else
+                set_state(
+                        m,
+                        m->config.mode == SUPERVISOR_MODE_LOCAL ? STATE_STARTING : STATE_WAITING_ROLLOUT,
+                        reasons.data);
+        strbuf_done(&reasons);
+}
+
+static void on_clickhouse_checked(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata) {
+        Manager *m = userdata;
+
+        if (h->lost > 0 || h->duplicated > 0)
+                log_debug(
+                        "pipeline integrity: %" PRIu64 " lost, %" PRIu64 " duplicated",
+                        h->lost,
+                        h->duplicated);
+        manager_update_state(m);
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        r = clickhouse_checker_run(m->clickhouse, on_clickhouse_checked, m);
+        if (r < 0 && r != -EBUSY)
+                log_warning_errno(r, "Failed to start the ClickHouse check: %m");
+        manager_update_state(m);
+
+        r = sd_event_source_set_time_relative(s, (uint64_t) m->config.poll_interval / 1000);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "Failed to re-arm the poll timer: %m");
+        return 0;
+}
+
+static bool all_stopped(Manager *m) {
+        for (size_t i = 0; i < m->n_processes; i++)
+                if (m->processes[i]->state != PROCESS_STOPPED)
+                        return false;
+        return !m->cluster || cluster_idle(m->cluster);
+}
+
+/* Children stop in the reverse order of their start, each after the one started later has exited: loggen
+ * first, then the shipper (which sends what it has read while ClickHouse still answers), ClickHouse last. */
+static void stop_next_process(Manager *m) {
+        for (size_t i = m->n_processes; i > 0; i--) {
+                Process *p = m->processes[i - 1];
+
+                if (p->state == PROCESS_STOPPED)
+                        continue;
+                if (p->state != PROCESS_STOPPING)
+                        process_stop(p);
+                if (p->state == PROCESS_STOPPING)
+                        return;
+        }
+}
+
+static void on_process_change(Process *p, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping) {
+                stop_next_process(m);
+                if (all_stopped(m))
+                        (void) sd_event_exit(m->event, m->exit_status);
+                return;
+        }
+        if (!m->starting_processes)
+                manager_update_state(m);
+}
+
+static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        /* Children get their own SIGKILL escalation; this is the last resort. */
+        if (!all_stopped(m))
+                log_warning("Children still running at exit, killing them.");
+        return sd_event_exit(m->event, m->exit_status);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
+        stop_next_process(m);
+        if (m->cluster)
+                cluster_stop(m->cluster);
+        if (all_stopped(m))
+                return sd_event_exit(m->event, m->exit_status);
+        r = sd_event_add_time_relative(
+                m->event,
+                &m->stop_timer,
+                CLOCK_MONOTONIC,
+                (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000,
+                0,
+                on_stop_timer,
+                m);
+        if (r < 0)
+                return sd_event_exit(m->event, m->exit_status);
+        return 0;
+}
+
+static cJSON *clickhouse_json(Manager *m) {
+        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
+        cJSON *o = cJSON_CreateObject();
+        char t[32];
+
+        if (!o)
+                return NULL;
+        cJSON_AddStringToObject(o, "url", m->config.ch_url);
+        double silence = clickhouse_silence(m);
+
+        cJSON_AddBoolToObject(o, "checked", h->checked);
+        cJSON_AddBoolToObject(o, "reachable", h->reachable && silence <= 0);
+        if (silence > 0) {
+                char e[64];
+                (void) snprintf(e, sizeof(e), "no answer for %.0f s", silence);
+                cJSON_AddStringToObject(o, "error", e);
+        } else if (h->error)
+                cJSON_AddStringToObject(o, "error", h->error);
+        else
+                cJSON_AddNullToObject(o, "error");
+        cJSON_AddNumberToObject(o, "rows", (double) h->rows);
+        if (h->rows > 0 && h->newest_nsec > 0) {
+                format_time((uint64_t) h->newest_nsec / 1000, t, sizeof(t));
+                cJSON_AddStringToObject(o, "newest_log", t);
+                cJSON_AddNumberToObject(
+                        o,
+                        "newest_log_age_seconds",
+                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+        } else {
+                cJSON_AddNullToObject(o, "newest_log");
+                cJSON_AddNullToObject(o, "newest_log_age_seconds");
+        }
+        if (h->checked) {
+                format_time(h->checked_usec, t, sizeof(t));
+                cJSON_AddStringToObject(o, "checked_at", t);
+        } else
+                cJSON_AddNullToObject(o, "checked_at");
+        return o;
+}
+
+static cJSON *pipeline_json(Manager *m) {
+        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
+        cJSON *o = cJSON_CreateObject(), *streams;
+
+        if (!o)
+                return NULL;
+        cJSON_AddStringToObject(o, "service", m->config.integrity_service);
+        cJSON_AddNumberToObject(o, "lost", (double) h->lost);
+        cJSON_AddNumberToObject(o, "duplicated", (double) h->duplicated);
+        streams = cJSON_AddArrayToObject(o, "streams");
+        for (size_t i = 0; streams && i < h->n_streams; i++) {
+                const ClickHouseStream *s = h->streams + i;
+                cJSON *e = cJSON_CreateObject();
+                if (!e)
+                        break;
+                cJSON_AddStringToObject(e, "pod", s->pod);
+                cJSON_AddStringToObject(e, "container", s->container);
+                cJSON_AddNumberToObject(e, "rows", (double) s->rows);
+                cJSON_AddNumberToObject(e, "distinct", (double) s->distinct);
+                cJSON_AddNumberToObject(e, "max_count", (double) s->max_count);
+                cJSON_AddNumberToObject(e, "lost", (double) (s->max_count - s->distinct));
+                cJSON_AddNumberToObject(e, "duplicated", (double) (s->rows - s->distinct));
+                cJSON_AddItemToArray(streams, e);
+        }
+        return o;
+}
+
+static cJSON *processes_json(Manager *m) {
+        cJSON *a = cJSON_CreateArray();
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (size_t i = 0; a && i < m->n_processes; i++) {
+                Process *p = m->processes[i];
+                cJSON *e = cJSON_CreateObject();
+                if (!e)
+                        break;
+                cJSON_AddStringToObject(e, "name", p->name);
+                cJSON_AddStringToObject(e, "state", process_state_to_string(p->state));
+                if (p->pid > 0) {
+                        cJSON_AddNumberToObject(e, "pid", p->pid);
+                        cJSON_AddNumberToObject(e, "uptime_seconds", (double) (now - p->started_usec) / 1e6);
+                } else {
+                        cJSON_AddNullToObject(e, "pid");
+                        cJSON_AddNullToObject(e, "uptime_seconds");
+                }
+                cJSON_AddNumberToObject(e, "restarts", p->restarts);
+                cJSON_AddNumberToObject(e, "last_exit_status", p->last_exit_status);
+                if (p->cri_path)
+                        cJSON_AddStringToObject(e, "log_file", p->cri_path);
+                cJSON_AddItemToArray(a, e);
+        }
+        return a;
+}
+
+char *manager_status_json(Manager *m) {
+        _cleanup_json_ cJSON *root = cJSON_CreateObject();
+        char since[32];
+
+        if (!root)
+                return NULL;
+        format_time(m->since_usec, since, sizeof(since));
+        cJSON_AddStringToObject(root, "schema", STATUS_SCHEMA);
+        cJSON_AddStringToObject(root, "version", PROJECT_VERSION);
+        cJSON_AddStringToObject(root, "mode", supervisor_mode_to_string(m->config.mode));
+        cJSON_AddStringToObject(root, "state", supervisor_state_to_string(m->state));
+        cJSON_AddStringToObject(root, "since", since);
+        if (m->reason)
+                cJSON_AddStringToObject(root, "reason", m->reason);
+        else
+                cJSON_AddNullToObject(root, "reason");
+        cJSON_AddNumberToObject(
+                root, "uptime_seconds", (double) (now_usec(CLOCK_MONOTONIC) - m->started_usec) / 1e6);
+        cJSON_AddItemToObject(root, "clickhouse", clickhouse_json(m));
+        cJSON_AddItemToObject(root, "pipeline", pipeline_json(m));
+        cJSON_AddItemToObject(root, "processes", processes_json(m));
+        if (m->cluster && cluster_status_json(m->cluster, root) < 0)
+                return NULL;
+        return cJSON_PrintUnformatted(root);
+}
+
+char *manager_metrics_text(Manager *m) {
+        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
+        StrBuf b = STRBUF_INIT(256 * 1024);
+
+        (void) strbuf_puts(
+                &b,
+                "# HELP otel_supervisor_state 1 for the current state of the appliance.\n# TYPE otel_supervisor_state gauge\n");
+        for (SupervisorState s = 0; s < _STATE_MAX; s++)
+                (void) strbuf_printf(
+                        &b,
+                        "otel_supervisor_state{state=\"%s\"} %d\n",
+                        supervisor_state_to_string(s),
+                        s == m->state);
+        (void) strbuf_printf(
+                &b,
+                "# HELP otel_supervisor_clickhouse_up 1 when ClickHouse answered /ping at the last check.\n"
+                "# TYPE otel_supervisor_clickhouse_up gauge\notel_supervisor_clickhouse_up %d\n"
+                "# HELP otel_supervisor_clickhouse_rows Rows in the logs table.\n"
+                "# TYPE otel_supervisor_clickhouse_rows gauge\notel_supervisor_clickhouse_rows %" PRIu64 "\n"
+                "# HELP otel_supervisor_pipeline_lost_total Count values missing below the highest one seen.\n"
+                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64
+                "\n"
+                "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
+                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64
+                "\n",
+                h->reachable && clickhouse_silence(m) <= 0,
+                h->rows,
+                h->lost,
+                h->duplicated);
+        if (h->rows > 0 && h->newest_nsec > 0)
+                (void) strbuf_printf(
+                        &b,
+                        "# HELP otel_supervisor_newest_log_age_seconds Age of the newest row.\n"
+                        "# TYPE otel_supervisor_newest_log_age_seconds gauge\notel_supervisor_newest_log_age_seconds %.3f\n",
+                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+        if (m->n_processes > 0) {
+                (void) strbuf_puts(
+                        &b,
+                        "# HELP otel_supervisor_process_restarts_total Restarts of each child process.\n# TYPE otel_supervisor_process_restarts_total counter\n");
+                for (size_t i = 0; i < m->n_processes; i++)
+                        (void) strbuf_printf(
+                                &b,
+                                "otel_supervisor_process_restarts_total{process=\"%s\"} %u\n",
+                                m->processes[i]->name,
+                                m->processes[i]->restarts);
+                (void) strbuf_puts(
+                        &b,
+                        "# HELP otel_supervisor_process_up 1 while the child process runs.\n# TYPE otel_supervisor_process_up gauge\n");
+                for (size_t i = 0; i < m->n_processes; i++)
+                        (void) strbuf_printf(
+                                &b,
+                                "otel_supervisor_process_up{process=\"%s\"} %d\n",
+                                m->processes[i]->name,
+                                m->processes[i]->state == PROCESS_RUNNING);
+        }
+        return strbuf_steal(&b, NULL);
+}
+
+static int handle_status(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        char *s = manager_status_json(userdata);
+
+        if (!s)
+                return -ENOMEM;
+        resp->status = 200;
+        resp->content_type = "application/json";
+        resp->body = s;
+        resp->size = strlen(s);
+        return 0;
+}
+
+static int handle_healthz(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->state == STATE_READY)
+                return http_response_set_text(resp, 200, "ok\n");
+        return http_response_printf(
+                resp,
+                503,
+                "%s%s%s\n",
+                supervisor_state_to_string(m->state),
+                m->reason ? ": " : "",
+                strempty(m->reason));
+}
+
+static int handle_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        char *s = manager_metrics_text(userdata);
+
+        if (!s)
+                return -ENOMEM;
+        resp->status = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        resp->body = s;
+        resp->size = strlen(s);
+        return 0;
+}
+
+/* Socket only: restart one child process (local mode) or re-apply the manifests (cluster mode). */
+static int handle_restart(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        const char *name = http_request_query(req, "process");
+
+        for (size_t i = 0; name && i < m->n_processes; i++)
+                if (streq(m->processes[i]->name, name)) {
+                        if (m->processes[i]->state != PROCESS_RUNNING)
+                                return http_response_printf(
+                                        resp,
+                                        409,
+                                        "%s is %s\n",
+                                        name,
+                                        process_state_to_string(m->processes[i]->state));
+                        process_kill(m->processes[i], SIGTERM);
+                        return http_response_printf(resp, 202, "restarting %s\n", name);
+                }
+        return http_response_printf(resp, 404, "no process \"%s\"\n", strempty(name));
+}
+
+static int handle_reapply(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (!m->cluster)
+                return http_response_set_text(resp, 409, "not in cluster mode\n");
+        r = cluster_reapply(m->cluster);
+        if (r < 0)
+                return http_response_printf(resp, 409, "cannot re-apply now: %s\n", strerror(-r));
+        return http_response_set_text(resp, 202, "re-applying\n");
+}
+
+static const HttpRoute socket_routes[] = {
+        {"/v1/status", HTTP_READ, handle_status},
+        {"/healthz", HTTP_READ, handle_healthz},
+        {"/metrics", HTTP_READ, handle_metrics},
+        {"/v1/restart", HTTP_POST, handle_restart},
+        {"/v1/reapply", HTTP_POST, handle_reapply},
+};
+
+/* The TCP port is forwarded to the host: read-only. The write routes are listed so that they answer 405
+ * (the method is wrong for this port) rather than 404. */
+static const HttpRoute tcp_routes[] = {
+        {"/v1/status", HTTP_READ, handle_status},
+        {"/healthz", HTTP_READ, handle_healthz},
+        {"/metrics", HTTP_READ, handle_metrics},
+        {"/v1/restart", 0, handle_restart},
+        {"/v1/reapply", 0, handle_reapply},
+};
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++)
+                if (*s == '/') {
+                        *s = 0;
+                        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                                return -errno;
+                        *s = '/';
+                }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Reads the password file; no password, no start (an empty password is never accepted). */
+static int read_password(const char *path, char **ret) {
+        _cleanup_free_ char *s = NULL;
+        size_t n;
+        int r;
+
+        r = read_full_file(path, 4096, &s, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the ClickHouse password from %s: %m", path);
+        while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+                s[--n] = 0;
+        if (n == 0 || strlen(s) != n)
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s: the ClickHouse password must not be empty", path);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* The local runtime makes its own password once and keeps it in its data directory. */
+static int ensure_local_password(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        uint8_t raw[16];
+        char hex[33];
+
+        if (m->config.ch_password_file)
+                return 0;
+        if (asprintf(&path, "%s/clickhouse-password", m->config.data_dir) < 0)
+                return log_oom();
+        if (access(path, F_OK) < 0) {
+                if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+                        return log_error_errno(errno, "Failed to get random bytes: %m");
+                for (size_t i = 0; i < sizeof(raw); i++)
+                        (void) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+                if (write_file_atomic(path, hex, 32, 0600) < 0)
+                        return log_error_errno(errno, "Failed to write %s: %m", path);
+        }
+        m->config.ch_password_file = TAKE_PTR(path);
+        return 0;
+}
+
+static int add_process(Manager *m, const char *name, const char *const *argv, Process **ret) {
+        Process **a, *p;
+        int r;
+
+        r = process_new(m->event, name, argv, &p);
+        if (r < 0)
+                return r;
+        a = reallocarray(m->processes, m->n_processes + 1, sizeof(Process *));
+        if (!a) {
+                process_free(p);
+                return -ENOMEM;
+        }
+        m->processes = a;
+        m->processes[m->n_processes++] = p;
+        p->on_change = on_process_change;
+        p->userdata = m;
+        p->restart_max_usec = (uint64_t) m->config.restart_max / 1000;
+        p->stop_timeout_usec = (uint64_t) m->config.stop_timeout / 1000;
+        if (ret)
+                *ret = p;
+        return 0;
+}
+
+/* snprintf() that reports truncation: paths that do not fit are errors, not silently shortened. */
+static bool fmt(char *buf, size_t size, const char *format, ...) _printf_(3, 4);
+static bool fmt(char *buf, size_t size, const char *format, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vsnprintf(buf, size, format, ap);
+        va_end(ap);
+        return k >= 0 && (size_t) k < size;
+}
+
+#define FMT(buf, ...) fmt((buf), sizeof(buf), __VA_ARGS__)
+
+static int setup_local(Manager *m) {
+        const SupervisorConfig *c = &m->config;
+        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], ch_port[16], sh_port[16],
+                lg_port[16], url[64], env[4200];
+        Process *p;
+        int r;
+
+        if (!FMT(ch_dir, "%s/clickhouse", c->data_dir) || !FMT(log_dir, "%s/log/containers", c->data_dir) ||
+            !FMT(ckpt, "%s/shipper/checkpoints", c->data_dir) ||
+            !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) || !FMT(glob, "%s/loggen-*.log", log_dir))
+                return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "local.data_dir is too long");
+        (void) FMT(ch_port, "%" PRIi64, c->ch_port);
+        (void) FMT(sh_port, "%" PRIi64, c->shipper_port);
+        (void) FMT(lg_port, "%" PRIi64, c->loggen_health_port);
+        (void) FMT(url, "http://127.0.0.1:%" PRIi64, c->ch_port);
+
+        r = mkdir_p(ch_dir, 0750);
+        if (r >= 0)
+                r = mkdir_p(log_dir, 0750);
+        if (r >= 0) {
+                char d[4096];
+                r = FMT(d, "%s/shipper", c->data_dir) ? mkdir_p(d, 0750) : -ENAMETOOLONG;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the directories under %s: %m", c->data_dir);
+
+        free(m->config.ch_url);
+        m->config.ch_url = strdup(url);
+        if (!m->config.ch_url)
+                return log_oom();
+
+        {
+                const char *argv[] = {
+                        c->clickhouse_endpoint,
+                        "--listen",
+                        "127.0.0.1",
+                        "--port",
+                        ch_port,
+                        "--data-dir",
+                        ch_dir,
+                        "--chdb-lib",
+                        c->chdb_lib,
+                        "--user",
+                        c->ch_user,
+                        "--password-file",
+                        c->ch_password_file,
+                        "--schema-dir",
+                        c->schema_dir,
+                        NULL,
+                };
+                r = add_process(m, "clickhouse", argv, NULL);
+                if (r < 0)
+                        return r;
+        }
+        {
+                const char *argv[] = {
+                        c->shipper,
+                        "--paths",
+                        glob,
+                        "--clickhouse-url",
+                        url,
+                        "--user",
+                        c->ch_user,
+                        "--checkpoint-file",
+                        ckpt,
+                        "--dead-letter-file",
+                        dlq,
+                        "--listen-address",
+                        "127.0.0.1",
+                        "--listen-port",
+                        sh_port,
+                        NULL,
+                };
+                r = add_process(m, "shipper", argv, &p);
+                if (r < 0)
+                        return r;
+                /* The password goes by environment, not argv, which every user can read. */
+                if (!FMT(env, "SHIPPER_PASSWORD=%s", m->ch_password))
+                        return -ENAMETOOLONG;
+                r = process_add_env(p, env);
+                if (r < 0)
+                        return r;
+        }
+        {
+                size_t n = 0, k = 0;
+                _cleanup_free_ const char **argv = NULL;
+
+                while (c->loggen_args[n])
+                        n++;
+                argv = new0(const char *, n + 6);
+                if (!argv)
+                        return log_oom();
+                argv[k++] = c->loggen;
+                argv[k++] = "--health-address";
+                argv[k++] = "127.0.0.1";
+                argv[k++] = "--health-port";
+                argv[k++] = lg_port;
+                for (size_t i = 0; i < n; i++)
+                        argv[k++] = c->loggen_args[i];
+                r = add_process(m, "loggen", argv, &p);
+                if (r < 0)
+                        return r;
+                /* loggen's stdout becomes a container log file, as the container runtime writes it in the
+                 * cluster, so the shipper reads the same format in both modes. */
+                r = process_set_cri_output(p, log_dir, "loggen-local", "otel-demo", "loggen");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int setup_status(Manager *m) {
+        HttpServerConfig sc = {
+                .routes = socket_routes,
+                .n_routes = ELEMENTSOF(socket_routes),
+                .userdata = m,
+                .max_body = 4096,
+                .server_header = "otel-supervisor/" PROJECT_VERSION,
+        };
+        HttpServerConfig tc = sc;
+        int r;
+
+        if (!isempty(m->config.status_socket)) {
+                _cleanup_free_ char *dir = strdup(m->config.status_socket);
+                char *slash;
+
+                if (!dir)
+                        return log_oom();
+                slash = strrchr(dir, '/');
+                if (slash && slash != dir) {
+                        *slash = 0;
+                        (void) mkdir_p(dir, 0755);
+                }
+                r = http_server_new_unix(
+                        m->event,
+                        m->config.status_socket,
+                        (mode_t) m->config.status_socket_mode,
+                        &sc,
+                        &m->status_unix);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to listen on %s: %m", m->config.status_socket);
+        }
+        if (!isempty(m->config.status_listen)) {
+                _cleanup_free_ char *addr = strdup(m->config.status_listen);
+                char *colon;
+                uint16_t port = 0;
+
+                if (!addr)
+                        return log_oom();
+                colon = strrchr(addr, ':');
+                *colon = 0;
+                (void) safe_atou16(colon + 1, &port); /* checked when the config was read */
+                if (addr[0] == '[' && colon[-1] == ']') {
+                        colon[-1] = 0;
+                        memmove(addr, addr + 1, strlen(addr));
+                }
+                tc.routes = tcp_routes;
+                tc.n_routes = ELEMENTSOF(tcp_routes);
+                tc.max_body = 0;
+                r = http_server_new_tcp(m->event, addr, port, &tc, &m->status_tcp);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to listen on %s: %m", m->config.status_listen);
+                log_info("Status on http://%s:%u/v1/status", addr, http_server_port(m->status_tcp));
+        }
+        return 0;
+}
+
+int manager_new(const SupervisorConfig *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = new0(Manager, 1);
+        if (!m)
+                return log_oom();
+        /* The manager takes the configuration over. */
+        m->config = *config;
+        m->started_usec = now_usec(CLOCK_MONOTONIC);
+        m->since_usec = now_usec(CLOCK_REALTIME);
+        m->state = config->mode == SUPERVISOR_MODE_LOCAL ? STATE_STARTING : STATE_STARTING_CLUSTER;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        /* WATCHDOG=1 from the loop itself: a hung loop stops the pings and systemd restarts us. */
+        (void) sd_event_set_watchdog(m->event, true);
+        r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint_source, SIGINT, on_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+        r = curl_glue_new(m->event, &m->glue);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up libcurl: %m");
+
+        if (config->mode == SUPERVISOR_MODE_LOCAL) {
+                r = mkdir_p(config->data_dir, 0750);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create %s: %m", config->data_dir);
+                r = ensure_local_password(m);
+                if (r < 0)
+                        return r;
+        }
+        r = read_password(m->config.ch_password_file, &m->ch_password);
+        if (r < 0)
+                return r;
+
+        if (config->mode == SUPERVISOR_MODE_LOCAL) {
+                r = setup_local(m);
+                if (r < 0)
+                        return r;
+        } else {
+                r = cluster_new(m, &m->cluster);
+                if (r < 0)
+                        return r;
+        }
+
+        {
+                ClickHouseCheckerConfig cc = {
+                        .url = m->config.ch_url,
+                        .user = m->config.ch_user,
+                        .password = m->ch_password,
+                        .database = m->config.ch_database,
+                        .table = m->config.ch_table,
+                        .integrity_service = m->config.integrity_service,
+                        .timeout_ms = 10000,
+                };
+                r = clickhouse_checker_new(m->glue, &cc, &m->clickhouse);
+                if (r == -EINVAL)
+                        return log_error_errno(
+                                r,
+                                "%s: clickhouse.database and clickhouse.table must be plain identifiers",
+                                strempty(m->config.path));
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
+        }
+
+        r = setup_status(m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        m->starting_processes = true;
+        for (size_t i = 0; i < m->n_processes; i++) {
+                r = process_start(m->processes[i]);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to start %s, retrying: %m", m->processes[i]->name);
+                        m->processes[i]->failures_in_row++;
+                        process_retry_later(m->processes[i]);
+                }
+        }
+        m->starting_processes = false;
+        if (m->cluster) {
+                r = cluster_start(m->cluster);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_event_add_time_relative(m->event, &m->poll_timer, CLOCK_MONOTONIC, 0, 0, on_poll, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the poll timer: %m");
+        (void) sd_event_source_set_description(m->poll_timer, "poll");
+        manager_update_state(m);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        http_server_free(m->status_unix);
+        http_server_free(m->status_tcp);
+        clickhouse_checker_free(m->clickhouse);
+        cluster_free(m->cluster);
+        for (size_t i = 0; i < m->n_processes; i++)
+                process_free(m->processes[i]);
+        free(m->processes);
+        curl_glue_free(m->glue);
+        sd_event_source_disable_unref(m->poll_timer);
+        sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->sigterm_source);
+        sd_event_source_disable_unref(m->sigint_source);
+        sd_event_unref(m->event);
+        supervisor_config_done(&m->config);
+        if (m->ch_password) {
+                explicit_bzero(m->ch_password, strlen(m->ch_password));
+                free(m->ch_password);
+        }
+        free(m->reason);
+        free(m->last_status_line);
+        free(m);
+        return NULL;
+}

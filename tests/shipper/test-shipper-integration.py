@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Integration tests: the shipper against the embedded ClickHouse endpoint (the
+real engine). Every scenario asserts by querying ClickHouse.
+
+  test-shipper-integration.py SCENARIO --shipper BIN --endpoint BIN --schema-dir DIR [--sanitized]
+"""
+import argparse
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shipper_harness import (Endpoint, LogWriter, Shipper, exactly_once, log, make_workdir,  # noqa: E402
+                             docker_line, cri_line, wait_for, zap_line)
+
+
+def setup(args, name, start_endpoint=True):
+    work = make_workdir(name)
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs)
+    ep = Endpoint(args.endpoint, args.schema_dir, work)
+    if start_endpoint:
+        ep.start()
+    return work, logs, ep
+
+
+def shipper_for(args, work, logs, ep, extra=None):
+    return Shipper(args.shipper, work, ep.url, [os.path.join(logs, "*.log")], extra=extra)
+
+
+def many_files(args):
+    """100 000 lines from several files (docker and CRI) → every count present exactly once per pod."""
+    work, logs, ep = setup(args, "many")
+    writers = [LogWriter(logs, f"pod-{i}", fmt="docker" if i % 2 == 0 else "cri") for i in range(5)]
+    for w in writers:
+        w.write(20000)
+    sh = shipper_for(args, work, logs, ep)
+    sh.start()
+    try:
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 240, "100 000 rows exactly once")
+        m = sh.metrics()
+        assert m.get("shipper_rows_sent_total") == 100000, m
+        assert m.get("shipper_files_tracked") == 5, m
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def sigkill(args):
+    """The shipper killed with SIGKILL at random points (≥ 5 times) while files grow → exactly once."""
+    seed = int(os.environ.get("SHIPPER_TEST_SEED", time.time()))
+    rnd = random.Random(seed)
+    log(f"seed {seed}")
+    work, logs, ep = setup(args, "kill")
+    writers = [LogWriter(logs, f"kill-{i}", fmt="docker" if i != 1 else "cri") for i in range(3)]
+    # Small batches so that kills land between INSERTs and checkpoint writes too.
+    sh = shipper_for(args, work, logs, ep, extra=["--batch-rows", "500"])
+    done = threading.Event()
+
+    def write():
+        for _ in range(150):
+            for w in writers:
+                w.write(100)
+            time.sleep(0.05)
+        done.set()
+
+    t = threading.Thread(target=write)
+    t.start()
+    sh.start()
+    kills = 0
+    try:
+        while kills < 6 or not done.is_set():
+            time.sleep(rnd.uniform(0.3, 2.0))
+            sh.kill()
+            kills += 1
+            log(f"killed the shipper ({kills})")
+            sh.start()
+        t.join()
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 180, "exactly once after kills")
+        log(f"{kills} kills, {sum(w.count for w in writers)} lines, each exactly once")
+    finally:
+        done.set()
+        t.join()
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def outage(args):
+    """The endpoint stopped for 30 s mid-stream → the shipper retries, catches up, exactly once."""
+    work, logs, ep = setup(args, "outage")
+    writers = [LogWriter(logs, f"outage-{i}") for i in range(2)]
+    sh = shipper_for(args, work, logs, ep)
+    sh.start()
+    try:
+        for w in writers:
+            w.write(5000)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 120, "rows before the outage")
+        ep.stop()
+        log("endpoint stopped")
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            for w in writers:
+                w.write(200)
+            time.sleep(0.5)
+        m = sh.metrics()
+        assert m.get("shipper_clickhouse_up") == 0, m
+        assert m.get("shipper_batches_retried_total", 0) > 0, m
+        ep.start()
+        log("endpoint started again")
+        for w in writers:
+            w.write(5000)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 180, "catch-up exactly once")
+        assert sh.metrics().get("shipper_clickhouse_up") == 1
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def rotation(args):
+    """Rotation by rename+create and by copytruncate while lines are written → exactly once."""
+    work, logs, ep = setup(args, "rotate")
+    renamed = LogWriter(logs, "rot-rename", fmt="docker")
+    copied = LogWriter(logs, "rot-copy", fmt="cri")
+    sh = shipper_for(args, work, logs, ep, extra=["--batch-rows", "700"])
+    sh.start()
+    try:
+        for r in range(1, 6):
+            for _ in range(20):
+                renamed.write(100)
+                copied.write(100)
+                time.sleep(0.02)
+            # rename + create, as kubelet and docker do
+            os.rename(renamed.path, f"{renamed.path}.{r}")
+            renamed.reopen()
+            # copytruncate, as logrotate does (the writer keeps its O_APPEND descriptor)
+            shutil.copyfile(copied.path, f"{copied.path}.{r}")
+            os.truncate(copied.path, 0)
+            log(f"rotation {r}")
+        for _ in range(10):
+            renamed.write(100)
+            copied.write(100)
+            time.sleep(0.02)
+        want = {renamed.pod: renamed.count, copied.pod: copied.count}
+        wait_for(lambda: exactly_once(ep, want), 180, "exactly once across rotations")
+        m = sh.metrics()
+        assert m.get("shipper_rotations_total", 0) >= 5, m
+        assert m.get("shipper_truncations_total", 0) >= 5, m
+        # Rotated files are let go once read and acknowledged.
+        wait_for(lambda: sh.metrics().get("shipper_files_tracked") == 2 or sh.metrics(), 30, "rotated files released")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def malformed(args):
+    """Garbage, huge, non-JSON and ClickHouse-refused lines among good ones → the stream continues, refused
+    rows are dead-lettered and counted, the rest is shipped."""
+    work, logs, ep = setup(args, "malformed")
+    path = os.path.join(logs, f"bad-pod_otel-test_loggen-{'ab' * 32}.log")
+    good = refused = nonjson = 0
+    with open(path, "wb") as f:
+        for i in range(1, 3001):
+            ts = time.time()
+            good += 1
+            f.write(docker_line(zap_line(good, ts, "bad-pod"), ts).encode())
+            if i % 300 == 0:
+                # A lone UTF-16 surrogate: valid JSON, but ClickHouse refuses the row.
+                refused += 1
+                f.write(cri_line('{"level":"info","msg":"refused","bad":"\\ud800x"}', ts).encode())
+            if i % 250 == 0:
+                nonjson += 1
+                f.write(cri_line(f"not json {i}", ts)[:-1].encode() + b" \x01\xff\xfe garbage\n")
+            if i % 1000 == 0:
+                f.write(b"\x00\x01\x02\x03 binary \xde\xad\xbe\xef\n")
+                f.write(b"\n")
+                f.write(cri_line('{"level":"info","msg":"huge","blob":"' + "y" * 400000 + '"}', ts).encode())
+    sh = shipper_for(args, work, logs, ep, extra=["--batch-rows", "1000"])
+    sh.start()
+    try:
+        def check():
+            rows = ep.rows("SELECT count(), uniqExact(Count), min(Count), max(Count) FROM otel_logs "
+                           "WHERE Body = 'tick' AND ResourceAttributes['k8s.pod.name'] = 'bad-pod'")
+            return rows == [[str(good), str(good), "1", str(good)]] or rows
+        wait_for(check, 120, "good rows exactly once")
+        wait_for(lambda: sh.metrics().get("shipper_rows_dead_lettered_total") == refused or sh.metrics(), 60,
+                 "dead-letter counter")
+        with open(sh.dead_letter) as f:
+            dl = f.read().splitlines()
+        assert len(dl) == refused, f"{len(dl)} dead-lettered lines, want {refused}"
+        assert all('"refused"' in line for line in dl), dl[:2]
+        n = ep.rows("SELECT count() FROM otel_logs WHERE Body LIKE 'not json %'")[0][0]
+        assert int(n) == nonjson, f"{n} non-JSON rows, want {nonjson}"
+        n = ep.rows("SELECT count() FROM otel_logs WHERE LogAttributes['log.truncated'] = 'true'")[0][0]
+        assert int(n) == 3, f"{n} truncated rows, want 3"
+        m = sh.metrics()
+        assert m.get("shipper_lines_truncated_total") == 3, m
+        assert m.get("shipper_rows_non_json_total") >= nonjson + 3 + 3, m
+        assert sh.alive()
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def memory(args):
+    """While ClickHouse is down, reading pauses (the files are the buffer) and RSS stays bounded; afterwards
+    everything arrives exactly once."""
+    bound_kb = (256 if args.sanitized else 48) * 1024
+    work, logs, ep = setup(args, "memory", start_endpoint=False)
+    writers = [LogWriter(logs, f"mem-{i}") for i in range(4)]
+    for w in writers:
+        w.write(60000)
+    total = sum(os.path.getsize(w.path) for w in writers)
+    sh = shipper_for(args, work, logs, ep, extra=["--buffer-bytes", "8M"])
+    sh.start()
+    peak = 0
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            peak = max(peak, sh.rss_kb())
+            time.sleep(0.1)
+        m = sh.metrics()
+        log(f"endpoint down: peak RSS {peak} kB, read {m.get('shipper_bytes_read_total')} of {total} bytes")
+        assert peak < bound_kb, f"peak RSS {peak} kB >= {bound_kb} kB"
+        assert m.get("shipper_bytes_read_total", 0) < total / 2, m
+        assert m.get("shipper_files_paused", 0) >= 1, m
+        ep.start()
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 240, "all rows after the outage")
+        peak = max(peak, sh.rss_kb())
+        log(f"peak RSS {peak} kB")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+SCENARIOS = {f.__name__: f for f in (many_files, sigkill, outage, rotation, malformed, memory)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--shipper", required=True)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--schema-dir", required=True)
+    p.add_argument("--sanitized", action="store_true")
+    args = p.parse_args()
+    t0 = time.time()
+    SCENARIOS[args.scenario](args)
+    log(f"{args.scenario}: ok in {time.time() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cleanup.h"
+#include "shipper-checkpoint.h"
+#include "shipper-config.h"
+#include "shipper-json.h"
+#include "shipper-manager.h"
+#include "shipper-parse.h"
+#include "shipper-transform.h"
+
+/* --- JSON tokenizer --- */
+
+static int scan(const char *s, size_t *n) {
+        JsonField f[16];
+        size_t dropped;
+        return json_scan_object(s, strlen(s), f, 16, n, &dropped);
+}
+
+Test(json, valid_objects) {
+        size_t n;
+        cr_assert_eq(scan("{}", &n), 0);
+        cr_assert_eq(n, 0);
+        cr_assert_eq(scan(" { \"a\" : 1 , \"b\":[1,{\"c\":null}],\"d\":\"x\\u00e9\\n\"} ", &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_eq(scan("{\"n\":-0.5e+10,\"t\":true,\"f\":false}", &n), 0);
+        cr_assert_eq(n, 3);
+}
+
+Test(json, invalid_objects) {
+        size_t n;
+        const char *bad[] = {
+                "",
+                "{",
+                "{\"a\"}",
+                "{\"a\":}",
+                "{\"a\":1,}",
+                "{\"a\":01}",
+                "{\"a\":1.}",
+                "{\"a\":tru}",
+                "{\"a\":\"\\x\"}",
+                "{\"a\":\"\x01\"}",
+                "{\"a\":1} x",
+                "[1]",
+                "{a:1}",
+                "{\"a\":\"\\u12\"}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                cr_expect_eq(scan(bad[i], &n), -EINVAL, "accepted %s", bad[i]);
+}
+
+Test(json, depth_limit) {
+        char s[400];
+        size_t n, i = 0;
+        s[i++] = '{';
+        memcpy(s + i, "\"a\":", 4);
+        i += 4;
+        for (int k = 0; k < 100; k++)
+                s[i++] = '[';
+        for (int k = 0; k < 100; k++)
+                s[i++] = ']';
+        s[i++] = '}';
+        s[i] = 0;
+        cr_assert_eq(scan(s, &n), -EINVAL);
+}
+
+Test(json, unescape) {
+        Buf b = {.max = 1024};
+        const char *in = "a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\\ud800x";
+        cr_assert_eq(json_unescape_append(&b, in, strlen(in)), 0);
+        cr_assert_eq(b.len, strlen("a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx"));
+        cr_assert_eq(memcmp(b.data, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx", b.len), 0);
+        buf_done(&b);
+}
+
+Test(json, escape) {
+        Buf b = {.max = 1024};
+        const char in[] = "q\"b\\\n\t\x01\xff";
+        buf_reserve(&b, json_escape_bound(sizeof(in) - 1));
+        json_escape_put(&b, in, sizeof(in) - 1);
+        cr_assert_eq(b.len, strlen("q\\\"b\\\\\\n\\t\\u0001\xff"));
+        cr_assert_eq(memcmp(b.data, "q\\\"b\\\\\\n\\t\\u0001\xff", b.len), 0);
+        buf_done(&b);
+}
+
+Test(buf, bounded) {
+        Buf b = {.max = 10};
+        cr_assert_eq(buf_reserve(&b, 10), 0);
+        buf_put(&b, "0123456789", 10);
+        cr_assert_eq(buf_reserve(&b, 1), -ENOBUFS);
+        buf_done(&b);
+}
+
+/* --- timestamps --- */
+
+Test(time, rfc3339) {
+        int64_t ns;
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00.123456789Z", 30, NULL, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000123456789));
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00Z", 20, NULL, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000000000000));
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T17:30:00.5+01:30", 27, NULL, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000500000000));
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00.1234567891Z", 31, NULL, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000123456789));
+        cr_assert_eq(parse_rfc3339_ns("2000-02-29T00:00:00Z", 20, NULL, &ns), 0);
+        cr_assert_eq(ns, INT64_C(951782400000000000));
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18 16:00:00", 19, NULL, &ns), -EINVAL);
+        cr_assert_eq(parse_rfc3339_ns("2024-13-18T16:00:00Z", 20, NULL, &ns), -EINVAL);
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00.Z", 21, NULL, &ns), -EINVAL);
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00Zx", 21, NULL, &ns), -EINVAL);
+}
+
+Test(time, rfc3339_cache) {
+        LineAssembler a;
+        int64_t ns;
+        line_assembler_init(&a, 1024);
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00.1Z", 22, &a, &ns), 0);
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:00.2Z", 22, &a, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000200000000));
+        cr_assert_eq(parse_rfc3339_ns("2024-02-18T16:00:01.2Z", 22, &a, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272001200000000));
+        line_assembler_done(&a);
+}
+
+Test(time, epoch_decimal_exact) {
+        int64_t ns;
+        cr_assert_eq(parse_epoch_decimal_ns("1708272000.123456", 17, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000123456000));
+        cr_assert_eq(parse_epoch_decimal_ns("1708272000.987654321", 20, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000987654321));
+        cr_assert_eq(parse_epoch_decimal_ns("1708272000", 10, &ns), 0);
+        cr_assert_eq(ns, INT64_C(1708272000000000000));
+        cr_assert_eq(parse_epoch_decimal_ns("1.7e9", 5, &ns), -EINVAL);
+        cr_assert_eq(parse_epoch_decimal_ns("-1", 2, &ns), -EINVAL);
+        cr_assert_eq(parse_epoch_decimal_ns("999999999999", 12, &ns), -ERANGE);
+}
+
+/* --- line formats --- */
+
+static int feed(LineAssembler *a, const char *s, LogMessage *m) {
+        return line_assembler_feed(a, s, strlen(s), m);
+}
+
+Test(parse, cri_partial_join) {
+        LineAssembler a;
+        LogMessage m;
+        line_assembler_init(&a, 1024);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:00.5Z stdout P ab", &m), 0);
+        cr_assert(a.pending);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:01Z stdout P cd", &m), 0);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:02Z stdout F ef", &m), 1);
+        cr_assert_eq(m.len, 6);
+        cr_assert_eq(memcmp(m.text, "abcdef", 6), 0);
+        cr_assert_eq(m.time_ns, INT64_C(1708272000500000000), "a message carries its first part's time");
+        cr_assert_eq(m.stream, LOG_STREAM_STDOUT);
+        cr_assert_eq(m.format, LOG_FORMAT_CRI);
+        cr_assert_eq(a.stats.partials, 2);
+        line_assembler_done(&a);
+}
+
+Test(parse, docker_partial_and_stream) {
+        LineAssembler a;
+        LogMessage m;
+        line_assembler_init(&a, 1024);
+        cr_assert_eq(
+                feed(&a, "{\"log\":\"x\\\"y\",\"stream\":\"stderr\",\"time\":\"2024-02-18T16:00:00Z\"}", &m),
+                0);
+        cr_assert_eq(
+                feed(&a, "{\"log\":\"z\\n\",\"stream\":\"stderr\",\"time\":\"2024-02-18T16:00:01Z\"}", &m),
+                1);
+        cr_assert_eq(m.len, 4);
+        cr_assert_eq(memcmp(m.text, "x\"yz", 4), 0);
+        cr_assert_eq(m.stream, LOG_STREAM_STDERR);
+        cr_assert_eq(m.format, LOG_FORMAT_DOCKER);
+        line_assembler_done(&a);
+}
+
+Test(parse, truncation_counted) {
+        LineAssembler a;
+        LogMessage m;
+        line_assembler_init(&a, 8);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:00Z stdout F 0123456789abc", &m), 1);
+        cr_assert_eq(m.len, 8);
+        cr_assert(m.truncated);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:00Z stdout P 01234", &m), 0);
+        cr_assert_eq(feed(&a, "2024-02-18T16:00:00Z stdout F 56789", &m), 1);
+        cr_assert_eq(m.len, 8);
+        cr_assert(m.truncated);
+        cr_assert_eq(a.stats.truncated, 2);
+        line_assembler_done(&a);
+}
+
+Test(parse, raw_lines) {
+        LineAssembler a;
+        LogMessage m;
+        line_assembler_init(&a, 1024);
+        cr_assert_eq(feed(&a, "hello", &m), 1);
+        cr_assert_eq(m.format, LOG_FORMAT_RAW);
+        cr_assert_eq(m.time_ns, 0);
+        cr_assert_eq(feed(&a, "", &m), 0, "empty lines are skipped");
+        cr_assert_eq(a.stats.empty, 1);
+        line_assembler_done(&a);
+}
+
+/* --- Kubernetes names --- */
+
+Test(k8s, names) {
+        K8sName k;
+        cr_assert(k8s_name_parse(
+                "loggen-7d9f_otel-demo_loggen-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log",
+                &k));
+        cr_assert_eq(k.pod_len, 11);
+        cr_assert_eq(strncmp(k.namespace, "otel-demo", k.namespace_len), 0);
+        cr_assert_eq(k.container_len, 6);
+        cr_assert_eq(strncmp(k.container, "loggen", 6), 0);
+        cr_assert_eq(k.container_id_len, 64);
+        cr_assert(k8s_name_parse("p_ns_my-side-car.log", &k));
+        cr_assert_eq(k.container_len, strlen("my-side-car"));
+        cr_assert_eq(k.container_id_len, 0);
+        cr_assert_not(k8s_name_parse("p_ns.log", &k));
+        cr_assert_not(k8s_name_parse("p_ns_c.txt", &k));
+        cr_assert_not(k8s_name_parse("_ns_c.log", &k));
+}
+
+/* --- transform --- */
+
+Test(transform, seed_columns) {
+        TransformOptions o = {.seed_columns = true};
+        TransformStats st = {0};
+        Buf out = {.max = 1 << 20};
+        const char *text =
+                "{\"level\":\"info\",\"msg\":\"tick\",\"count\":7,\"random_number\":-3,\"random_string\":\"b\"}";
+        LogMessage m = {.text = text, .len = strlen(text), .stream = LOG_STREAM_UNKNOWN};
+        cr_assert_eq(
+                transform_message(
+                        &o,
+                        "\"ServiceName\":\"s\",\"ResourceAttributes\":{\"a\":\"b\"",
+                        45,
+                        &m,
+                        5,
+                        &out,
+                        &st),
+                0);
+        out.data[out.len] = 0;
+        cr_assert(
+                strstr(out.data, ",\"RandomNumber\":-3,\"RandomString\":\"b\",\"Count\":7,"),
+                "%s",
+                out.data);
+        cr_assert(strstr(out.data, "\"Timestamp\":\"0.000000005\""), "%s", out.data);
+        buf_done(&out);
+}
+
+/* --- checkpoint file --- */
+
+Test(checkpoint, roundtrip) {
+        CheckpointEntry e = {
+                .dev = 64769,
+                .ino = 123,
+                .fp_hash = 0xdeadbeefULL,
+                .fp_len = 1024,
+                .committed = 100,
+                .pending_start = 100,
+                .pending_end = 250,
+                .path = (char *) "/var/log/a b.log"};
+        snprintf(e.token_id, sizeof(e.token_id), "fd01-123-00000000deadbeef");
+        char *text = strdup(CHECKPOINT_HEADER);
+        size_t len = strlen(text), alloc = len + 1, n, bad;
+        CheckpointEntry *l;
+        cr_assert_eq(checkpoint_format_entry(&e, &text, &len, &alloc), 0);
+        cr_assert_eq(checkpoint_parse(text, len, &l, &n, &bad), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(l[0].ino, 123);
+        cr_assert_eq(l[0].fp_hash, 0xdeadbeefULL);
+        cr_assert_eq(l[0].pending_end, 250);
+        cr_assert_str_eq(l[0].token_id, "fd01-123-00000000deadbeef");
+        cr_assert_str_eq(l[0].path, "/var/log/a b.log");
+        checkpoint_entries_free(l, n);
+        free(text);
+}
+
+Test(checkpoint, malformed) {
+        const char *bad[] = {
+                "nope\n",
+                CHECKPOINT_HEADER "1 2 3\n",
+                CHECKPOINT_HEADER "1 2 zz 4 5 5 5 t\n",
+                CHECKPOINT_HEADER "1 2 3 4 5 9 7 t\n", /* pending range backwards */
+                CHECKPOINT_HEADER "1 2 3 4 5 6 8 t\n", /* pending range not at the committed offset */
+                CHECKPOINT_HEADER "1 2 3 4 5 5 5 t",   /* no newline */
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                CheckpointEntry *l;
+                size_t n, line;
+                cr_expect_eq(
+                        checkpoint_parse(bad[i], strlen(bad[i]), &l, &n, &line),
+                        -EBADMSG,
+                        "accepted %s",
+                        bad[i]);
+        }
+}
+
+/* --- ClickHouse responses and retries --- */
+
+Test(clickhouse, classify) {
+        cr_assert_eq(ch_classify(7 /* CURLE_COULDNT_CONNECT */, 0, 0), CH_RESULT_RETRY);
+        cr_assert_eq(ch_classify(0, 200, 0), CH_RESULT_OK);
+        cr_assert_eq(ch_classify(0, 400, 25), CH_RESULT_MALFORMED);
+        cr_assert_eq(ch_classify(0, 500, 27), CH_RESULT_MALFORMED);
+        cr_assert_eq(ch_classify(0, 500, 469), CH_RESULT_MALFORMED);
+        cr_assert_eq(ch_classify(0, 404, 60), CH_RESULT_RETRY, "a missing table may be created later");
+        cr_assert_eq(ch_classify(0, 403, 516), CH_RESULT_RETRY, "wrong password: keep the data, retry");
+        cr_assert_eq(ch_classify(0, 503, 0), CH_RESULT_RETRY);
+        cr_assert_eq(ch_classify(0, 429, 0), CH_RESULT_RETRY);
+}
+
+Test(clickhouse, retry_after) {
+        cr_assert_eq(ch_parse_retry_after(" 5", 0), 5000000);
+        cr_assert_eq(ch_parse_retry_after("x", 0), 0);
+        cr_assert_eq(ch_parse_retry_after("99999", 0), UINT64_C(3600000000), "capped at an hour");
+        /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
+        cr_assert_eq(
+                ch_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", UINT64_C(784111770000000)), 7000000);
+}
+
+Test(clickhouse, backoff) {
+        for (unsigned a = 0; a < 20; a++)
+                for (uint64_t rnd = 0; rnd < 1000; rnd += 97) {
+                        uint64_t d = retry_delay_usec(250000, 30000000, a, rnd * 7919);
+                        uint64_t full = 250000;
+                        for (unsigned i = 0; i < a && full < 30000000; i++)
+                                full *= 2;
+                        if (full > 30000000)
+                                full = 30000000;
+                        cr_assert(
+                                d >= full / 2 && d < full,
+                                "attempt %u: %llu not in [%llu, %llu)",
+                                a,
+                                (unsigned long long) d,
+                                (unsigned long long) full / 2,
+                                (unsigned long long) full);
+                }
+}
+
+/* --- batch bodies --- */
+
+static void encode_roundtrip(Compression c) {
+        ShipperConfig cfg = {.compression = c, .compression_level = 1};
+        Manager m = {.config = &cfg};
+        ShipperFile f = {.manager = &m};
+        Batch b = {.file = &f, .rows.max = 1 << 20, .n_rows = 3};
+        const char *rows = "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+        Buf out = {.max = 1 << 20};
+        char dec[256];
+        size_t n = 0;
+
+        buf_reserve(&b.rows, strlen(rows));
+        buf_put(&b.rows, rows, strlen(rows));
+        cr_assert_eq(batch_build_row_offsets(&b), 0);
+        cr_assert_eq(batch_encode(&m, &b, (RowRange){1, 3}, &out), 0);
+        if (c == COMPRESSION_ZSTD) {
+                n = ZSTD_decompress(dec, sizeof(dec), out.data, out.len);
+                cr_assert(!ZSTD_isError(n));
+        } else if (c == COMPRESSION_GZIP) {
+                z_stream z = {0};
+                inflateInit2(&z, 15 + 16);
+                z.next_in = (Bytef *) out.data;
+                z.avail_in = (uInt) out.len;
+                z.next_out = (Bytef *) dec;
+                z.avail_out = sizeof(dec);
+                cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+                n = sizeof(dec) - z.avail_out;
+                inflateEnd(&z);
+        } else {
+                memcpy(dec, out.data, out.len);
+                n = out.len;
+        }
+        cr_assert_eq(n, 16);
+        cr_assert_eq(memcmp(dec, "{\"a\":2}\n{\"a\":3}\n", 16), 0);
+        buf_done(&out);
+        buf_done(&b.rows);
+        free(b.row_off);
+        ZSTD_freeCCtx(m.zstd_cctx);
+}
+
+Test(batch, encode_none) {
+        encode_roundtrip(COMPRESSION_NONE);
+}
+Test(batch, encode_gzip) {
+        encode_roundtrip(COMPRESSION_GZIP);
+}
+Test(batch, encode_zstd) {
+        encode_roundtrip(COMPRESSION_ZSTD);
+}
+
+Test(batch, token) {
+        Batch b = {.start = 10, .end = 20};
+        char t[256];
+        snprintf(b.token_id, sizeof(b.token_id), "fd01-5-00000000000000aa");
+        batch_token(&b, t, sizeof(t));
+        cr_assert_str_eq(t, "fd01-5-00000000000000aa-10-20");
+        b.bisecting = true;
+        b.cur = (RowRange){4, 8};
+        batch_token(&b, t, sizeof(t));
+        cr_assert_str_eq(t, "fd01-5-00000000000000aa-10-20-r4-8");
+}
+
+/* --- configuration --- */
+
+static char *write_tmp(const char *content) {
+        char *path = strdup("/tmp/shipper-config-XXXXXX");
+        int fd = mkstemp(path);
+        cr_assert(fd >= 0);
+        cr_assert_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        close(fd);
+        return path;
+}
+
+Test(config, yaml_values_and_list) {
+        ShipperConfig c;
+        size_t n;
+        char *p = write_tmp(
+                "# comment\npaths:\n  - /a/*.log\n  - /b/*.log\nbatch-rows: 123\nflush-interval: 250ms\n"
+                "compression: gzip\nbatch-bytes: 8M\nseed-columns: true\n");
+        shipper_config_init(&c);
+        const ConfigOption *o = shipper_config_options(&c, &n);
+        cr_assert_eq(shipper_config_load_yaml(o, n, p), 0);
+        cr_assert_str_eq(c.paths, "/a/*.log,/b/*.log");
+        cr_assert_eq(c.batch_rows, 123);
+        cr_assert_eq(c.flush_interval_nsec, 250000000);
+        cr_assert_eq(c.compression, COMPRESSION_GZIP);
+        cr_assert_eq(c.batch_bytes, 8 * 1024 * 1024);
+        cr_assert(c.seed_columns);
+        char **g = shipper_config_globs(&c);
+        cr_assert_str_eq(g[0], "/a/*.log");
+        cr_assert_str_eq(g[1], "/b/*.log");
+        cr_assert_null(g[2]);
+        strv_free(g);
+        shipper_config_done(&c);
+        unlink(p);
+        free(p);
+}
+
+static void expect_yaml_error(const char *yaml, const char *needle) {
+        ShipperConfig c;
+        size_t n;
+        char *p = write_tmp(yaml), buf[1024] = {0};
+        shipper_config_init(&c);
+        const ConfigOption *o = shipper_config_options(&c, &n);
+        fflush(stderr);
+        cr_assert_lt(shipper_config_load_yaml(o, n, p), 0);
+        fflush(stderr);
+        FILE *err = cr_get_redirected_stderr();
+        size_t k = fread(buf, 1, sizeof(buf) - 1, err);
+        buf[k] = 0;
+        cr_assert(strstr(buf, needle), "\"%s\" not in: %s", needle, buf);
+        cr_assert(strstr(buf, p), "file name not in: %s", buf);
+        shipper_config_done(&c);
+        unlink(p);
+        free(p);
+}
+
+Test(config, unknown_key, .init = cr_redirect_stderr) {
+        expect_yaml_error("batch-rows: 5\nbatch-rowz: 5\n", ":2: unknown key \"batch-rowz\"");
+}
+
+Test(config, bad_value_names_key, .init = cr_redirect_stderr) {
+        expect_yaml_error("\n\ncompression: lz4\n", ":3: compression");
+}
+
+Test(config, bad_duration, .init = cr_redirect_stderr) {
+        expect_yaml_error("flush-interval: 5\n", ":1: flush-interval");
+}
+
+Test(config, nested_mapping, .init = cr_redirect_stderr) {
+        expect_yaml_error("table:\n  url: x\n", "nested mappings");
+}
+
+Test(config, env_over_file_flag_over_env) {
+        ShipperConfig c;
+        ConfigAction a;
+        char *p = write_tmp("batch-rows: 10\ntable: from_file\n");
+        char *argv[] = {
+                (char *) "shipper", (char *) "--config", p, (char *) "--table", (char *) "from_flag", NULL};
+        setenv("SHIPPER_BATCH_ROWS", "20", 1);
+        setenv("SHIPPER_TABLE", "from_env", 1);
+        shipper_config_init(&c);
+        cr_assert_eq(shipper_config_parse(&c, 5, argv, &a), 0);
+        cr_assert_eq(c.batch_rows, 20);
+        cr_assert_str_eq(c.table, "from_flag");
+        unsetenv("SHIPPER_BATCH_ROWS");
+        unsetenv("SHIPPER_TABLE");
+        shipper_config_done(&c);
+        unlink(p);
+        free(p);
+}

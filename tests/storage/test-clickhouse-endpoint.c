@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cleanup.h"
+#include "clickhouse-endpoint.h"
+#include "macro.h"
+
+/* --- SQL ------------------------------------------------------------------------------------------------
+ */
+
+static void expect_point(const char *q, const char *want_rest) {
+        size_t at = 0;
+        bool ok = sql_insert_infile_point(q, strlen(q), &at);
+        if (!want_rest) {
+                cr_expect_not(ok, "expected no INFILE point in: %s", q);
+                return;
+        }
+        cr_assert(ok, "expected an INFILE point in: %s", q);
+        cr_expect_str_eq(q + at, want_rest, "for: %s", q);
+}
+
+Test(sql, insert_infile_point) {
+        expect_point("INSERT INTO otel_logs FORMAT JSONEachRow", "FORMAT JSONEachRow");
+        expect_point("insert into default.otel_logs format JSONEachRow\n", "format JSONEachRow\n");
+        expect_point("INSERT INTO t (a, b) FORMAT CSV;", "FORMAT CSV;");
+        expect_point(
+                "INSERT INTO t SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow",
+                "SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow");
+        expect_point(
+                "INSERT INTO `my table` FORMAT TSV -- trailing comment", "FORMAT TSV -- trailing comment");
+        expect_point("/* c */ INSERT INTO TABLE t FORMAT Native", "FORMAT Native");
+        expect_point("INSERT INTO FUNCTION remote('x', 'y') FORMAT Values", "FORMAT Values");
+
+        expect_point("INSERT INTO t VALUES (1)", NULL);
+        expect_point("INSERT INTO t SELECT * FROM input('a Int8') FORMAT CSV", NULL);
+        expect_point("INSERT INTO t FORMAT JSONEachRow {\"a\":1}", NULL);
+        expect_point("INSERT INTO t FROM INFILE '/etc/passwd' FORMAT CSV", NULL);
+        expect_point("INSERT INTO t (x) WITH 1 AS y SELECT y", NULL);
+        expect_point("SELECT 1 FORMAT JSON", NULL);
+        expect_point("INSERT INTO t", NULL);
+        expect_point("INSERT INTO t FORMAT", NULL);
+        expect_point("INSERT t FORMAT CSV", NULL);
+        expect_point("", NULL);
+        expect_point("INSERT INTO t FORMAT 'x'", NULL);
+        expect_point("INSERT INTO t ('unterminated FORMAT CSV", NULL);
+}
+
+Test(sql, read_only) {
+        cr_expect(sql_is_read_only("SELECT 1", 8));
+        cr_expect(sql_is_read_only("  with x as (select 1) select * from x", 38));
+        cr_expect(sql_is_read_only("-- c\n(SELECT 1)", 15));
+        cr_expect(sql_is_read_only("DESC otel_logs", 14));
+        cr_expect(sql_is_read_only("SHOW TABLES", 11));
+        cr_expect(sql_is_read_only("EXPLAIN SELECT 1", 16));
+        cr_expect_not(sql_is_read_only("INSERT INTO t VALUES (1)", 24));
+        cr_expect_not(sql_is_read_only("DROP TABLE t", 12));
+        cr_expect_not(sql_is_read_only("SELECTX 1", 9));
+        cr_expect_not(sql_is_read_only("", 0));
+}
+
+Test(sql, setting_names) {
+        cr_expect(sql_valid_setting_name("max_threads"));
+        cr_expect(sql_valid_setting_name("param_x1"));
+        cr_expect(sql_valid_setting_name("_x"));
+        cr_expect_not(sql_valid_setting_name(""));
+        cr_expect_not(sql_valid_setting_name("1abc"));
+        cr_expect_not(sql_valid_setting_name("a-b"));
+        cr_expect_not(sql_valid_setting_name("a = 1; DROP TABLE t"));
+        cr_expect_not(sql_valid_setting_name("a.b"));
+}
+
+/* --- errors ---------------------------------------------------------------------------------------------
+ */
+
+Test(error, parse_plain) {
+        _cleanup_free_ char *t = NULL;
+        int code = clickhouse_error_parse("Code: 60. DB::Exception: Unknown table x. (UNKNOWN_TABLE)", &t);
+        cr_assert_eq(code, 60);
+        cr_expect_str_eq(t, "Code: 60. DB::Exception: Unknown table x. (UNKNOWN_TABLE)");
+}
+
+Test(error, parse_unwraps_file_insert) {
+        _cleanup_free_ char *t = NULL;
+        int code = clickhouse_error_parse(
+                "Code: 27. DB::Exception: Code: 27. DB::Exception: Cannot parse input: (at row 2)\n: (in file/uri "
+                "/proc/self/fd/35): While executing ParallelParsingBlockInputFormat: While executing File: data for INSERT "
+                "was parsed from file. (CANNOT_PARSE_INPUT_ASSERTION_FAILED) (version 26.5.1.1). "
+                "(CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
+                &t);
+        cr_assert_eq(code, 27);
+        cr_expect_str_eq(
+                t,
+                "Code: 27. DB::Exception: Cannot parse input: (at row 2): While executing ParallelParsingBlockInputFormat. "
+                "(CANNOT_PARSE_INPUT_ASSERTION_FAILED)");
+}
+
+Test(error, parse_foreign_message) {
+        _cleanup_free_ char *t = NULL;
+        cr_assert_eq(clickhouse_error_parse("something broke", &t), 1001);
+        cr_expect_str_eq(t, "Code: 1001. DB::Exception: something broke. (STD_EXCEPTION)");
+        free(TAKE_PTR(t));
+        cr_assert_eq(clickhouse_error_parse("Code: x. DB::Exception: y", &t), 1001);
+}
+
+Test(error, names_and_status) {
+        char buf[64];
+        cr_expect_str_eq(
+                clickhouse_error_name("Code: 1. DB::Exception: a (b). (SYNTAX_ERROR)\n", buf, sizeof(buf)),
+                "SYNTAX_ERROR");
+        cr_expect_str_eq(clickhouse_error_name("no name here", buf, sizeof(buf)), "");
+        cr_expect_str_eq(clickhouse_error_name("(lower)", buf, sizeof(buf)), "");
+        cr_expect_eq(clickhouse_error_http_status("AUTHENTICATION_FAILED"), 403);
+        cr_expect_eq(clickhouse_error_http_status("REQUIRED_PASSWORD"), 401);
+        cr_expect_eq(clickhouse_error_http_status("SYNTAX_ERROR"), 400);
+        cr_expect_eq(clickhouse_error_http_status("UNKNOWN_TABLE"), 404);
+        cr_expect_eq(clickhouse_error_http_status("QUERY_IS_TOO_LARGE"), 413);
+        cr_expect_eq(clickhouse_error_http_status("TIMEOUT_EXCEEDED"), 408);
+        cr_expect_eq(clickhouse_error_http_status("MEMORY_LIMIT_EXCEEDED"), 500);
+        cr_expect_eq(clickhouse_error_http_status(""), 500);
+}
+
+/* --- schema file selection ------------------------------------------------------------------------------
+ */
+
+static char schema_dir[] = "/tmp/test-schema-XXXXXX";
+
+static void touch(const char *name) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", schema_dir, name);
+        FILE *f = fopen(p, "w");
+        cr_assert_not_null(f);
+        fputs("SELECT 1", f);
+        fclose(f);
+}
+
+static void schema_setup(void) {
+        cr_assert_not_null(mkdtemp(schema_dir));
+        touch("10-otel_logs.sql");
+        touch("10-otel_logs.compat.sql");
+        touch("20-hourly.sql");
+        touch("05-first.sql");
+        touch("README.md");
+        touch("system-logs.xml");
+}
+
+static void schema_teardown(void) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", schema_dir);
+        cr_expect_eq(system(cmd), 0);
+}
+
+static void expect_files(char **files, const char *const *want) {
+        size_t i = 0;
+        for (; want[i]; i++) {
+                cr_assert_not_null(files[i], "missing %s", want[i]);
+                const char *base = strrchr(files[i], '/') + 1;
+                cr_expect_str_eq(base, want[i]);
+        }
+        cr_expect_null(files[i]);
+}
+
+Test(schema, select_by_version, .init = schema_setup, .fini = schema_teardown) {
+        _cleanup_strv_free_ char **new_files = NULL, **old_files = NULL, **boundary = NULL;
+        unsigned major, minor;
+
+        cr_assert_eq(schema_parse_version("26.5.1.1", &major, &minor), 0);
+        cr_expect_eq(major, 26);
+        cr_expect_eq(minor, 5);
+        cr_expect_lt(schema_parse_version("26", &major, &minor), 0);
+        cr_expect_lt(schema_parse_version("x.y", &major, &minor), 0);
+
+        cr_assert_eq(schema_list_files(schema_dir, 26, 5, &new_files), 0);
+        expect_files(
+                new_files, (const char *const[]){"05-first.sql", "10-otel_logs.sql", "20-hourly.sql", NULL});
+        cr_assert_eq(schema_list_files(schema_dir, 26, 2, &boundary), 0);
+        expect_files(
+                boundary, (const char *const[]){"05-first.sql", "10-otel_logs.sql", "20-hourly.sql", NULL});
+        cr_assert_eq(schema_list_files(schema_dir, 25, 8, &old_files), 0);
+        expect_files(
+                old_files,
+                (const char *const[]){"05-first.sql", "10-otel_logs.compat.sql", "20-hourly.sql", NULL});
+}
+
+Test(schema, repository_files) {
+        _cleanup_strv_free_ char **files = NULL;
+        cr_assert_eq(schema_list_files(SCHEMA_DIR, 26, 5, &files), 0);
+        size_t n = 0;
+        for (char **f = files; *f; f++)
+                n++;
+        cr_expect_eq(n, 4);
+        cr_expect_lt(schema_list_files("/nonexistent", 26, 5, &files), 0);
+}
+
+/* --- body decoding --------------------------------------------------------------------------------------
+ */
+
+static const char text[] = "INSERT INTO t FORMAT JSONEachRow {\"a\":1}\n{\"a\":2}\n";
+
+static void decode(
+        BodyEncoding enc, const void *data, size_t size, size_t max, int want_feed, int want_finish) {
+        BodyDecoder *d = NULL;
+        const char *out;
+        size_t out_size;
+
+        cr_assert_eq(body_decoder_new(enc, max, &d), 0);
+        /* Byte by byte: chunk boundaries must not matter. */
+        int r = 0;
+        for (size_t i = 0; i < size && r == 0; i++)
+                r = body_decoder_feed(d, (const char *) data + i, 1);
+        cr_expect_eq(r, want_feed);
+        if (r == 0) {
+                cr_expect_eq(body_decoder_finish(d, &out, &out_size), want_finish);
+                if (want_finish == 0) {
+                        cr_expect_eq(out_size, strlen(text));
+                        cr_expect_str_eq(out, text);
+                }
+        }
+        body_decoder_free(d);
+}
+
+Test(body, encodings) {
+        cr_expect_eq(body_encoding_from_string(NULL), BODY_IDENTITY);
+        cr_expect_eq(body_encoding_from_string("GZIP"), BODY_GZIP);
+        cr_expect_eq(body_encoding_from_string("zstd"), BODY_ZSTD);
+        cr_expect_eq(body_encoding_from_string("br"), _BODY_ENCODING_INVALID);
+        cr_expect_str_eq(body_encoding_to_compression(BODY_GZIP), "gzip");
+        cr_expect_null(body_encoding_to_compression(BODY_IDENTITY));
+}
+
+Test(body, identity_and_limit) {
+        decode(BODY_IDENTITY, text, strlen(text), 1024, 0, 0);
+        decode(BODY_IDENTITY, text, strlen(text), 10, -E2BIG, 0);
+}
+
+Test(body, gzip) {
+        unsigned char z[512];
+        z_stream s = {};
+        cr_assert_eq(deflateInit2(&s, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        s.next_in = (Bytef *) text;
+        s.avail_in = strlen(text);
+        s.next_out = z;
+        s.avail_out = sizeof(z);
+        cr_assert_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
+        size_t n = sizeof(z) - s.avail_out;
+        deflateEnd(&s);
+        decode(BODY_GZIP, z, n, 1024, 0, 0);
+        decode(BODY_GZIP, z, n, 10, -E2BIG, 0);
+        decode(BODY_GZIP, z, n - 4, 1024, 0, -EBADMSG); /* truncated */
+        decode(BODY_GZIP, "garbage!", 8, 1024, -EBADMSG, 0);
+}
+
+Test(body, zstd) {
+        char z[512];
+        size_t n = ZSTD_compress(z, sizeof(z), text, strlen(text), 3);
+        cr_assert_not(ZSTD_isError(n));
+        decode(BODY_ZSTD, z, n, 1024, 0, 0);
+        decode(BODY_ZSTD, z, n, 10, -E2BIG, 0);
+        decode(BODY_ZSTD, z, n - 3, 1024, 0, -EBADMSG);
+        decode(BODY_ZSTD, "garbage!", 8, 1024, -EBADMSG, 0);
+}
+
+/* --- robustness on arbitrary input ----------------------------------------------------------------------
+ */
+
+/* Everything here reads text that comes from clients (queries, headers, bodies) or the engine. Random and
+ * mutated inputs must never crash or read out of bounds (the sanitizer build checks the latter). */
+Test(robustness, random_inputs) {
+        static const char *const seeds[] = {
+                "INSERT INTO t SETTINGS a = 'x' FORMAT JSONEachRow",
+                "SELECT (1, [2, 'a\\'b'], `c`) -- x\n/* y */",
+                "Code: 27. DB::Exception: Code: 27. DB::Exception: m (version 1). (NAME)",
+                "\"unterminated `quote 'in (nested [brackets",
+        };
+        unsigned state = 12345;
+        char buf[256];
+
+        for (unsigned iter = 0; iter < 20000; iter++) {
+                size_t n;
+                state = state * 1103515245u + 12345u;
+                if (iter % 2 == 0) {
+                        /* mutate a seed */
+                        const char *s = seeds[(state >> 8) % ELEMENTSOF(seeds)];
+                        n = strlen(s);
+                        memcpy(buf, s, n);
+                        for (unsigned k = 0; k < 4; k++) {
+                                state = state * 1103515245u + 12345u;
+                                buf[(state >> 8) % n] = (char) (state >> 16);
+                        }
+                        n = (state >> 4) % (n + 1);
+                } else {
+                        n = (state >> 8) % 64;
+                        for (size_t k = 0; k < n; k++) {
+                                state = state * 1103515245u + 12345u;
+                                buf[k] = "INSERTOFMA ()'\"`\\-/*#;\n:.0123"[(state >> 16) % 30];
+                        }
+                }
+                /* Exact-size copies so that any overread is caught. */
+                char *q = malloc(n + 1);
+                cr_assert_not_null(q);
+                memcpy(q, buf, n);
+                q[n] = 0;
+
+                size_t at = 0;
+                if (sql_insert_infile_point(q, n, &at))
+                        cr_assert_leq(at, n);
+                (void) sql_is_read_only(q, n);
+                (void) sql_valid_setting_name(q);
+
+                char *msg = NULL, name[64];
+                int code = clickhouse_error_parse(q, &msg);
+                cr_assert_geq(code, 0);
+                free(msg);
+                (void) clickhouse_error_name(q, name, sizeof(name));
+                cr_assert_lt(strlen(name), sizeof(name));
+                free(q);
+        }
+}
+
+Test(robustness, random_compressed_bodies) {
+        unsigned state = 777;
+        unsigned char buf[512];
+
+        for (unsigned iter = 0; iter < 2000; iter++) {
+                size_t n = 0;
+                state = state * 1103515245u + 12345u;
+                n = (state >> 8) % sizeof(buf);
+                /* Valid magic numbers first, so the decoders get past their headers. */
+                if (iter % 2 == 0) {
+                        memcpy(buf, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", MIN(n, 10u));
+                } else {
+                        memcpy(buf, "\x28\xb5\x2f\xfd", MIN(n, 4u));
+                }
+                for (size_t k = iter % 2 == 0 ? 10 : 4; k < n; k++) {
+                        state = state * 1103515245u + 12345u;
+                        buf[k] = (unsigned char) (state >> 16);
+                }
+                for (BodyEncoding enc = BODY_IDENTITY; enc < _BODY_ENCODING_MAX; enc++) {
+                        BodyDecoder *d = NULL;
+                        const char *out;
+                        size_t out_size;
+                        cr_assert_eq(body_decoder_new(enc, 4096, &d), 0);
+                        if (body_decoder_feed(d, buf, n) == 0 &&
+                            body_decoder_finish(d, &out, &out_size) == 0)
+                                cr_assert_leq(out_size, 4096u);
+                        body_decoder_free(d);
+                }
+        }
+}
