@@ -16,6 +16,33 @@ let
   guestPorts = lib.mapAttrs (_: f: f.guest) forwards;
 
   manifests = import ./manifests.nix;
+
+  # The supervisor logs in to ClickHouse with the password the manifests give ClickHouse (the
+  # clickhouse-credentials Secret's stringData.password): one credential, kept in one file.
+  secretFile = ../manifests/clickhouse/secret.yaml;
+  clickhousePassword =
+    let
+      lines = lib.splitString "\n" (builtins.readFile secretFile);
+      found = lib.concatMap (
+        l:
+        let
+          m = builtins.match "  password: \"?([^\"]+)\"?" l;
+        in
+        if m == null then [ ] else m
+      ) lines;
+    in
+    if !(builtins.pathExists secretFile) then
+      throw "vm: ${toString secretFile} is missing; the VM needs the ClickHouse credentials Secret"
+    else if !(lib.any (l: l == "stringData:") lines) || found == [ ] then
+      throw "vm: ${toString secretFile} has no stringData.password line; the VM reads the password from there"
+    else
+      builtins.head found;
+
+  # One `kubectl port-forward` unit per target of vm/ports.nix's via = "port-forward" entries.
+  portForwards = lib.groupBy (f: f.target) (
+    lib.filter (f: f.via == "port-forward") (lib.attrValues forwards)
+  );
+  kubeconfig = "/var/lib/otel/supervisor/kubeconfig";
   sshKeys = import ./ssh-keys.nix;
 
   dockerPackage = config.virtualisation.docker.package;
@@ -152,10 +179,17 @@ in
   environment.etc =
     {
       "otel-supervisor/config.yaml".source = ./config.yaml;
+      "otel-supervisor/clickhouse-password" = {
+        text = clickhousePassword;
+        mode = "0440";
+        user = "root";
+        group = "otel";
+      };
       "otel-supervisor/README".text = ''
         otel appliance VM. Status: otelctl status (here), otelctl --host localhost:28090 status (host).
         Config: /etc/otel-supervisor/config.yaml. Manifests: /etc/otel-supervisor/manifests.
         Images: /var/lib/otel/images. minikube: sudo -u otel MINIKUBE_HOME=/var/lib/otel/minikube minikube -p otel status
+        kubectl: kubectl --kubeconfig /var/lib/otel/supervisor/kubeconfig -n otel-demo get pods
       '';
     }
     // lib.optionalAttrs (manifests.files != [ ]) {
@@ -177,24 +211,45 @@ in
       ++ lib.optional (imagesData.hyperdx.hash != null) "hyperdx"
     );
 
-  # The ClickHouse password, made once per VM disk: the supervisor reads it (config.yaml) and puts
-  # it into the cluster's ClickHouse secret; nothing we ship carries a password.
-  systemd.services.otel-credentials = {
-    description = "otel appliance: generate the ClickHouse password";
-    wantedBy = [ "multi-user.target" ];
-    after = [ "systemd-tmpfiles-setup.service" ];
-    unitConfig.ConditionPathExists = "!/var/lib/otel/clickhouse-password";
-    serviceConfig = {
-      Type = "oneshot";
-      UMask = "0077";
-    };
-    script = ''
-      ${pkgs.coreutils}/bin/head -c 24 /dev/urandom | ${pkgs.coreutils}/bin/base64 | ${pkgs.coreutils}/bin/tr -d '/+=' > /var/lib/otel/clickhouse-password.tmp
-      ${pkgs.coreutils}/bin/chown otel:otel /var/lib/otel/clickhouse-password.tmp
-      ${pkgs.coreutils}/bin/chmod 0400 /var/lib/otel/clickhouse-password.tmp
-      ${pkgs.coreutils}/bin/mv /var/lib/otel/clickhouse-password.tmp /var/lib/otel/clickhouse-password
-    '';
-  };
+  # Guest ports served from inside the cluster without a NodePort (ClickHouse's ClusterIP Service,
+  # the shipper's metrics): kubectl port-forward on all guest addresses, retried until the cluster
+  # and the target exist.
+  systemd.services = lib.mapAttrs' (
+    target: fs:
+    lib.nameValuePair "otel-forward-${baseNameOf target}" {
+      description = "otel appliance: forward ${target} to the guest";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "otel-supervisor.service" ];
+      unitConfig.StartLimitIntervalSec = 0;
+      serviceConfig = {
+        User = "otel";
+        Group = "otel";
+        ExecStart = lib.escapeShellArgs (
+          [
+            (lib.getExe pkgs.kubectl)
+            "--kubeconfig"
+            kubeconfig
+            "--namespace"
+            "otel-demo"
+            "port-forward"
+            "--address"
+            "0.0.0.0"
+            target
+          ]
+          ++ map (f: "${toString f.guest}:${toString f.targetPort}") fs
+        );
+        # kubectl's discovery cache goes to the private /tmp.
+        Environment = "HOME=/tmp";
+        Restart = "always";
+        RestartSec = "5s";
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        ReadOnlyPaths = [ "/var/lib/otel" ];
+      };
+    }
+  ) portForwards;
 
   # otel-supervisor: the unit file is vm/otel-supervisor.service.in as it is (the one
   # tests/nix/unit-verify.sh checks), only its two paths substituted.

@@ -51,9 +51,9 @@ if sorted(vm["files"]) != sorted(vm["sha256"]):
 
 # The VM links the store copy to /etc/otel-supervisor/manifests; the supervisor must read that.
 cfg = open("vm/config.yaml").read()
-m = re.search(r"^manifests-dir:\s*(\S+)\s*$", cfg, re.M)
+m = re.search(r"^  manifests_dir:\s*(\S+)\s*$", cfg, re.M)
 if not m or m.group(1) != "/etc/otel-supervisor/manifests":
-    print("manifests-identity: vm/config.yaml manifests-dir is not /etc/otel-supervisor/manifests", file=sys.stderr); bad = True
+    print("manifests-identity: vm/config.yaml cluster.manifests_dir is not /etc/otel-supervisor/manifests", file=sys.stderr); bad = True
 mod = open("vm/default.nix").read()
 if '"otel-supervisor/manifests".source = manifests.source;' not in mod:
     print("manifests-identity: vm/default.nix no longer links manifests.source to /etc/otel-supervisor/manifests", file=sys.stderr); bad = True

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The VM forwards exactly the ports of ARCHITECTURE §4 (vm/ports.nix), every port minikube
-# publishes on the guest (vm/config.yaml --ports=GUEST:NODEPORT) is one of them, and each such
-# NodePort is declared by a Service in manifests/ (when there are manifests).
+# The VM forwards exactly the ports of ARCHITECTURE §4 (vm/ports.nix); minikube publishes
+# (vm/config.yaml --ports=GUEST:NODEPORT) exactly the NodePorts vm/ports.nix serves that way, each
+# declared by a Service in manifests/; every port-forward target exists in manifests/ with its port.
 #   tests/nix/ports.sh SOURCE_ROOT
 set -euo pipefail
 root=${1:?usage: ports.sh SOURCE_ROOT}
@@ -38,37 +38,55 @@ else:
 
 cfg = open("vm/config.yaml").read()
 published = {int(g): int(n) for g, n in re.findall(r"--ports=(\d+):(\d+)", cfg)}
-if not published:
-    bad.append("vm/config.yaml publishes no NodePorts (--ports=GUEST:NODEPORT)")
+via_nodeport = {p["guest"]: p["nodePort"] for p in ports.values() if p.get("via") == "nodePort"}
+for name, p in sorted(ports.items()):
+    if p.get("via") not in ("nodePort", "port-forward", "guest"):
+        bad.append(f"vm/ports.nix {name}: via must be nodePort, port-forward or guest")
+if published != via_nodeport:
+    bad.append(f"vm/config.yaml publishes {published} (guest: NodePort), vm/ports.nix says {via_nodeport}")
 for g, n in sorted(published.items()):
-    if g not in by_guest:
-        bad.append(f"vm/config.yaml publishes guest port {g}, which the VM does not forward")
     if not 30000 <= n <= 32767:
         bad.append(f"vm/config.yaml: NodePort {n} outside 30000-32767")
-if not re.search(r"^\s*- --listen-address=0\.0\.0\.0\s*$", cfg, re.M):
+if published and not re.search(r"^\s*- --listen-address=0\.0\.0\.0\s*$", cfg, re.M):
     bad.append("vm/config.yaml: minikube needs --listen-address=0.0.0.0 or its ports stay on 127.0.0.1")
 m = re.search(r"^  listen: [\d.]+:(\d+)\s*$", cfg, re.M)
-if not m or int(m.group(1)) not in by_guest:
-    bad.append("vm/config.yaml status.listen port is not forwarded")
+if not m or ports.get("supervisor-status", {}).get("guest") != int(m.group(1)):
+    bad.append("vm/config.yaml status.listen port is not vm/ports.nix's supervisor-status")
 
 if os.path.isdir("manifests"):
-    declared = set()
+    docs = []
     for d, _, files in os.walk("manifests"):
         for f in files:
             if f.endswith((".yaml", ".yml")) and not f.startswith("."):
-                declared |= {int(x) for x in re.findall(r"nodePort:\s*(\d+)", open(os.path.join(d, f)).read())}
-    if declared:
-        for g, n in sorted(published.items()):
-            if n not in declared:
-                bad.append(f"NodePort {n} (guest {g}) is published by minikube but no Service in manifests/ declares it")
-        for n in sorted(declared - set(published.values())):
-            bad.append(f"manifests/ declare NodePort {n}, which minikube does not publish (vm/config.yaml --ports)")
-    else:
-        print("ports: manifests/ declare no NodePorts yet")
+                docs += [(os.path.join(d, f), doc) for doc in re.split(r"^---\s*$", open(os.path.join(d, f)).read(), flags=re.M)]
+    def kind_name(doc):
+        k = re.search(r"^kind:\s*(\S+)", doc, re.M)
+        n = re.search(r"^metadata:\s*\n(?:[ ]+.*\n)*?[ ]+name:\s*(\S+)", doc, re.M)
+        return (k.group(1).lower() if k else None, n.group(1) if n else None)
+    declared = set()
+    for _, doc in docs:
+        if kind_name(doc)[0] == "service":
+            declared |= {int(x) for x in re.findall(r"nodePort:\s*(\d+)", doc)}
+    for g, n in sorted(published.items()):
+        if n not in declared:
+            bad.append(f"NodePort {n} (guest {g}) is published by minikube but no Service in manifests/ declares it")
+    for n in sorted(declared - set(published.values())):
+        bad.append(f"manifests/ declare NodePort {n}, which minikube does not publish (vm/config.yaml --ports)")
+    # port-forward targets: the Service or DaemonSet exists and has the port.
+    for name, p in sorted(ports.items()):
+        if p.get("via") != "port-forward":
+            continue
+        kind, _, obj = p["target"].partition("/")
+        hits = [doc for _, doc in docs if kind_name(doc) == (kind, obj)]
+        if not hits:
+            bad.append(f"vm/ports.nix {name}: no {kind} {obj} in manifests/")
+        elif not re.search(r"(?:port|containerPort):\s*%d\b" % p["targetPort"], hits[0]):
+            bad.append(f"vm/ports.nix {name}: {kind} {obj} has no port {p['targetPort']}")
 
 if bad:
     for b in bad:
         print("ports: " + b, file=sys.stderr)
     sys.exit(1)
-print(f"ports: {len(by_guest)} forwards as designed, {len(published)} NodePorts published on forwarded guest ports")
+print(f"ports: {len(by_guest)} forwards as designed; {len(published)} served by NodePorts, "
+      f"{sum(p.get('via') == 'port-forward' for p in ports.values())} by port-forward, all declared in manifests/")
 PY
