@@ -98,7 +98,10 @@
           otel-appliance = self.packages.${system}.default;
           images = self.packages.${system}.all-images;
           # The repository's own Nix checks (parse, unit verify, manifests identity).
-          nix-suite = pkgs.callPackage ./nix/check-nix-suite.nix { src = ./.; };
+          nix-suite = pkgs.callPackage ./nix/check-nix-suite.nix {
+            src = ./.;
+            otel-supervisor = self.packages.${system}.otel-supervisor;
+          };
         }
         // lib.optionalAttrs (system == "x86_64-linux") {
           vm-toplevel = self.nixosConfigurations.otel-vm.config.system.build.toplevel;

@@ -37,11 +37,10 @@ let
   };
   # meson test suites that need a network download or a tool the sandbox lacks.
   sandboxlessSuites = [
-    "k8s" # kube-apiserver, etcd, kwok (tests/k8s)
-    "clickhouse" # libchdb from npm
-    "integration"
-    "e2e"
-    "nix" # nix-instantiate, systemd-analyze; run by checks.nix-suite instead
+    "integration" # libchdb from npm (scripts/deps/chdb.sh); kube-apiserver, etcd, kwok (scripts/deps/k8s.sh)
+    "storage" # libchdb
+    "supervisor" # pytest, libchdb, the throwaway control plane
+    "nix" # nix-instantiate, shellcheck; checks.nix-suite runs these
   ];
 in
 stdenv.mkDerivation {

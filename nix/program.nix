@@ -13,8 +13,15 @@ runCommand "${name}-${otel.version}"
     };
   }
   ''
-    install -Dm755 ${otel}/bin/${name} $out/bin/${name}
-    if [ -e ${otel}/share/man/man1/${name}.1 ]; then
-      install -Dm644 ${otel}/share/man/man1/${name}.1 $out/share/man/man1/${name}.1
-    fi
+    # meson installs the daemon to sbindir; every program lands in bin/ here.
+    for dir in bin sbin; do
+      if [ -e ${otel}/$dir/${name} ]; then
+        install -Dm755 ${otel}/$dir/${name} $out/bin/${name}
+      fi
+    done
+    [ -e $out/bin/${name} ] || { echo "${name} is not in ${otel}/bin or sbin" >&2; exit 1; }
+    for page in ${otel}/share/man/man*/${name}.*; do
+      [ -e "$page" ] || continue
+      install -Dm644 "$page" $out/share/man/$(basename "$(dirname "$page")")/$(basename "$page")
+    done
   ''
