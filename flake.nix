@@ -108,6 +108,6 @@
         }
       );
 
-      formatter = forAllSystems (system: pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (system: pkgs: pkgs.nixfmt);
     };
 }
