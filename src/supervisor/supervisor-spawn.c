@@ -25,6 +25,10 @@ _noreturn_ static void exec_child(const char *const *argv, const char *const *en
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
             dup2(err_fd, STDERR_FILENO) < 0)
                 _exit(126);
+        /* Our service's channel to systemd is ours: a child that speaks sd_notify must not pose as us. */
+        (void) unsetenv("NOTIFY_SOCKET");
+        (void) unsetenv("WATCHDOG_USEC");
+        (void) unsetenv("WATCHDOG_PID");
         for (; env && *env; env++)
                 (void) putenv((char *) *env); /* the child's own copy of memory, after fork() */
         execvp(argv[0], (char *const *) argv);
