@@ -17,8 +17,16 @@ if [ -f "$cache/.complete" ] && [ -f "$lib" ]; then
 fi
 
 if ! command -v npm >/dev/null; then
-  echo "chdb.sh: npm is needed to fetch $CHDB_PACKAGE (apt-get install npm)" >&2
-  exit 1
+  if [ "$(id -u)" != 0 ]; then
+    echo "chdb.sh: npm is needed to fetch $CHDB_PACKAGE (apt-get install npm, as root)" >&2
+    exit 1
+  fi
+  t=$(date +%s)
+  echo "chdb.sh: installing npm (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+  echo "chdb.sh: npm installed in $(( $(date +%s) - t )) s"
 fi
 
 start=$(date +%s)

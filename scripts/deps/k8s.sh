@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Builds the throwaway Kubernetes control plane used by the tests (tests/k8s/):
-# etcd, kube-apiserver, kube-controller-manager and kube-scheduler from the pinned
+# kube-apiserver, kube-controller-manager and kube-scheduler from the pinned
 # Kubernetes release (module tests/k8s/build), and kwok, all through the Go module
-# proxy. Binaries are cached under ${OTEL_CACHE_DIR:-/var/cache/otel-appliance}/k8s;
+# proxy. etcd is Debian's etcd-server (scripts/deps/k8s.apt). Binaries are cached under ${OTEL_CACHE_DIR:-/var/cache/otel-appliance}/k8s;
 # a second run with the same pins is a no-op. A Go toolchain new enough for the
 # release is taken from the PATH, or else fetched once from the Go module proxy
 # (module golang.org/toolchain) into the cache.
 set -euo pipefail
-# Everything runs inside main(), so bash has read the whole file before any step starts.
+# Everything runs inside main() and the file ends on the line that calls it, so editing the
+# script while it runs (a long build) cannot change what it does.
 main() {
   cd "$(dirname "$0")/../.."
   . tests/k8s/versions.env
   GO_TOOLCHAIN=go1.24.6
   cache=${OTEL_CACHE_DIR:-/var/cache/otel-appliance}/k8s
-  bindir=$cache/$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin
-  want=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+  bindir=$cache/$K8S_VERSION-kwok-$KWOK_VERSION/bin
+  want=(kube-apiserver kube-controller-manager kube-scheduler kwok)
 
   have_all() {
     local b
@@ -50,7 +51,7 @@ main() {
     fi
     GO=$tc/bin/go
   fi
-  export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+  export GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
 
   start=$(date +%s)
   mkdir -p "$bindir.tmp"
@@ -59,7 +60,7 @@ main() {
   ver="$ver -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
   ver="$ver -X k8s.io/component-base/version.gitTreeState=clean"
   ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  echo "k8s deps: building Kubernetes $K8S_VERSION control plane and etcd (slow on a fresh machine)"
+  echo "k8s deps: building Kubernetes $K8S_VERSION control plane (slow on a fresh machine)"
   (cd tests/k8s/build &&
     nice -n 10 "$GO" build -trimpath -ldflags "-s -w $ver" -o "$bindir.tmp/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
@@ -72,4 +73,4 @@ main() {
   mv "$bindir.tmp" "$bindir"
   echo "k8s deps: built ${want[*]} in $(($(date +%s) - start))s into $bindir"
 }
-main "$@"
+main "$@"; exit $?

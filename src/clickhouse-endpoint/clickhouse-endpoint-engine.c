@@ -35,11 +35,20 @@ typedef struct ChdbApi {
         void (*set_signal_handlers_enabled)(int enabled); /* optional: chdb >= 26.3 */
 } ChdbApi;
 
+#define ENGINE_SESSIONS_MAX 64
+
+struct EngineSession {
+        chdb_connection *conn;
+        bool busy;
+};
+
 struct Engine {
         void *dl;
         ChdbApi api;
-        chdb_connection *conn;
-        pthread_mutex_t lock;
+        EngineSession sessions[ENGINE_SESSIONS_MAX];
+        unsigned n_sessions;
+        pthread_mutex_t lock; /* guards busy flags */
+        pthread_cond_t freed;
         char version[64];
 };
 
@@ -52,14 +61,25 @@ static int load_symbol(void *dl, const char *name, bool required, void *ret) {
         return 0;
 }
 
-int engine_open(const char *lib_path, const char *data_dir, Engine **ret) {
+int engine_open(const char *lib_path, const char *data_dir, unsigned n_sessions, Engine **ret) {
         _cleanup_(engine_freep) Engine *e = NULL;
         int r;
 
+        if (n_sessions < 1 || n_sessions > ENGINE_SESSIONS_MAX)
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "Engine sessions must be from 1 to %d",
+                        ENGINE_SESSIONS_MAX);
         e = new0(Engine, 1);
         if (!e)
                 return log_oom();
         (void) pthread_mutex_init(&e->lock, NULL);
+        (void) pthread_cond_init(&e->freed, NULL);
+
+        /* The engine takes its server time zone from $TZ and cannot load POSIX strings such as "GMT+12";
+         * like the server in the VM it runs in UTC, whatever the environment says. */
+        if (setenv("TZ", "UTC", /* overwrite= */ 1) < 0)
+                return log_error_errno(errno, "Failed to set TZ: %m");
 
         e->dl = dlopen(lib_path, RTLD_NOW | RTLD_LOCAL);
         if (!e->dl)
@@ -105,10 +125,19 @@ int engine_open(const char *lib_path, const char *data_dir, Engine **ret) {
         if (asprintf(&path_arg, "--path=%s", data_dir) < 0)
                 return log_oom();
         char *argv[] = {(char *) "clickhouse", path_arg, NULL};
-        e->conn = e->api.connect(2, argv);
-        if (!e->conn || !*e->conn)
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EIO), "Failed to open the ClickHouse engine on %s", data_dir);
+        /* The first connection boots the engine on the directory; the others share it, each with its own
+         * session. */
+        for (unsigned i = 0; i < n_sessions; i++) {
+                e->sessions[i].conn = e->api.connect(2, argv);
+                if (!e->sessions[i].conn || !*e->sessions[i].conn) {
+                        e->sessions[i].conn = NULL;
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EIO),
+                                "Failed to open the ClickHouse engine on %s",
+                                data_dir);
+                }
+                e->n_sessions++;
+        }
 
         EngineResult v = {};
         r = engine_query(e, "SELECT version()", strlen("SELECT version()"), "TabSeparated", &v);
@@ -132,14 +161,12 @@ int engine_open(const char *lib_path, const char *data_dir, Engine **ret) {
 Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
-        if (e->conn) {
-                /* Closing the connection shuts the engine down in order: parts in flight are finished and
-                 * the data directory is left consistent. */
-                pthread_mutex_lock(&e->lock);
-                e->api.close_conn(e->conn);
-                pthread_mutex_unlock(&e->lock);
-        }
+        /* Closing the last connection shuts the engine down in order: parts in flight are finished and the
+         * data directory is left consistent. Callers have released every session by now. */
+        for (unsigned i = e->n_sessions; i > 0; i--)
+                e->api.close_conn(e->sessions[i - 1].conn);
         /* The library is never dlclose()d: its threads and static destructors outlive the connection. */
+        (void) pthread_cond_destroy(&e->freed);
         (void) pthread_mutex_destroy(&e->lock);
         free(e);
         return NULL;
@@ -149,19 +176,36 @@ const char *engine_version(const Engine *e) {
         return e->version;
 }
 
-void engine_lock(Engine *e) {
+EngineSession *engine_acquire(Engine *e) {
+        EngineSession *s = NULL;
+
         pthread_mutex_lock(&e->lock);
+        for (;;) {
+                for (unsigned i = 0; i < e->n_sessions && !s; i++)
+                        if (!e->sessions[i].busy)
+                                s = &e->sessions[i];
+                if (s)
+                        break;
+                pthread_cond_wait(&e->freed, &e->lock);
+        }
+        s->busy = true;
+        pthread_mutex_unlock(&e->lock);
+        return s;
 }
 
-void engine_unlock(Engine *e) {
+void engine_release(Engine *e, EngineSession *s) {
+        pthread_mutex_lock(&e->lock);
+        s->busy = false;
+        pthread_cond_signal(&e->freed);
         pthread_mutex_unlock(&e->lock);
 }
 
-int engine_query_locked(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret) {
+int engine_session_query(
+        Engine *e, EngineSession *s, const char *query, size_t size, const char *format, EngineResult *ret) {
         chdb_result *res;
 
         *ret = (EngineResult){};
-        res = e->api.query_n(*e->conn, query, size, format, strlen(format));
+        res = e->api.query_n(*s->conn, query, size, format, strlen(format));
         if (!res)
                 return -ENOMEM;
 
@@ -189,9 +233,9 @@ int engine_query_locked(Engine *e, const char *query, size_t size, const char *f
 int engine_query(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret) {
         int r;
 
-        engine_lock(e);
-        r = engine_query_locked(e, query, size, format, ret);
-        engine_unlock(e);
+        EngineSession *s = engine_acquire(e);
+        r = engine_session_query(e, s, query, size, format, ret);
+        engine_release(e, s);
         return r;
 }
 

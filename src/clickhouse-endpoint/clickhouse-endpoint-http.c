@@ -22,8 +22,8 @@
 #include "strbuf.h"
 #include "util.h"
 
-/* libmicrohttpd runs one thread per connection; the engine is behind its lock, so requests parse, receive
- * their bodies and send their results in parallel and only the statements themselves run one at a time.
+/* libmicrohttpd runs one thread per connection. Each request runs its statements on one of the engine's
+ * sessions (connections), taken for the duration and waited for when all are busy.
  *
  * A request goes one of two ways:
  *  - streamed INSERT: "INSERT INTO t ... FORMAT F" in ?query= with the rows in the body. The body, still
@@ -356,14 +356,17 @@ static enum MHD_Result collect_argument(
 
         if (!key)
                 return MHD_YES;
-        if (streq(key, "query"))
-                return (r->query = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "database"))
-                return (r->database = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "default_format"))
-                return (r->default_format = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "query_id"))
-                return (r->query_id = strdup(strempty(value))) ? MHD_YES : MHD_NO;
+        /* A repeated parameter: the last one counts, as on the server. */
+        char **slot = streq(key, "query")            ? &r->query
+                      : streq(key, "database")       ? &r->database
+                      : streq(key, "default_format") ? &r->default_format
+                      : streq(key, "query_id")       ? &r->query_id
+                                                     : NULL;
+        if (slot) {
+                free(*slot);
+                *slot = strdup(strempty(value));
+                return *slot ? MHD_YES : MHD_NO;
+        }
         if (is_reserved_parameter(key))
                 return MHD_YES;
         if (!sql_valid_setting_name(key)) {
@@ -460,7 +463,7 @@ static bool setting_resettable(const char *name) {
 }
 
 /* Session statements around the query: the URL's database and settings apply to this request only, so they
- * are set before it and reset after it, under the same hold of the engine lock. */
+ * are set before it and reset after it, on the same engine session. */
 static int build_session_sql(const Request *r, StrBuf *before, StrBuf *after) {
         int k = 0;
 
@@ -574,7 +577,7 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                 goto finish;
         }
 
-        engine_lock(f->engine);
+        EngineSession *session = engine_acquire(f->engine);
         k = 0;
         if (r->database) {
                 StrBuf use = STRBUF_INIT(4096);
@@ -582,33 +585,40 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                 if (k >= 0)
                         k = append_sql_identifier(&use, r->database);
                 if (k >= 0)
-                        k = engine_query_locked(f->engine, use.data, use.len, "TabSeparated", &res);
+                        k = engine_session_query(
+                                f->engine, session, use.data, use.len, "TabSeparated", &res);
                 strbuf_done(&use);
         }
         if (k >= 0 && !res.error && before.len > 0) {
                 engine_result_done(f->engine, &res);
-                k = engine_query_locked(f->engine, before.data, before.len, "TabSeparated", &res);
+                k = engine_session_query(f->engine, session, before.data, before.len, "TabSeparated", &res);
         }
         if (k >= 0 && !res.error) {
                 engine_result_done(f->engine, &res);
-                k = engine_query_locked(f->engine, sql.data, sql.len, format, &res);
+                k = engine_session_query(f->engine, session, sql.data, sql.len, format, &res);
         }
         /* Back to the session's defaults whatever happened, so the next request starts clean. */
         if (after.len > 0 || r->database) {
                 EngineResult reset = {};
                 if (after.len > 0 &&
-                    engine_query_locked(f->engine, after.data, after.len, "TabSeparated", &reset) == 0 &&
+                    engine_session_query(
+                            f->engine, session, after.data, after.len, "TabSeparated", &reset) == 0 &&
                     reset.error)
                         log_warning("Failed to reset session settings: %s", reset.error);
                 engine_result_done(f->engine, &reset);
                 if (r->database &&
-                    engine_query_locked(
-                            f->engine, "USE default", strlen("USE default"), "TabSeparated", &reset) == 0 &&
+                    engine_session_query(
+                            f->engine,
+                            session,
+                            "USE default",
+                            strlen("USE default"),
+                            "TabSeparated",
+                            &reset) == 0 &&
                     reset.error)
                         log_warning("Failed to reset the session's database: %s", reset.error);
                 engine_result_done(f->engine, &reset);
         }
-        engine_unlock(f->engine);
+        engine_release(f->engine, session);
 
         if (k < 0) {
                 log_error_errno(k, "Engine call failed: %m");
@@ -781,7 +791,7 @@ static void on_completed(
         *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+_printf_(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         _cleanup_free_ char *m = NULL;
         if (vasprintf(&m, fmt, ap) >= 0)
                 log_debug("libmicrohttpd: %s", m);

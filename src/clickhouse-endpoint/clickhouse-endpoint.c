@@ -104,6 +104,7 @@ static int run(int argc, char **argv) {
                 .max_query_body = 256 * 1024 * 1024,
                 .max_connections = 64,
                 .shutdown_timeout_sec = 30,
+                .engine_sessions = 4,
         };
         if (!m->config.listen_address || !m->config.data_dir || !m->config.chdb_lib || !m->config.user)
                 return log_oom();
@@ -207,6 +208,17 @@ static int run(int argc, char **argv) {
                  1,
                  4096,
                  "a number from 1 to 4096"},
+                {"engine-sessions",
+                 0,
+                 "CLICKHOUSE_ENDPOINT_ENGINE_SESSIONS",
+                 "N",
+                 "4",
+                 "engine connections, i.e. statements that run at the same time",
+                 config_parse_int64,
+                 &m->config.engine_sessions,
+                 1,
+                 64,
+                 "a number from 1 to 64"},
                 {"shutdown-timeout",
                  0,
                  "CLICKHOUSE_ENDPOINT_SHUTDOWN_TIMEOUT",
@@ -267,7 +279,8 @@ static int run(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
 
-        r = engine_open(m->config.chdb_lib, m->config.data_dir, &m->engine);
+        r = engine_open(
+                m->config.chdb_lib, m->config.data_dir, (unsigned) m->config.engine_sessions, &m->engine);
         if (r < 0)
                 return r;
         log_info("ClickHouse %s engine opened on %s", engine_version(m->engine), m->config.data_dir);

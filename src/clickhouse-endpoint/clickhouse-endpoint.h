@@ -26,8 +26,9 @@ typedef struct EngineResult {
         uint64_t elapsed_ns;
 } EngineResult;
 
-/* Loads the library at lib_path and opens (or creates) the database directory data_dir. */
-int engine_open(const char *lib_path, const char *data_dir, Engine **ret);
+/* Loads the library at lib_path and opens (or creates) the database directory data_dir, with n_sessions
+ * connections to it (each runs one statement at a time; together they run concurrently). */
+int engine_open(const char *lib_path, const char *data_dir, unsigned n_sessions, Engine **ret);
 Engine *engine_free(Engine *e);
 static inline void engine_freep(Engine **e) {
         if (*e)
@@ -37,15 +38,19 @@ static inline void engine_freep(Engine **e) {
 /* The server version as SELECT version() reports it, e.g. "26.5.1.1". */
 const char *engine_version(const Engine *e);
 
-/* One connection runs one statement at a time: callers hold the lock around a sequence of statements that
- * belong together (session settings, the query, their reset). */
-void engine_lock(Engine *e);
-void engine_unlock(Engine *e);
+/* One engine connection with its own session state (settings, current database). A caller holds one
+ * across the statements that belong together (session settings, the query, their reset). */
+typedef struct EngineSession EngineSession;
 
-/* Runs one query (the lock must be held). Returns 0 with *ret filled (ret->error set for a ClickHouse
- * error), or a negative errno when the engine could not be called at all. */
-int engine_query_locked(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret);
-/* Locks, runs, unlocks; for callers that need a single statement. */
+/* Waits for a free session and takes it. */
+EngineSession *engine_acquire(Engine *e);
+void engine_release(Engine *e, EngineSession *s);
+
+/* Runs one query on a held session. Returns 0 with *ret filled (ret->error set for a ClickHouse error),
+ * or a negative errno when the engine could not be called at all. */
+int engine_session_query(
+        Engine *e, EngineSession *s, const char *query, size_t size, const char *format, EngineResult *ret);
+/* Acquires, runs, releases; for callers that need a single statement. */
 int engine_query(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret);
 void engine_result_done(Engine *e, EngineResult *r);
 
@@ -102,6 +107,7 @@ typedef struct EndpointConfig {
         uint64_t max_query_body;
         int64_t max_connections;
         int64_t shutdown_timeout_sec;
+        int64_t engine_sessions;
 } EndpointConfig;
 
 typedef struct HttpFrontend HttpFrontend;

@@ -70,7 +70,10 @@ static void anchors_clear(Builder *b) {
 }
 
 static void builder_reset(Builder *b) {
+        /* Collections still open (an error stopped the document) are not in the tree yet: the stack owns
+         * them. */
         for (size_t i = 0; i < b->depth; i++) {
+                cJSON_Delete(b->stack[i].node);
                 free(b->stack[i].key);
                 free(b->stack[i].anchor);
         }

@@ -51,7 +51,14 @@ static void render_processes(FILE *f, const cJSON *list) {
 
         if (cJSON_GetArraySize(list) == 0)
                 return;
-        fprintf(f, "\n%-12s %-11s %-8s %-9s %-8s %s\n", "PROCESS", "STATE", "PID", "RESTARTS", "UPTIME", "LAST EXIT");
+        fprintf(f,
+                "\n%-12s %-11s %-8s %-9s %-8s %s\n",
+                "PROCESS",
+                "STATE",
+                "PID",
+                "RESTARTS",
+                "UPTIME",
+                "LAST EXIT");
         cJSON_ArrayForEach(p, list) {
                 const cJSON *pid = cJSON_GetObjectItemCaseSensitive(p, "pid");
                 char pidbuf[16] = "-";
@@ -101,7 +108,12 @@ static void render_cluster(FILE *f, const cJSON *root) {
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "workloads")) > 0) {
                 fprintf(f, "\n%-12s %-24s %-12s %s\n", "KIND", "WORKLOAD", "ROLLOUT", "MESSAGE");
                 cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "workloads"))
-                        fprintf(f, "%-12s %-24s %-12s %s\n", strempty(str(e, "kind")), strempty(str(e, "name")), strempty(str(e, "rollout")), strempty(str(e, "message")));
+                        fprintf(f,
+                                "%-12s %-24s %-12s %s\n",
+                                strempty(str(e, "kind")),
+                                strempty(str(e, "name")),
+                                strempty(str(e, "rollout")),
+                                strempty(str(e, "message")));
         }
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "pods")) > 0) {
                 fprintf(f, "\n%-40s %-10s %-6s %-9s %s\n", "POD", "PHASE", "READY", "RESTARTS", "REASON");
@@ -128,14 +140,22 @@ void otelctl_render_status(FILE *f, const cJSON *root, time_t now) {
                 age(since(str(root, "since"), now), a, sizeof(a)));
         if (str(root, "reason"))
                 fprintf(f, "%-11s %s\n", "REASON", str(root, "reason"));
-        fprintf(f, "%-11s %s, supervisor %s\n", "MODE", strempty(str(root, "mode")), strempty(str(root, "version")));
+        fprintf(f,
+                "%-11s %s, supervisor %s\n",
+                "MODE",
+                strempty(str(root, "mode")),
+                strempty(str(root, "version")));
 
         if (ch) {
                 const cJSON *agev = cJSON_GetObjectItemCaseSensitive(ch, "newest_log_age_seconds");
                 if (!flag(ch, "checked"))
                         fprintf(f, "%-11s %s: not checked yet\n", "CLICKHOUSE", strempty(str(ch, "url")));
                 else if (!flag(ch, "reachable"))
-                        fprintf(f, "%-11s %s: unreachable (%s)\n", "CLICKHOUSE", strempty(str(ch, "url")), strempty(str(ch, "error")));
+                        fprintf(f,
+                                "%-11s %s: unreachable (%s)\n",
+                                "CLICKHOUSE",
+                                strempty(str(ch, "url")),
+                                strempty(str(ch, "error")));
                 else
                         fprintf(f,
                                 "%-11s %s: %.0f rows, newest log %s%s%s\n",

@@ -61,7 +61,12 @@ static int request(const char *method, const char *path, StrBuf *body, char *err
         (void) curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(e);
         if (cc != CURLE_OK) {
-                (void) snprintf(err, err_size, "%s: %s", arg_host ? arg_host : arg_socket, cerr[0] ? cerr : curl_easy_strerror(cc));
+                (void) snprintf(
+                        err,
+                        err_size,
+                        "%s: %s",
+                        arg_host ? arg_host : arg_socket,
+                        cerr[0] ? cerr : curl_easy_strerror(cc));
                 return -EHOSTUNREACH;
         }
         (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -80,7 +85,8 @@ static int fetch_status(cJSON **ret, char *err, size_t err_size) {
                 return status;
         }
         if (status != 200) {
-                (void) snprintf(err, err_size, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
+                (void) snprintf(
+                        err, err_size, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
                 strbuf_done(&body);
                 return -EPROTO;
         }
@@ -144,8 +150,13 @@ static int verb_wait(void) {
                                 printf("ready\n");
                                 return EXIT_READY;
                         }
-                        (void) snprintf(last, sizeof(last), "%s%s%s", cJSON_IsString(st) ? st->valuestring : "?",
-                                        cJSON_IsString(reason) ? ": " : "", cJSON_IsString(reason) ? reason->valuestring : "");
+                        (void) snprintf(
+                                last,
+                                sizeof(last),
+                                "%s%s%s",
+                                cJSON_IsString(st) ? st->valuestring : "?",
+                                cJSON_IsString(reason) ? ": " : "",
+                                cJSON_IsString(reason) ? reason->valuestring : "");
                 }
                 if (now_sec() >= end)
                         break;
@@ -232,7 +243,9 @@ int main(int argc, char **argv) {
                         break;
                 case 't':
                         if (parse_duration(optarg, &arg_timeout) < 0 || arg_timeout < 0) {
-                                log_error("invalid value \"%s\" for --timeout: expected a duration like 30s or 5m", optarg);
+                                log_error(
+                                        "invalid value \"%s\" for --timeout: expected a duration like 30s or 5m",
+                                        optarg);
                                 return EXIT_USAGE;
                         }
                         break;

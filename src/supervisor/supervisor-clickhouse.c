@@ -28,6 +28,7 @@ struct ClickHouseChecker {
         struct curl_slist *headers;
         StrBuf reply;
         CheckStep step;
+        uint64_t started_usec;
         ClickHouseHealth health;  /* last completed check */
         ClickHouseHealth pending; /* the check under way */
         ClickHouseCheckDone done;
@@ -48,7 +49,8 @@ static bool valid_identifier(const char *s) {
         if (isempty(s))
                 return false;
         for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_'))
                         return false;
         return true;
 }
@@ -98,8 +100,9 @@ int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
                 if (!next)
                         return -EBADMSG;
                 *next++ = 0;
-                if (split_tsv(line, f, 5) != 5 || safe_atou64(f[2], &s.rows) < 0 || safe_atou64(f[3], &s.distinct) < 0 ||
-                    safe_atou64(f[4], &s.max_count) < 0 || s.distinct > s.rows || s.distinct > s.max_count)
+                if (split_tsv(line, f, 5) != 5 || safe_atou64(f[2], &s.rows) < 0 ||
+                    safe_atou64(f[3], &s.distinct) < 0 || safe_atou64(f[4], &s.max_count) < 0 ||
+                    s.distinct > s.rows || s.distinct > s.max_count)
                         return -EBADMSG;
                 a = reallocarray(h->streams, h->n_streams + 1, sizeof(*a));
                 if (!a)
@@ -112,9 +115,9 @@ int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
                         free(s.container);
                         return -ENOMEM;
                 }
-                /* Counts start at 1 in every container instance: whatever is below the highest value seen and
-                 * absent was lost; rows beyond the distinct values are copies. Values above the highest seen
-                 * may simply not have arrived yet, so they are not counted. */
+                /* Counts start at 1 in every container instance: whatever is below the highest value seen
+                 * and absent was lost; rows beyond the distinct values are copies. Values above the highest
+                 * seen may simply not have arrived yet, so they are not counted. */
                 h->lost += s.max_count - s.distinct;
                 h->duplicated += s.rows - s.distinct;
                 h->streams[h->n_streams++] = s;
@@ -241,12 +244,17 @@ int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void 
         c->userdata = userdata;
         c->pending = (ClickHouseHealth){};
         c->step = STEP_PING;
+        c->started_usec = now_usec(CLOCK_MONOTONIC);
         r = start_step(c);
         if (r < 0) {
                 c->step = STEP_IDLE;
                 return r;
         }
         return 0;
+}
+
+uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c) {
+        return c->step == STEP_IDLE ? 0 : c->started_usec;
 }
 
 const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {
@@ -275,10 +283,11 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
         if (*c->url && c->url[strlen(c->url) - 1] == '/')
                 c->url[strlen(c->url) - 1] = 0;
 
-        if (asprintf(&c->totals_sql,
-                     "SELECT count(), toUnixTimestamp64Nano(max(Timestamp)) FROM %s.%s FORMAT TabSeparated",
-                     config->database,
-                     config->table) < 0)
+        if (asprintf(
+                    &c->totals_sql,
+                    "SELECT count(), toUnixTimestamp64Nano(max(Timestamp)) FROM %s.%s FORMAT TabSeparated",
+                    config->database,
+                    config->table) < 0)
                 return -ENOMEM;
 
         /* The service name is a value, quoted as a ClickHouse string literal. */
@@ -291,13 +300,14 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
                         return r;
                 }
         }
-        r = asprintf(&c->streams_sql,
-                     "SELECT ResourceAttributes['k8s.pod.name'], ResourceAttributes['k8s.container.id'], count(), "
-                     "uniqExact(Count), max(Count) FROM %s.%s WHERE ServiceName = '%s' AND Count > 0 "
-                     "GROUP BY 1, 2 ORDER BY 1, 2 FORMAT TabSeparated",
-                     config->database,
-                     config->table,
-                     strempty(svc.data));
+        r = asprintf(
+                &c->streams_sql,
+                "SELECT ResourceAttributes['k8s.pod.name'], ResourceAttributes['k8s.container.id'], count(), "
+                "uniqExact(Count), max(Count) FROM %s.%s WHERE ServiceName = '%s' AND Count > 0 "
+                "GROUP BY 1, 2 ORDER BY 1, 2 FORMAT TabSeparated",
+                config->database,
+                config->table,
+                strempty(svc.data));
         strbuf_done(&svc);
         if (r < 0)
                 return -ENOMEM;

@@ -54,6 +54,8 @@ static inline void clickhouse_checker_freep(ClickHouseChecker **c) {
 /* Starts a check unless one runs; done is called when it completes. */
 int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void *userdata);
 const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c);
+/* CLOCK_MONOTONIC usec when the check under way started, 0 when none runs. */
+uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c);
 
 void clickhouse_health_done(ClickHouseHealth *h);
 /* Parses the TSV answers of the two queries into h (exposed for tests). */

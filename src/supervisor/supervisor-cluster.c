@@ -135,7 +135,8 @@ static void retry_later(Cluster *c) {
 
         c->backoff_usec = c->backoff_usec ? MIN(c->backoff_usec * 2, RETRY_MAX_USEC) : RETRY_INITIAL_USEC;
         c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
-        r = sd_event_add_time_relative(c->event, &c->retry_timer, CLOCK_MONOTONIC, c->backoff_usec, 100000, on_retry, c);
+        r = sd_event_add_time_relative(
+                c->event, &c->retry_timer, CLOCK_MONOTONIC, c->backoff_usec, 100000, on_retry, c);
         if (r < 0)
                 log_error_errno(r, "Failed to schedule a retry: %m");
         else
@@ -193,7 +194,8 @@ static bool parse_minikube_status(Cluster *c, const char *out) {
         set_str(&c->host, cJSON_IsString(host) ? host->valuestring : NULL);
         set_str(&c->apiserver, cJSON_IsString(api) ? api->valuestring : NULL);
         set_str(&c->kubelet, cJSON_IsString(kubelet) ? kubelet->valuestring : NULL);
-        return streq_ptr(c->host, "Running") && streq_ptr(c->apiserver, "Running") && streq_ptr(c->kubelet, "Running");
+        return streq_ptr(c->host, "Running") && streq_ptr(c->apiserver, "Running") &&
+               streq_ptr(c->kubelet, "Running");
 }
 
 static int connect_api(Cluster *c) {
@@ -203,13 +205,19 @@ static int connect_api(Cluster *c) {
 
         r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, err, sizeof(err));
         if (r < 0) {
-                phase_reason(c, STATE_STARTING_CLUSTER, "cannot read the kubeconfig of profile %s: %s", c->config->profile, err);
+                phase_reason(
+                        c,
+                        STATE_STARTING_CLUSTER,
+                        "cannot read the kubeconfig of profile %s: %s",
+                        c->config->profile,
+                        err);
                 return r;
         }
         c->client = k8s_client_free(c->client);
         r = k8s_client_new(c->event, TAKE_PTR(kc), &c->client);
         if (r < 0) {
-                phase_reason(c, STATE_STARTING_CLUSTER, "cannot set up the Kubernetes client: %s", strerror(-r));
+                phase_reason(
+                        c, STATE_STARTING_CLUSTER, "cannot set up the Kubernetes client: %s", strerror(-r));
                 return r;
         }
         k8s_client_set_timeouts(c->client, 30 * UINT64_C(1000000), 5 * UINT64_C(1000000));
@@ -220,7 +228,13 @@ static void on_minikube_start(Command *cmd, const CommandResult *res, void *user
         Cluster *c = userdata;
 
         if (res->exit_status != 0) {
-                phase_reason(c, STATE_STARTING_CLUSTER, "minikube start %s (status %d): %s", res->timed_out ? "timed out" : "failed", res->exit_status, res->err_tail);
+                phase_reason(
+                        c,
+                        STATE_STARTING_CLUSTER,
+                        "minikube start %s (status %d): %s",
+                        res->timed_out ? "timed out" : "failed",
+                        res->exit_status,
+                        res->err_tail);
                 log_warning("minikube start failed with status %d: %s", res->exit_status, res->err_tail);
                 retry_later(c);
                 return;
@@ -234,7 +248,8 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
         Cluster *c = userdata;
 
         if (res->exit_status == 127 || res->exit_status == 126) {
-                phase_reason(c, STATE_STARTING_CLUSTER, "cannot run %s: %s", c->config->minikube, res->err_tail);
+                phase_reason(
+                        c, STATE_STARTING_CLUSTER, "cannot run %s: %s", c->config->minikube, res->err_tail);
                 retry_later(c);
                 return;
         }
@@ -244,7 +259,11 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
                 int r;
 
                 /* The cluster is gone or stopped: (re)start it, with the configured arguments. */
-                log_info("minikube profile %s is not running (host %s, apiserver %s), starting it.", c->config->profile, strempty(c->host), strempty(c->apiserver));
+                log_info(
+                        "minikube profile %s is not running (host %s, apiserver %s), starting it.",
+                        c->config->profile,
+                        strempty(c->host),
+                        strempty(c->apiserver));
                 phase_reason(c, STATE_STARTING_CLUSTER, "starting minikube profile %s", c->config->profile);
                 c->phase = PHASE_START_CLUSTER;
                 while (c->config->start_args[n])
@@ -259,7 +278,8 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
                         args[i + 1] = c->config->start_args[i];
                 r = run_minikube(c, args, on_minikube_start);
                 if (r < 0) {
-                        phase_reason(c, STATE_STARTING_CLUSTER, "cannot run minikube start: %s", strerror(-r));
+                        phase_reason(
+                                c, STATE_STARTING_CLUSTER, "cannot run minikube start: %s", strerror(-r));
                         retry_later(c);
                 }
                 return;
@@ -313,7 +333,8 @@ static int scan_images(Cluster *c) {
                 int r;
 
                 if (!is_image_file(list[i]->d_name) ||
-                    snprintf(path, sizeof(path), "%s/%s", c->config->images_dir, list[i]->d_name) >= (int) sizeof(path)) {
+                    snprintf(path, sizeof(path), "%s/%s", c->config->images_dir, list[i]->d_name) >=
+                            (int) sizeof(path)) {
                         free(list[i]);
                         continue;
                 }
@@ -367,8 +388,10 @@ static void collect_pod_images(const cJSON *spec, const cJSON *list, char ***mis
                         size_t n = 0;
                         char **l;
 
-                        /* Images the cluster may pull are its business; those it must never pull have to be here. */
-                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) || !streq(policy->valuestring, "Never"))
+                        /* Images the cluster may pull are its business; those it must never pull have to be
+                         * here. */
+                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) ||
+                            !streq(policy->valuestring, "Never"))
                                 continue;
                         if (node_has_tag(list, image->valuestring))
                                 continue;
@@ -399,10 +422,14 @@ static int check_referenced_images(Cluster *c, const K8sManifestSet *set) {
                 if (streq(set->items[i].kind, "Pod"))
                         collect_pod_images(spec, list, &c->missing_images);
                 else if (tmpl)
-                        collect_pod_images(cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &c->missing_images);
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &c->missing_images);
                 else if (jt)
                         collect_pod_images(
-                                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"), "spec"),
+                                cJSON_GetObjectItemCaseSensitive(
+                                        cJSON_GetObjectItemCaseSensitive(
+                                                cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"),
+                                        "spec"),
                                 list,
                                 &c->missing_images);
         }
@@ -420,7 +447,11 @@ static void on_image_loaded(Command *cmd, const CommandResult *res, void *userda
         if (res->exit_status != 0) {
                 img->state = IMAGE_FAILED;
                 free(img->error);
-                if (asprintf(&img->error, "minikube image load failed (status %d): %s", res->exit_status, res->err_tail) < 0)
+                if (asprintf(
+                            &img->error,
+                            "minikube image load failed (status %d): %s",
+                            res->exit_status,
+                            res->err_tail) < 0)
                         img->error = NULL;
                 log_warning("Loading %s failed: %s", img->archive.tarball, res->err_tail);
         } else {
@@ -455,7 +486,8 @@ static void load_next_image(Cluster *c) {
                 const char *args[] = {"image", "ls", "--format", "json", NULL};
                 r = run_minikube(c, args, on_image_list_after);
                 if (r < 0) {
-                        phase_reason(c, STATE_LOADING_IMAGES, "cannot list the node's images: %s", strerror(-r));
+                        phase_reason(
+                                c, STATE_LOADING_IMAGES, "cannot list the node's images: %s", strerror(-r));
                         retry_later(c);
                 }
         }
@@ -483,9 +515,11 @@ static bool images_settle(Cluster *c, const char *json, bool after_load) {
                         img->error = NULL;
                 } else if (after_load) {
                         if (img->state == IMAGE_LOADED) {
-                                /* `image load` said yes but the node has nothing: the silent failure we guard against. */
+                                /* `image load` said yes but the node has nothing: the silent failure we
+                                 * guard against. */
                                 img->state = IMAGE_FAILED;
-                                set_str(&img->error, "loaded without error, but the node does not have this image ID");
+                                set_str(&img->error,
+                                        "loaded without error, but the node does not have this image ID");
                         }
                         ok = false;
                 }
@@ -500,7 +534,12 @@ static void on_image_list_after(Command *cmd, const CommandResult *res, void *us
                 size_t failed = 0;
                 for (size_t i = 0; i < c->n_images; i++)
                         failed += c->images[i].state == IMAGE_FAILED;
-                phase_reason(c, STATE_LOADING_IMAGES, "%zu of %zu images could not be loaded (see images in the status)", failed, c->n_images);
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "%zu of %zu images could not be loaded (see images in the status)",
+                        failed,
+                        c->n_images);
                 retry_later(c);
                 return;
         }
@@ -511,7 +550,12 @@ static void on_image_list_before(Command *cmd, const CommandResult *res, void *u
         Cluster *c = userdata;
 
         if (res->exit_status != 0) {
-                phase_reason(c, STATE_LOADING_IMAGES, "minikube image ls failed (status %d): %s", res->exit_status, res->err_tail);
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "minikube image ls failed (status %d): %s",
+                        res->exit_status,
+                        res->err_tail);
                 retry_later(c);
                 return;
         }
@@ -527,7 +571,12 @@ static void start_images(Cluster *c) {
 
         r = scan_images(c);
         if (r < 0) {
-                phase_reason(c, STATE_LOADING_IMAGES, "cannot read the images directory %s: %s", c->config->images_dir, strerror(-r));
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "cannot read the images directory %s: %s",
+                        c->config->images_dir,
+                        strerror(-r));
                 retry_later(c);
                 return;
         }
@@ -547,17 +596,24 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
         c->busy = false;
         if (res->result != K8S_RESULT_OK) {
                 set_str(&c->apply_error, res->message);
-                log_warning("Applying the manifests failed (%s): %s", k8s_result_class_to_string(res->result), res->message);
+                log_warning(
+                        "Applying the manifests failed (%s): %s",
+                        k8s_result_class_to_string(res->result),
+                        res->message);
                 if (res->result == K8S_RESULT_FATAL) {
                         /* A bad manifest stays bad until someone edits it: the file watch or the periodic
                          * re-apply brings us back here. */
                         if (!c->up_once)
                                 manager_set_phase(c->manager, STATE_FAILED, res->message);
                         else
-                                phase_reason(c, STATE_FAILED, "applying the manifests failed: %s", res->message);
+                                phase_reason(
+                                        c, STATE_FAILED, "applying the manifests failed: %s", res->message);
                         return;
                 }
+                /* Usually the API server went away: start over from minikube's view of the cluster, which
+                 * also reconnects with a fresh kubeconfig. */
                 phase_reason(c, STATE_APPLYING, "applying the manifests failed, retrying: %s", res->message);
+                c->phase = PHASE_CHECK_CLUSTER;
                 retry_later(c);
                 return;
         }
@@ -566,6 +622,8 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
         c->n_applied = res->n_applied;
         c->n_pruned = res->n_pruned;
         log_info("Applied %zu objects, pruned %zu.", res->n_applied, res->n_pruned);
+        phase_reason(
+                c, STATE_WAITING_ROLLOUT, "applied %zu objects, waiting for the rollout", res->n_applied);
         advance(c, PHASE_ROLLOUT);
 }
 
@@ -599,7 +657,11 @@ static void start_apply(Cluster *c) {
                 for (char **i = c->missing_images; i && *i; i++)
                         (void) strbuf_printf(&b, "%s%s", b.len ? ", " : "", *i);
                 list = strbuf_steal(&b, NULL);
-                phase_reason(c, STATE_LOADING_IMAGES, "images the manifests need are not on the node: %s", strempty(list));
+                phase_reason(
+                        c,
+                        STATE_LOADING_IMAGES,
+                        "images the manifests need are not on the node: %s",
+                        strempty(list));
                 k8s_manifest_set_done(&set);
                 c->phase = PHASE_IMAGES;
                 retry_later(c);
@@ -634,7 +696,8 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
                 (void) strbuf_printf(&problems, "Kubernetes API: %s", rep->message);
                 if (rep->result == K8S_RESULT_RETRY) {
                         /* The API server does not answer: is the cluster still there? */
-                        phase_reason(c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
+                        phase_reason(
+                                c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
                         strbuf_done(&problems);
                         c->phase = PHASE_CHECK_CLUSTER;
                         retry_later(c);
@@ -653,7 +716,13 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
                 cJSON_AddStringToObject(o, "message", w->message);
                 cJSON_AddItemToArray(c->workloads, o);
                 if (w->state != K8S_ROLLOUT_DONE)
-                        (void) strbuf_printf(&problems, "%s%s %s: %s", problems.len ? "; " : "", w->kind, w->name, w->message);
+                        (void) strbuf_printf(
+                                &problems,
+                                "%s%s %s: %s",
+                                problems.len ? "; " : "",
+                                w->kind,
+                                w->name,
+                                w->message);
         }
         for (size_t i = 0; i < rep->n_pods; i++) {
                 const K8sPodHealth *p = rep->pods + i;
@@ -690,7 +759,8 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
                 c->backoff_usec = 0;
                 log_info("Rollout complete.");
         } else if (c->phase == PHASE_ROLLOUT && !c->up_once)
-                manager_set_phase(c->manager, STATE_WAITING_ROLLOUT, c->problems ?: "waiting for the workloads");
+                manager_set_phase(
+                        c->manager, STATE_WAITING_ROLLOUT, c->problems ?: "waiting for the workloads");
         manager_update_state(c->manager);
 }
 
@@ -723,7 +793,12 @@ static void cluster_step(Cluster *c) {
                         manager_set_phase(c->manager, STATE_STARTING_CLUSTER, "checking minikube");
                 r = run_minikube(c, status, on_minikube_status);
                 if (r < 0) {
-                        phase_reason(c, STATE_STARTING_CLUSTER, "cannot run %s: %s", c->config->minikube, strerror(-r));
+                        phase_reason(
+                                c,
+                                STATE_STARTING_CLUSTER,
+                                "cannot run %s: %s",
+                                c->config->minikube,
+                                strerror(-r));
                         retry_later(c);
                 }
                 break;
@@ -790,11 +865,14 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         ssize_t k;
 
         while ((k = read(fd, buf, sizeof(buf))) > 0)
-                for (char *p = buf; p < buf + k;) {
-                        struct inotify_event *e = (struct inotify_event *) p;
-                        if (e->len == 0 || e->name[0] != '.')
+                for (char *p = buf; p + sizeof(struct inotify_event) <= buf + k;) {
+                        struct inotify_event e;
+
+                        /* Copied out rather than cast: the compiler cannot see the buffer's alignment. */
+                        memcpy(&e, p, sizeof(e));
+                        if (e.len == 0 || p[sizeof(e)] != '.')
                                 relevant = true;
-                        p += sizeof(*e) + e->len;
+                        p += sizeof(e) + e.len;
                 }
         if (!relevant)
                 return 0;
@@ -813,7 +891,10 @@ static int watch_manifests(Cluster *c) {
         c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (c->inotify_fd < 0)
                 return -errno;
-        if (inotify_add_watch(c->inotify_fd, c->config->manifests_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
+        if (inotify_add_watch(
+                    c->inotify_fd,
+                    c->config->manifests_dir,
+                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
                 return -errno;
         /* One level of subdirectories, as the manifests are laid out (manifests/<component>/). */
         {
@@ -823,9 +904,15 @@ static int watch_manifests(Cluster *c) {
                         char path[4096];
                         struct stat st;
                         if (list[i]->d_name[0] != '.' &&
-                            snprintf(path, sizeof(path), "%s/%s", c->config->manifests_dir, list[i]->d_name) < (int) sizeof(path) &&
+                            snprintf(
+                                    path, sizeof(path), "%s/%s", c->config->manifests_dir, list[i]->d_name) <
+                                    (int) sizeof(path) &&
                             stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                                (void) inotify_add_watch(c->inotify_fd, path, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE);
+                                (void) inotify_add_watch(
+                                        c->inotify_fd,
+                                        path,
+                                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                                IN_DELETE);
                         free(list[i]);
                 }
                 free(list);
@@ -868,7 +955,8 @@ static const char *image_state_to_string(ImageState s) {
 }
 
 int cluster_status_json(Cluster *c, cJSON *root) {
-        cJSON *cl = cJSON_AddObjectToObject(root, "cluster"), *images = cJSON_AddArrayToObject(root, "images"), *apply;
+        cJSON *cl = cJSON_AddObjectToObject(root, "cluster"),
+              *images = cJSON_AddArrayToObject(root, "images"), *apply;
         const K8sKubeconfig *kc = c->client ? k8s_client_kubeconfig(c->client) : NULL;
 
         if (!cl || !images)
@@ -931,7 +1019,8 @@ int cluster_status_json(Cluster *c, cJSON *root) {
                         cJSON_AddNullToObject(apply, "error");
         }
 
-        cJSON_AddItemToObject(root, "workloads", c->workloads ? cJSON_Duplicate(c->workloads, true) : cJSON_CreateArray());
+        cJSON_AddItemToObject(
+                root, "workloads", c->workloads ? cJSON_Duplicate(c->workloads, true) : cJSON_CreateArray());
         cJSON_AddItemToObject(root, "pods", c->pods ? cJSON_Duplicate(c->pods, true) : cJSON_CreateArray());
         return 0;
 }
@@ -966,11 +1055,28 @@ int cluster_start(Cluster *c) {
 
         r = watch_manifests(c);
         if (r < 0)
-                log_warning_errno(r, "Cannot watch %s for changes, relying on the periodic re-apply: %m", c->config->manifests_dir);
+                log_warning_errno(
+                        r,
+                        "Cannot watch %s for changes, relying on the periodic re-apply: %m",
+                        c->config->manifests_dir);
 
-        r = sd_event_add_time_relative(c->event, &c->poll_timer, CLOCK_MONOTONIC, (uint64_t) c->config->poll_interval / 1000, 0, on_poll, c);
+        r = sd_event_add_time_relative(
+                c->event,
+                &c->poll_timer,
+                CLOCK_MONOTONIC,
+                (uint64_t) c->config->poll_interval / 1000,
+                0,
+                on_poll,
+                c);
         if (r >= 0)
-                r = sd_event_add_time_relative(c->event, &c->reapply_timer, CLOCK_MONOTONIC, (uint64_t) c->config->reapply_interval / 1000, 0, on_reapply_timer, c);
+                r = sd_event_add_time_relative(
+                        c->event,
+                        &c->reapply_timer,
+                        CLOCK_MONOTONIC,
+                        (uint64_t) c->config->reapply_interval / 1000,
+                        0,
+                        on_reapply_timer,
+                        c);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the cluster timers: %m");
         (void) sd_event_source_set_description(c->poll_timer, "cluster-poll");

@@ -4,13 +4,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "supervisor-command.h"
+#include "supervisor-spawn.h"
 
 #define COMMAND_OUT_MAX (8 * 1024 * 1024)
 #define COMMAND_ERR_TAIL 2048
@@ -48,7 +48,8 @@ static void drain(Command *c, int *fd, sd_event_source **source, bool is_out) {
                         if (strbuf_append(&c->out, buf, (size_t) k) < 0)
                                 c->overflow = true;
                 } else {
-                        /* Keep the last COMMAND_ERR_TAIL bytes: the end of an error output says what went wrong. */
+                        /* Keep the last COMMAND_ERR_TAIL bytes: the end of an error output says what went
+                         * wrong. */
                         size_t n = (size_t) k;
                         if (n >= COMMAND_ERR_TAIL) {
                                 memcpy(c->err_tail, buf + n - COMMAND_ERR_TAIL, COMMAND_ERR_TAIL);
@@ -148,31 +149,13 @@ int command_run(
                 close(o[1]);
                 return r;
         }
-        c->pid = fork();
-        if (c->pid < 0) {
-                r = -errno;
+        r = spawn_child(argv, env, o[1], er[1], &c->pid);
+        if (r < 0) {
                 close(o[0]);
                 close(o[1]);
                 close(er[0]);
                 close(er[1]);
                 return r;
-        }
-        if (c->pid == 0) {
-                sigset_t none;
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-                (void) sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGPIPE, SIG_DFL);
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                (void) setpgid(0, 0);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(o[1], 1) < 0 || dup2(er[1], 2) < 0)
-                        _exit(126);
-                for (; env && *env; env++)
-                        (void) putenv((char *) *env);
-                execvp(argv[0], (char *const *) argv);
-                (void) dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
-                _exit(errno == ENOENT ? 127 : 126);
         }
         close(o[1]);
         close(er[1]);
@@ -187,7 +170,8 @@ int command_run(
         if (r >= 0)
                 r = sd_event_add_io(e, &c->err_source, c->err_fd, EPOLLIN, on_output, c);
         if (r >= 0 && timeout_usec > 0)
-                r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 100000, on_timeout, c);
+                r = sd_event_add_time_relative(
+                        e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 100000, on_timeout, c);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(c->child, argv[0]);

@@ -8,8 +8,8 @@
 #include "strbuf.h"
 
 /* A one-shot command run from the event loop (minikube start, minikube status, image load): its stdout is
- * collected up to a limit, the tail of its stderr kept for error messages, and it is killed when it runs past
- * its timeout (SIGTERM, SIGKILL five seconds later). */
+ * collected up to a limit, the tail of its stderr kept for error messages, and it is killed when it runs
+ * past its timeout (SIGTERM, SIGKILL five seconds later). */
 
 typedef struct Command Command;
 

@@ -56,10 +56,14 @@ static int parse_nonempty(const ConfigOption *o, const char *value) {
         return config_parse_string(o, value);
 }
 
-#define STR(key, field, what) {.name = key, .parse = parse_nonempty, .data = &c->field, .expect = what}
-#define DUR(key, field, lo, hi) {.name = key, .parse = config_parse_duration, .data = &c->field, .min = (lo), .max = (hi)}
-#define INT(key, field, lo, hi) {.name = key, .parse = config_parse_int64, .data = &c->field, .min = (lo), .max = (hi)}
-#define LIST(key, field) {.name = key, .data = &c->field, .metavar = "list"}
+#define STR(key, field, what)                                                                               \
+        { .name = key, .parse = parse_nonempty, .data = &c->field, .expect = what }
+#define DUR(key, field, lo, hi)                                                                             \
+        { .name = key, .parse = config_parse_duration, .data = &c->field, .min = (lo), .max = (hi) }
+#define INT(key, field, lo, hi)                                                                             \
+        { .name = key, .parse = config_parse_int64, .data = &c->field, .min = (lo), .max = (hi) }
+#define LIST(key, field)                                                                                    \
+        { .name = key, .data = &c->field, .metavar = "list" }
 
 typedef struct Section {
         const char *name; /* NULL for the top level */
@@ -71,14 +75,23 @@ static int apply_list(const YamlNode *n, char ***target, const char *file) {
         _cleanup_strv_free_ char **l = NULL;
 
         if (n->type != YAML_NODE_SEQUENCE)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: %s: expected a list of strings", file, n->line, n->key);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s:%u: %s: expected a list of strings",
+                        file,
+                        n->line,
+                        n->key);
         l = new0(char *, n->n_children + 1);
         if (!l)
                 return log_oom();
         for (size_t i = 0; i < n->n_children; i++) {
                 if (n->children[i].type != YAML_NODE_SCALAR)
                         return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL), "%s:%u: %s: expected a list of strings", file, n->children[i].line, n->key);
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: %s: expected a list of strings",
+                                file,
+                                n->children[i].line,
+                                n->key);
                 l[i] = strdup(n->children[i].value);
                 if (!l[i])
                         return log_oom();
@@ -91,7 +104,12 @@ static int apply_list(const YamlNode *n, char ***target, const char *file) {
 static int apply_section(const YamlNode *map, const Section *s, const char *file) {
         if (map->type != YAML_NODE_MAPPING)
                 return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: %s: expected a mapping, got %s", file, map->line, strempty(s->name), yaml_node_type_name(map->type));
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s:%u: %s: expected a mapping, got %s",
+                        file,
+                        map->line,
+                        strempty(s->name),
+                        yaml_node_type_name(map->type));
 
         for (size_t i = 0; i < map->n_children; i++) {
                 const YamlNode *n = map->children + i;
@@ -104,8 +122,19 @@ static int apply_section(const YamlNode *map, const Section *s, const char *file
                                 o = s->options + k;
                 if (!o) {
                         if (s->name)
-                                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: unknown key \"%s\" in %s", file, n->key_line, n->key, s->name);
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: unknown key \"%s\"", file, n->key_line, n->key);
+                                return log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%u: unknown key \"%s\" in %s",
+                                        file,
+                                        n->key_line,
+                                        n->key,
+                                        s->name);
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: unknown key \"%s\"",
+                                file,
+                                n->key_line,
+                                n->key);
                 }
                 if (o->metavar && streq(o->metavar, "list")) {
                         r = apply_list(n, o->data, file);
@@ -115,10 +144,21 @@ static int apply_section(const YamlNode *map, const Section *s, const char *file
                 }
                 if (!o->parse)
                         continue; /* a sub-section, handled by the caller */
-                (void) snprintf(origin, sizeof(origin), "%s:%u: %s%s%s", file, n->line, s->name ? s->name : "", s->name ? "." : "", n->key);
+                (void) snprintf(
+                        origin,
+                        sizeof(origin),
+                        "%s:%u: %s%s%s",
+                        file,
+                        n->line,
+                        s->name ? s->name : "",
+                        s->name ? "." : "",
+                        n->key);
                 if (n->type != YAML_NODE_SCALAR)
                         return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL), "%s: expected a single value, got %s", origin, yaml_node_type_name(n->type));
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s: expected a single value, got %s",
+                                origin,
+                                yaml_node_type_name(n->type));
                 r = config_option_apply(o, n->value, origin);
                 if (r < 0)
                         return r;
@@ -162,9 +202,10 @@ int supervisor_config_init(SupervisorConfig *c) {
         c->clickhouse_endpoint = strdup("clickhouse-endpoint");
         c->start_args = new0(char *, ELEMENTSOF(start_args));
         c->loggen_args = new0(char *, 1);
-        if (!c->state_dir || !c->status_socket || !c->status_listen || !c->ch_url || !c->ch_user || !c->ch_database ||
-            !c->ch_table || !c->integrity_service || !c->minikube || !c->profile || !c->images_dir || !c->manifests_dir ||
-            !c->namespace || !c->data_dir || !c->loggen || !c->shipper || !c->clickhouse_endpoint || !c->start_args || !c->loggen_args)
+        if (!c->state_dir || !c->status_socket || !c->status_listen || !c->ch_url || !c->ch_user ||
+            !c->ch_database || !c->ch_table || !c->integrity_service || !c->minikube || !c->profile ||
+            !c->images_dir || !c->manifests_dir || !c->namespace || !c->data_dir || !c->loggen ||
+            !c->shipper || !c->clickhouse_endpoint || !c->start_args || !c->loggen_args)
                 return -ENOMEM;
         for (size_t i = 0; start_args[i]; i++)
                 if (!(c->start_args[i] = strdup(start_args[i])))
@@ -172,10 +213,42 @@ int supervisor_config_init(SupervisorConfig *c) {
         return 0;
 }
 
+static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path);
+
 int supervisor_config_load(SupervisorConfig *c, const char *path) {
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        free(c->path);
+        c->path = strdup(path);
+        if (!c->path)
+                return log_oom();
+        r = yaml_load_file(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
+        if (r < 0)
+                return r;
+        return config_apply_tree(c, root, path);
+}
+
+int supervisor_config_load_string(SupervisorConfig *c, const char *name, const char *text, size_t size) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        free(c->path);
+        c->path = strdup(name);
+        if (!c->path)
+                return log_oom();
+        r = yaml_load_string(name, text, size, &root);
+        if (r < 0)
+                return r;
+        return config_apply_tree(c, root, name);
+}
+
+static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path) {
         ConfigOption top[] = {
-                {.name = "mode", .parse = parse_mode, .data = &c->mode, .expect = "\"cluster\" or \"local\""},
+                {.name = "mode",
+                 .parse = parse_mode,
+                 .data = &c->mode,
+                 .expect = "\"cluster\" or \"local\""},
                 STR("state_dir", state_dir, "a directory"),
                 DUR("poll_interval", poll_interval, 100 * NSEC_PER_MSEC, NSEC_PER_HOUR),
                 DUR("max_log_age", max_log_age, NSEC_PER_SEC, 7 * 24 * NSEC_PER_HOUR),
@@ -188,8 +261,14 @@ int supervisor_config_load(SupervisorConfig *c, const char *path) {
         };
         ConfigOption status[] = {
                 STR("socket", status_socket, "a path"),
-                {.name = "socket_mode", .parse = parse_octal_mode, .data = &c->status_socket_mode, .expect = "an octal file mode such as \"0660\""},
-                {.name = "listen", .parse = parse_listen, .data = &c->status_listen, .expect = "ADDRESS:PORT, or \"\" to disable"},
+                {.name = "socket_mode",
+                 .parse = parse_octal_mode,
+                 .data = &c->status_socket_mode,
+                 .expect = "an octal file mode such as \"0660\""},
+                {.name = "listen",
+                 .parse = parse_listen,
+                 .data = &c->status_listen,
+                 .expect = "ADDRESS:PORT, or \"\" to disable"},
         };
         ConfigOption clickhouse[] = {
                 STR("url", ch_url, "a URL"),
@@ -231,14 +310,6 @@ int supervisor_config_load(SupervisorConfig *c, const char *path) {
         };
         int r;
 
-        free(c->path);
-        c->path = strdup(path);
-        if (!c->path)
-                return log_oom();
-
-        r = yaml_load_file(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
-        if (r < 0)
-                return r;
         r = apply_section(root, &sections[0], path);
         if (r < 0)
                 return r;
@@ -256,20 +327,46 @@ int supervisor_config_verify(const SupervisorConfig *c) {
         const char *f = strempty(c->path);
 
         if (c->mode == SUPERVISOR_MODE_LOCAL && !c->chdb_lib)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s: local mode needs local.chdb_lib (the embedded ClickHouse engine)", f);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s: local mode needs local.chdb_lib (the embedded ClickHouse engine)",
+                        f);
         if (c->mode == SUPERVISOR_MODE_LOCAL && !c->schema_dir)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s: local mode needs local.schema_dir (manifests/clickhouse/schema)", f);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s: local mode needs local.schema_dir (manifests/clickhouse/schema)",
+                        f);
         if (c->mode == SUPERVISOR_MODE_CLUSTER && !c->ch_password_file)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s: clickhouse.password_file is required: empty passwords are not accepted", f);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s: clickhouse.password_file is required: empty passwords are not accepted",
+                        f);
         return 0;
 }
 
 void supervisor_config_done(SupervisorConfig *c) {
         char **strs[] = {
-                &c->path, &c->state_dir, &c->status_socket, &c->status_listen, &c->ch_url, &c->ch_user,
-                &c->ch_password_file, &c->ch_database, &c->ch_table, &c->integrity_service, &c->minikube,
-                &c->profile, &c->images_dir, &c->manifests_dir, &c->namespace, &c->data_dir, &c->loggen,
-                &c->shipper, &c->clickhouse_endpoint, &c->chdb_lib, &c->schema_dir,
+                &c->path,
+                &c->state_dir,
+                &c->status_socket,
+                &c->status_listen,
+                &c->ch_url,
+                &c->ch_user,
+                &c->ch_password_file,
+                &c->ch_database,
+                &c->ch_table,
+                &c->integrity_service,
+                &c->minikube,
+                &c->profile,
+                &c->images_dir,
+                &c->manifests_dir,
+                &c->namespace,
+                &c->data_dir,
+                &c->loggen,
+                &c->shipper,
+                &c->clickhouse_endpoint,
+                &c->chdb_lib,
+                &c->schema_dir,
         };
         for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
                 free(*strs[i]);

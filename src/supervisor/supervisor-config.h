@@ -20,10 +20,10 @@ typedef struct SupervisorConfig {
         int64_t status_socket_mode;
         char *status_listen; /* "ADDRESS:PORT"; empty disables the TCP port */
 
-        int64_t poll_interval;  /* ns */
-        int64_t max_log_age;    /* ns: older newest log → degraded */
-        int64_t start_timeout;  /* ns: not ready by then → degraded */
-        int64_t stop_timeout;   /* ns: children get this long after SIGTERM */
+        int64_t poll_interval; /* ns */
+        int64_t max_log_age;   /* ns: older newest log → degraded */
+        int64_t start_timeout; /* ns: not ready by then → degraded */
+        int64_t stop_timeout;  /* ns: children get this long after SIGTERM */
 
         /* clickhouse */
         char *ch_url;
@@ -63,6 +63,8 @@ typedef struct SupervisorConfig {
 int supervisor_config_init(SupervisorConfig *c);
 /* Reads the YAML file over the defaults; every error is logged as "file:line: …" and gives -EINVAL. */
 int supervisor_config_load(SupervisorConfig *c, const char *path);
+/* The same for YAML text in memory; name stands for the file in messages. */
+int supervisor_config_load_string(SupervisorConfig *c, const char *name, const char *text, size_t size);
 /* Cross-field checks after loading (e.g. what the mode needs). */
 int supervisor_config_verify(const SupervisorConfig *c);
 void supervisor_config_done(SupervisorConfig *c);

@@ -167,7 +167,11 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                 if (k < 0)
                         return fail(err, err_size, -errno, "cannot read the archive: %s", strerror(errno));
                 if (k < (ssize_t) sizeof(h))
-                        return fail(err, err_size, -EBADMSG, "the tar archive ends without its end-of-archive blocks");
+                        return fail(
+                                err,
+                                err_size,
+                                -EBADMSG,
+                                "the tar archive ends without its end-of-archive blocks");
                 if (h[0] == 0)
                         return 0; /* end of archive */
                 {
@@ -175,7 +179,12 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                         for (size_t i = 0; i < 512; i++)
                                 sum += i >= 148 && i < 156 ? ' ' : h[i];
                         if (sum != stored)
-                                return fail(err, err_size, -EBADMSG, "not a tar archive (bad header checksum at offset %lld)", (long long) pos);
+                                return fail(
+                                        err,
+                                        err_size,
+                                        -EBADMSG,
+                                        "not a tar archive (bad header checksum at offset %lld)",
+                                        (long long) pos);
                 }
                 size = parse_octal((const char *) h + 124, 12);
                 if (size == UINT64_MAX)
@@ -186,7 +195,12 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                         free(long_name);
                         long_name = NULL;
                 } else if (memcmp(h + 257, "ustar", 5) == 0 && h[345]) {
-                        (void) snprintf(name, sizeof(name), "%.155s/%.100s", (const char *) h + 345, (const char *) h);
+                        (void) snprintf(
+                                name,
+                                sizeof(name),
+                                "%.155s/%.100s",
+                                (const char *) h + 345,
+                                (const char *) h);
                 } else
                         (void) snprintf(name, sizeof(name), "%.100s", (const char *) h);
                 nl = strlen(name);
@@ -200,7 +214,8 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
 
                 if (h[156] == 'L') {
                         if (size > 4096)
-                                return fail(err, err_size, -EBADMSG, "overlong file name in the tar archive");
+                                return fail(
+                                        err, err_size, -EBADMSG, "overlong file name in the tar archive");
                         long_name = malloc(size + 1);
                         if (!long_name)
                                 return -ENOMEM;
@@ -211,12 +226,23 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                         for (size_t i = 0; i < n_want; i++)
                                 if (!want[i].data && streq(name, want[i].name)) {
                                         if (size > IMAGE_METADATA_MAX)
-                                                return fail(err, err_size, -EFBIG, "%s is larger than %d bytes", name, IMAGE_METADATA_MAX);
+                                                return fail(
+                                                        err,
+                                                        err_size,
+                                                        -EFBIG,
+                                                        "%s is larger than %d bytes",
+                                                        name,
+                                                        IMAGE_METADATA_MAX);
                                         want[i].data = malloc(size + 1);
                                         if (!want[i].data)
                                                 return -ENOMEM;
                                         if (pread(fd, want[i].data, size, pos + 512) != (ssize_t) size)
-                                                return fail(err, err_size, -EBADMSG, "truncated tar archive (in %s)", name);
+                                                return fail(
+                                                        err,
+                                                        err_size,
+                                                        -EBADMSG,
+                                                        "truncated tar archive (in %s)",
+                                                        name);
                                         want[i].data[size] = 0;
                                         want[i].size = size;
                                 }
@@ -236,7 +262,8 @@ static int sha256_hex(const char *data, size_t size, char out[65]) {
         return 0;
 }
 
-int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret, char *err, size_t err_size) {
+int image_archive_open(
+        const char *path, const char *work_dir, ImageArchive *ret, char *err, size_t err_size) {
         _cleanup_close_ int fd = -EBADF, tfd = -EBADF;
         _cleanup_(cJSON_Deletep) cJSON *manifest = NULL;
         ImageArchive a = {};
@@ -268,7 +295,13 @@ int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret
                 /* loggen.tar.gz → loggen.tar; anything else gets .tar appended. */
                 if (bl > 3 && (streq(base + bl - 3, ".gz") || streq(base + bl - 4, ".zst")))
                         bl -= streq(base + bl - 3, ".gz") ? 3 : 4;
-                if (asprintf(&a.tarball, "%s/%.*s%s", work_dir, (int) bl, base, bl > 4 && memcmp(base + bl - 4, ".tar", 4) == 0 ? "" : ".tar") < 0) {
+                if (asprintf(
+                            &a.tarball,
+                            "%s/%.*s%s",
+                            work_dir,
+                            (int) bl,
+                            base,
+                            bl > 4 && memcmp(base + bl - 4, ".tar", 4) == 0 ? "" : ".tar") < 0) {
                         a.tarball = NULL;
                         image_archive_done(&a);
                         return -ENOMEM;
@@ -277,7 +310,12 @@ int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret
                         r = write_uncompressed(fd, comp, a.tarball);
                         if (r < 0) {
                                 image_archive_done(&a);
-                                return fail(err, err_size, r, "cannot decompress: %s", r == -EBADMSG ? "corrupt compressed data" : strerror(-r));
+                                return fail(
+                                        err,
+                                        err_size,
+                                        r,
+                                        "cannot decompress: %s",
+                                        r == -EBADMSG ? "corrupt compressed data" : strerror(-r));
                         }
                 }
                 tfd = open(a.tarball, O_RDONLY | O_CLOEXEC);
@@ -289,29 +327,51 @@ int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret
 
         r = tar_read_members(tfd, want, 1, err, err_size);
         if (r >= 0 && !want[0].data)
-                r = fail(err, err_size, -EBADMSG, "no manifest.json in the archive: not a docker-archive image");
+                r =
+                        fail(err,
+                             err_size,
+                             -EBADMSG,
+                             "no manifest.json in the archive: not a docker-archive image");
         if (r >= 0) {
                 manifest = cJSON_Parse(want[0].data);
-                entry = cJSON_IsArray(manifest) && cJSON_GetArraySize(manifest) == 1 ? cJSON_GetArrayItem(manifest, 0) : NULL;
+                entry = cJSON_IsArray(manifest) && cJSON_GetArraySize(manifest) == 1
+                                ? cJSON_GetArrayItem(manifest, 0)
+                                : NULL;
                 config = cJSON_GetObjectItemCaseSensitive(entry, "Config");
                 tags = cJSON_GetObjectItemCaseSensitive(entry, "RepoTags");
                 if (!cJSON_IsString(config) || !cJSON_IsArray(tags) || cJSON_GetArraySize(tags) < 1)
-                        r = fail(err, err_size, -EBADMSG, "manifest.json must describe one image with Config and RepoTags");
+                        r =
+                                fail(err,
+                                     err_size,
+                                     -EBADMSG,
+                                     "manifest.json must describe one image with Config and RepoTags");
         }
         if (r >= 0) {
                 want[1].name = config->valuestring;
                 r = tar_read_members(tfd, want + 1, 1, err, err_size);
                 if (r >= 0 && !want[1].data)
-                        r = fail(err, err_size, -EBADMSG, "the config blob %s named by manifest.json is missing", config->valuestring);
+                        r =
+                                fail(err,
+                                     err_size,
+                                     -EBADMSG,
+                                     "the config blob %s named by manifest.json is missing",
+                                     config->valuestring);
         }
         if (r >= 0) {
                 const char *name = config->valuestring, *hex;
 
                 r = sha256_hex(want[1].data, want[1].size, digest);
-                /* Config blobs are named by their digest ("<hex>.json" or "blobs/sha256/<hex>"): check it. */
+                /* Config blobs are named by their digest ("<hex>.json" or "blobs/sha256/<hex>"): check it.
+                 */
                 hex = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
                 if (r >= 0 && strspn(hex, "0123456789abcdef") == 64 && strncmp(hex, digest, 64) != 0)
-                        r = fail(err, err_size, -EBADMSG, "config blob %s has digest sha256:%s: the archive is corrupt", name, digest);
+                        r =
+                                fail(err,
+                                     err_size,
+                                     -EBADMSG,
+                                     "config blob %s has digest sha256:%s: the archive is corrupt",
+                                     name,
+                                     digest);
         }
         if (r >= 0) {
                 (void) snprintf(a.id, sizeof(a.id), "sha256:%s", digest);

@@ -23,6 +23,8 @@
 #include "util.h"
 
 #define STATUS_SCHEMA "otel-supervisor/status/v1"
+/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
 
 const char *supervisor_state_to_string(SupervisorState s) {
         static const char *const names[_STATE_MAX] = {
@@ -55,7 +57,12 @@ static void manager_notify(Manager *m) {
         if (m->state == STATE_READY && h)
                 r = asprintf(&line, "ready: %" PRIu64 " rows in ClickHouse", h->rows);
         else
-                r = asprintf(&line, "%s%s%s", supervisor_state_to_string(m->state), m->reason ? ": " : "", strempty(m->reason));
+                r = asprintf(
+                        &line,
+                        "%s%s%s",
+                        supervisor_state_to_string(m->state),
+                        m->reason ? ": " : "",
+                        strempty(m->reason));
         if (r < 0)
                 return;
 
@@ -102,11 +109,24 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
+/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
+ * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
+ * just never answers: the check that hangs says more than the last one that completed. */
+static double clickhouse_silence(Manager *m) {
+        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
+        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
+
+        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+}
+
 static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
         uint64_t now = now_usec(CLOCK_REALTIME);
+        double silence = clickhouse_silence(m);
 
-        if (!h->checked)
+        if (silence > 0)
+                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
+        else if (!h->checked)
                 add_reason(reasons, "waiting for the first ClickHouse check");
         else if (!h->reachable)
                 add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
@@ -118,7 +138,10 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
                 int64_t age = (int64_t) now * 1000 - h->newest_nsec;
                 if (age > m->config.max_log_age) {
                         char d[DURATION_STRING_MAX];
-                        add_reason(reasons, "logs stopped arriving: the newest is %s old", format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
+                        add_reason(
+                                reasons,
+                                "logs stopped arriving: the newest is %s old",
+                                format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
                 }
         }
 }
@@ -133,7 +156,13 @@ void manager_update_state(Manager *m) {
                 for (size_t i = 0; i < m->n_processes; i++) {
                         Process *p = m->processes[i];
                         if (p->state != PROCESS_RUNNING)
-                                add_reason(&reasons, "%s is %s (last exit status %d, %u restarts)", p->name, process_state_to_string(p->state), p->last_exit_status, p->restarts);
+                                add_reason(
+                                        &reasons,
+                                        "%s is %s (last exit status %d, %u restarts)",
+                                        p->name,
+                                        process_state_to_string(p->state),
+                                        p->last_exit_status,
+                                        p->restarts);
                 }
         } else {
                 /* The cluster driver sets the phases itself until the stack is up. */
@@ -147,10 +176,15 @@ void manager_update_state(Manager *m) {
 
         if (reasons.len == 0)
                 set_state(m, STATE_READY, NULL);
-        else if (m->ever_ready || now_usec(CLOCK_MONOTONIC) - m->started_usec > (uint64_t) m->config.start_timeout / 1000)
+        else if (
+                m->ever_ready ||
+                now_usec(CLOCK_MONOTONIC) - m->started_usec > (uint64_t) m->config.start_timeout / 1000)
                 set_state(m, STATE_DEGRADED, reasons.data);
         else
-                set_state(m, m->config.mode == SUPERVISOR_MODE_LOCAL ? STATE_STARTING : STATE_WAITING_ROLLOUT, reasons.data);
+                set_state(
+                        m,
+                        m->config.mode == SUPERVISOR_MODE_LOCAL ? STATE_STARTING : STATE_WAITING_ROLLOUT,
+                        reasons.data);
         strbuf_done(&reasons);
 }
 
@@ -158,7 +192,10 @@ static void on_clickhouse_checked(ClickHouseChecker *c, const ClickHouseHealth *
         Manager *m = userdata;
 
         if (h->lost > 0 || h->duplicated > 0)
-                log_debug("pipeline integrity: %" PRIu64 " lost, %" PRIu64 " duplicated", h->lost, h->duplicated);
+                log_debug(
+                        "pipeline integrity: %" PRIu64 " lost, %" PRIu64 " duplicated",
+                        h->lost,
+                        h->duplicated);
         manager_update_state(m);
 }
 
@@ -238,7 +275,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 cluster_stop(m->cluster);
         if (all_stopped(m))
                 return sd_event_exit(m->event, m->exit_status);
-        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000, 0, on_stop_timer, m);
+        r = sd_event_add_time_relative(
+                m->event,
+                &m->stop_timer,
+                CLOCK_MONOTONIC,
+                (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000,
+                0,
+                on_stop_timer,
+                m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
@@ -252,9 +296,15 @@ static cJSON *clickhouse_json(Manager *m) {
         if (!o)
                 return NULL;
         cJSON_AddStringToObject(o, "url", m->config.ch_url);
+        double silence = clickhouse_silence(m);
+
         cJSON_AddBoolToObject(o, "checked", h->checked);
-        cJSON_AddBoolToObject(o, "reachable", h->reachable);
-        if (h->error)
+        cJSON_AddBoolToObject(o, "reachable", h->reachable && silence <= 0);
+        if (silence > 0) {
+                char e[64];
+                (void) snprintf(e, sizeof(e), "no answer for %.0f s", silence);
+                cJSON_AddStringToObject(o, "error", e);
+        } else if (h->error)
                 cJSON_AddStringToObject(o, "error", h->error);
         else
                 cJSON_AddNullToObject(o, "error");
@@ -262,7 +312,10 @@ static cJSON *clickhouse_json(Manager *m) {
         if (h->rows > 0 && h->newest_nsec > 0) {
                 format_time((uint64_t) h->newest_nsec / 1000, t, sizeof(t));
                 cJSON_AddStringToObject(o, "newest_log", t);
-                cJSON_AddNumberToObject(o, "newest_log_age_seconds", ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+                cJSON_AddNumberToObject(
+                        o,
+                        "newest_log_age_seconds",
+                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
         } else {
                 cJSON_AddNullToObject(o, "newest_log");
                 cJSON_AddNullToObject(o, "newest_log_age_seconds");
@@ -345,7 +398,8 @@ char *manager_status_json(Manager *m) {
                 cJSON_AddStringToObject(root, "reason", m->reason);
         else
                 cJSON_AddNullToObject(root, "reason");
-        cJSON_AddNumberToObject(root, "uptime_seconds", (double) (now_usec(CLOCK_MONOTONIC) - m->started_usec) / 1e6);
+        cJSON_AddNumberToObject(
+                root, "uptime_seconds", (double) (now_usec(CLOCK_MONOTONIC) - m->started_usec) / 1e6);
         cJSON_AddItemToObject(root, "clickhouse", clickhouse_json(m));
         cJSON_AddItemToObject(root, "pipeline", pipeline_json(m));
         cJSON_AddItemToObject(root, "processes", processes_json(m));
@@ -358,9 +412,15 @@ char *manager_metrics_text(Manager *m) {
         const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
         StrBuf b = STRBUF_INIT(256 * 1024);
 
-        (void) strbuf_puts(&b, "# HELP otel_supervisor_state 1 for the current state of the appliance.\n# TYPE otel_supervisor_state gauge\n");
+        (void) strbuf_puts(
+                &b,
+                "# HELP otel_supervisor_state 1 for the current state of the appliance.\n# TYPE otel_supervisor_state gauge\n");
         for (SupervisorState s = 0; s < _STATE_MAX; s++)
-                (void) strbuf_printf(&b, "otel_supervisor_state{state=\"%s\"} %d\n", supervisor_state_to_string(s), s == m->state);
+                (void) strbuf_printf(
+                        &b,
+                        "otel_supervisor_state{state=\"%s\"} %d\n",
+                        supervisor_state_to_string(s),
+                        s == m->state);
         (void) strbuf_printf(
                 &b,
                 "# HELP otel_supervisor_clickhouse_up 1 when ClickHouse answered /ping at the last check.\n"
@@ -368,10 +428,12 @@ char *manager_metrics_text(Manager *m) {
                 "# HELP otel_supervisor_clickhouse_rows Rows in the logs table.\n"
                 "# TYPE otel_supervisor_clickhouse_rows gauge\notel_supervisor_clickhouse_rows %" PRIu64 "\n"
                 "# HELP otel_supervisor_pipeline_lost_total Count values missing below the highest one seen.\n"
-                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64 "\n"
+                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64
+                "\n"
                 "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
-                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64 "\n",
-                h->reachable,
+                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64
+                "\n",
+                h->reachable && clickhouse_silence(m) <= 0,
                 h->rows,
                 h->lost,
                 h->duplicated);
@@ -382,12 +444,24 @@ char *manager_metrics_text(Manager *m) {
                         "# TYPE otel_supervisor_newest_log_age_seconds gauge\notel_supervisor_newest_log_age_seconds %.3f\n",
                         ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
         if (m->n_processes > 0) {
-                (void) strbuf_puts(&b, "# HELP otel_supervisor_process_restarts_total Restarts of each child process.\n# TYPE otel_supervisor_process_restarts_total counter\n");
+                (void) strbuf_puts(
+                        &b,
+                        "# HELP otel_supervisor_process_restarts_total Restarts of each child process.\n# TYPE otel_supervisor_process_restarts_total counter\n");
                 for (size_t i = 0; i < m->n_processes; i++)
-                        (void) strbuf_printf(&b, "otel_supervisor_process_restarts_total{process=\"%s\"} %u\n", m->processes[i]->name, m->processes[i]->restarts);
-                (void) strbuf_puts(&b, "# HELP otel_supervisor_process_up 1 while the child process runs.\n# TYPE otel_supervisor_process_up gauge\n");
+                        (void) strbuf_printf(
+                                &b,
+                                "otel_supervisor_process_restarts_total{process=\"%s\"} %u\n",
+                                m->processes[i]->name,
+                                m->processes[i]->restarts);
+                (void) strbuf_puts(
+                        &b,
+                        "# HELP otel_supervisor_process_up 1 while the child process runs.\n# TYPE otel_supervisor_process_up gauge\n");
                 for (size_t i = 0; i < m->n_processes; i++)
-                        (void) strbuf_printf(&b, "otel_supervisor_process_up{process=\"%s\"} %d\n", m->processes[i]->name, m->processes[i]->state == PROCESS_RUNNING);
+                        (void) strbuf_printf(
+                                &b,
+                                "otel_supervisor_process_up{process=\"%s\"} %d\n",
+                                m->processes[i]->name,
+                                m->processes[i]->state == PROCESS_RUNNING);
         }
         return strbuf_steal(&b, NULL);
 }
@@ -409,7 +483,13 @@ static int handle_healthz(const HttpRequest *req, HttpResponse *resp, void *user
 
         if (m->state == STATE_READY)
                 return http_response_set_text(resp, 200, "ok\n");
-        return http_response_printf(resp, 503, "%s%s%s\n", supervisor_state_to_string(m->state), m->reason ? ": " : "", strempty(m->reason));
+        return http_response_printf(
+                resp,
+                503,
+                "%s%s%s\n",
+                supervisor_state_to_string(m->state),
+                m->reason ? ": " : "",
+                strempty(m->reason));
 }
 
 static int handle_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -432,7 +512,12 @@ static int handle_restart(const HttpRequest *req, HttpResponse *resp, void *user
         for (size_t i = 0; name && i < m->n_processes; i++)
                 if (streq(m->processes[i]->name, name)) {
                         if (m->processes[i]->state != PROCESS_RUNNING)
-                                return http_response_printf(resp, 409, "%s is %s\n", name, process_state_to_string(m->processes[i]->state));
+                                return http_response_printf(
+                                        resp,
+                                        409,
+                                        "%s is %s\n",
+                                        name,
+                                        process_state_to_string(m->processes[i]->state));
                         process_kill(m->processes[i], SIGTERM);
                         return http_response_printf(resp, 202, "restarting %s\n", name);
                 }
@@ -498,7 +583,8 @@ static int read_password(const char *path, char **ret) {
         while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
                 s[--n] = 0;
         if (n == 0 || strlen(s) != n)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s: the ClickHouse password must not be empty", path);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s: the ClickHouse password must not be empty", path);
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -564,13 +650,14 @@ static bool fmt(char *buf, size_t size, const char *format, ...) {
 
 static int setup_local(Manager *m) {
         const SupervisorConfig *c = &m->config;
-        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], ch_port[16], sh_port[16], lg_port[16], url[64], env[4200];
+        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], ch_port[16], sh_port[16],
+                lg_port[16], url[64], env[4200];
         Process *p;
         int r;
 
         if (!FMT(ch_dir, "%s/clickhouse", c->data_dir) || !FMT(log_dir, "%s/log/containers", c->data_dir) ||
-            !FMT(ckpt, "%s/shipper/checkpoints", c->data_dir) || !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) ||
-            !FMT(glob, "%s/loggen-*.log", log_dir))
+            !FMT(ckpt, "%s/shipper/checkpoints", c->data_dir) ||
+            !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) || !FMT(glob, "%s/loggen-*.log", log_dir))
                 return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "local.data_dir is too long");
         (void) FMT(ch_port, "%" PRIi64, c->ch_port);
         (void) FMT(sh_port, "%" PRIi64, c->shipper_port);
@@ -594,9 +681,22 @@ static int setup_local(Manager *m) {
 
         {
                 const char *argv[] = {
-                        c->clickhouse_endpoint, "--listen", "127.0.0.1", "--port", ch_port, "--data-dir", ch_dir,
-                        "--chdb-lib", c->chdb_lib, "--user", c->ch_user, "--password-file", c->ch_password_file,
-                        "--schema-dir", c->schema_dir, NULL,
+                        c->clickhouse_endpoint,
+                        "--listen",
+                        "127.0.0.1",
+                        "--port",
+                        ch_port,
+                        "--data-dir",
+                        ch_dir,
+                        "--chdb-lib",
+                        c->chdb_lib,
+                        "--user",
+                        c->ch_user,
+                        "--password-file",
+                        c->ch_password_file,
+                        "--schema-dir",
+                        c->schema_dir,
+                        NULL,
                 };
                 r = add_process(m, "clickhouse", argv, NULL);
                 if (r < 0)
@@ -604,9 +704,22 @@ static int setup_local(Manager *m) {
         }
         {
                 const char *argv[] = {
-                        c->shipper, "--paths", glob, "--clickhouse-url", url, "--user", c->ch_user,
-                        "--checkpoint-file", ckpt, "--dead-letter-file", dlq, "--listen-address", "127.0.0.1",
-                        "--listen-port", sh_port, NULL,
+                        c->shipper,
+                        "--paths",
+                        glob,
+                        "--clickhouse-url",
+                        url,
+                        "--user",
+                        c->ch_user,
+                        "--checkpoint-file",
+                        ckpt,
+                        "--dead-letter-file",
+                        dlq,
+                        "--listen-address",
+                        "127.0.0.1",
+                        "--listen-port",
+                        sh_port,
+                        NULL,
                 };
                 r = add_process(m, "shipper", argv, &p);
                 if (r < 0)
@@ -668,7 +781,12 @@ static int setup_status(Manager *m) {
                         *slash = 0;
                         (void) mkdir_p(dir, 0755);
                 }
-                r = http_server_new_unix(m->event, m->config.status_socket, (mode_t) m->config.status_socket_mode, &sc, &m->status_unix);
+                r = http_server_new_unix(
+                        m->event,
+                        m->config.status_socket,
+                        (mode_t) m->config.status_socket_mode,
+                        &sc,
+                        &m->status_unix);
                 if (r < 0)
                         return log_error_errno(r, "Failed to listen on %s: %m", m->config.status_socket);
         }
@@ -758,7 +876,10 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 };
                 r = clickhouse_checker_new(m->glue, &cc, &m->clickhouse);
                 if (r == -EINVAL)
-                        return log_error_errno(r, "%s: clickhouse.database and clickhouse.table must be plain identifiers", strempty(m->config.path));
+                        return log_error_errno(
+                                r,
+                                "%s: clickhouse.database and clickhouse.table must be plain identifiers",
+                                strempty(m->config.path));
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
         }

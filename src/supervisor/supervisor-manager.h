@@ -47,8 +47,8 @@ typedef struct Manager {
 
         SupervisorState state;
         char *reason;
-        uint64_t since_usec;       /* CLOCK_REALTIME of the last state change */
-        uint64_t started_usec;     /* CLOCK_MONOTONIC */
+        uint64_t since_usec;   /* CLOCK_REALTIME of the last state change */
+        uint64_t started_usec; /* CLOCK_MONOTONIC */
         bool ever_ready;
         bool notified_ready;
         bool stopping;

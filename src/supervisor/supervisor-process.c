@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "supervisor-process.h"
+#include "supervisor-spawn.h"
 #include "util.h"
 
 /* A child that ran this long before exiting counts as healthy again: its next restart is immediate-ish. */
@@ -74,7 +74,8 @@ int process_add_env(Process *p, const char *assignment) {
         return l[n] ? 0 : -ENOMEM;
 }
 
-int process_set_cri_output(Process *p, const char *dir, const char *pod, const char *namespace, const char *container) {
+int process_set_cri_output(
+        Process *p, const char *dir, const char *pod, const char *namespace, const char *container) {
         free(p->cri_dir);
         free(p->cri_pod);
         free(p->cri_namespace);
@@ -119,7 +120,8 @@ static void emit_line(Process *p, ProcessStream *s, const char *line, size_t n, 
                 if (r >= 0)
                         r = loop_write(p->cri_fd, "\n", 1);
                 if (r < 0)
-                        log_warning_errno(r, "%s: failed to write %s, dropping a line: %m", p->name, p->cri_path);
+                        log_warning_errno(
+                                r, "%s: failed to write %s, dropping a line: %m", p->name, p->cri_path);
                 return;
         }
         /* Our children name themselves at the start of their lines already ("shipper: …"); others get
@@ -250,7 +252,11 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         p->pid = 0;
         p->last_exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
         if (si->si_code == CLD_EXITED)
-                log_full(si->si_status == 0 ? LOG_INFO : LOG_WARNING, "%s: exited with status %d", p->name, si->si_status);
+                log_full(
+                        si->si_status == 0 ? LOG_INFO : LOG_WARNING,
+                        "%s: exited with status %d",
+                        p->name,
+                        si->si_status);
         else
                 log_warning("%s: killed by signal %s", p->name, strsignal(si->si_status));
 
@@ -287,7 +293,14 @@ static int open_cri_file(Process *p) {
         }
         p->container_id[64] = 0;
         free(p->cri_path);
-        if (asprintf(&p->cri_path, "%s/%s_%s_%s-%s.log", p->cri_dir, p->cri_pod, p->cri_namespace, p->cri_container, p->container_id) < 0) {
+        if (asprintf(
+                    &p->cri_path,
+                    "%s/%s_%s_%s-%s.log",
+                    p->cri_dir,
+                    p->cri_pod,
+                    p->cri_namespace,
+                    p->cri_container,
+                    p->container_id) < 0) {
                 p->cri_path = NULL;
                 return -ENOMEM;
         }
@@ -295,27 +308,6 @@ static int open_cri_file(Process *p) {
         if (p->cri_fd < 0)
                 return -errno;
         return 0;
-}
-
-_noreturn_ static void exec_child(Process *p, int out, int err) {
-        sigset_t none;
-        int null;
-
-        /* The child must not inherit our blocked signals (sd-event needs them blocked here) nor outlive us. */
-        (void) sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGPIPE, SIG_DFL);
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        (void) setpgid(0, 0);
-
-        null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-                _exit(126);
-        for (char **e = p->env; *e; e++)
-                (void) putenv(*e);
-        execvp(p->argv[0], p->argv);
-        (void) dprintf(STDERR_FILENO, "cannot execute %s: %s\n", p->argv[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
 }
 
 int process_start(Process *p) {
@@ -338,14 +330,13 @@ int process_start(Process *p) {
         if (p->cri_dir) {
                 r = open_cri_file(p);
                 if (r < 0)
-                        return log_error_errno(r, "%s: failed to create its log file in %s: %m", p->name, p->cri_dir);
+                        return log_error_errno(
+                                r, "%s: failed to create its log file in %s: %m", p->name, p->cri_dir);
         }
 
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                exec_child(p, out_w, err_w);
+        r = spawn_child((const char *const *) p->argv, (const char *const *) p->env, out_w, err_w, &pid);
+        if (r < 0)
+                return r;
 
         p->pid = pid;
         p->started_usec = now_usec(CLOCK_MONOTONIC);

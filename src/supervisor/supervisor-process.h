@@ -9,8 +9,8 @@
 /* A supervised child process: started, its output captured, restarted with exponential back-off when it
  * exits, and stopped (SIGTERM, then SIGKILL) on request.
  *
- * stderr lines go to our log with the child's name in front. stdout either does the same, or — for a workload
- * whose logs the pipeline collects — is written to a container log file in CRI format
+ * stderr lines go to our log with the child's name in front. stdout either does the same, or — for a
+ * workload whose logs the pipeline collects — is written to a container log file in CRI format
  * ("<RFC3339Nano> stdout F <line>"), as a container runtime would write it. */
 
 #define PROCESS_LINE_MAX (16 * 1024)
@@ -37,7 +37,7 @@ struct Process {
         sd_event *event;
         char *name;
         char **argv;
-        char **env; /* added to the inherited environment */
+        char **env;    /* added to the inherited environment */
         char *cri_dir; /* if set: stdout goes to a CRI log file created in this directory per start */
         char *cri_pod, *cri_namespace, *cri_container;
 
@@ -68,7 +68,8 @@ static inline void process_freep(Process **p) {
                 process_free(*p);
 }
 /* Sends stdout to CRI files named <pod>_<namespace>_<container>-<id>.log in dir. */
-int process_set_cri_output(Process *p, const char *dir, const char *pod, const char *namespace, const char *container);
+int process_set_cri_output(
+        Process *p, const char *dir, const char *pod, const char *namespace, const char *container);
 int process_add_env(Process *p, const char *assignment);
 
 int process_start(Process *p);

@@ -73,23 +73,30 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
 
         n->line = (unsigned) e->start_mark.line + 1;
         if (depth > YAML_DEPTH_MAX)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: nested too deeply", l->name, n->line);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: nested too deeply", l->name, n->line);
 
         switch (e->type) {
         case YAML_ALIAS_EVENT:
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: aliases are not supported", l->name, n->line);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: aliases are not supported", l->name, n->line);
 
         case YAML_SCALAR_EVENT:
                 if (e->data.scalar.anchor)
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: anchors are not supported", l->name, n->line);
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: anchors are not supported",
+                                l->name,
+                                n->line);
                 n->type = YAML_NODE_SCALAR;
                 n->quoted = e->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                        e->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+                            e->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
                 n->value = strndup((const char *) e->data.scalar.value, e->data.scalar.length);
                 if (!n->value)
                         return -ENOMEM;
                 if (strlen(n->value) != e->data.scalar.length)
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: NUL byte in a value", l->name, n->line);
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL), "%s:%u: NUL byte in a value", l->name, n->line);
                 return 0;
 
         case YAML_SEQUENCE_START_EVENT:
@@ -125,7 +132,11 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
                         if (ev.type != YAML_SCALAR_EVENT) {
                                 unsigned line = (unsigned) ev.start_mark.line + 1;
                                 yaml_event_delete(&ev);
-                                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: keys must be plain scalars", l->name, line);
+                                return log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%u: keys must be plain scalars",
+                                        l->name,
+                                        line);
                         }
                         child->key = strndup((const char *) ev.data.scalar.value, ev.data.scalar.length);
                         child->key_line = (unsigned) ev.start_mark.line + 1;
@@ -152,7 +163,8 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
                 }
         }
         default:
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: unexpected YAML event", l->name, n->line);
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: unexpected YAML event", l->name, n->line);
         }
 }
 
@@ -208,7 +220,11 @@ int yaml_load_string(const char *name, const char *text, size_t size, YamlNode *
         if (r < 0)
                 goto finish;
         if (e.type != YAML_STREAM_END_EVENT) {
-                r = log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%zu: only one YAML document is allowed", name, e.start_mark.line + 1);
+                r = log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s:%zu: only one YAML document is allowed",
+                        name,
+                        e.start_mark.line + 1);
                 yaml_event_delete(&e);
                 goto finish;
         }

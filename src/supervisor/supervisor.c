@@ -47,7 +47,8 @@ static int run(int argc, char **argv) {
         if (r >= 0)
                 r = config_parse_argv(options, ELEMENTSOF(options), argc, argv, &action, &idx);
         if (r >= 0 && idx < argc)
-                r = log_error_errno(SYNTHETIC_ERRNO(EINVAL), "unexpected argument \"%s\" (see --help)", argv[idx]);
+                r = log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "unexpected argument \"%s\" (see --help)", argv[idx]);
         if (r < 0)
                 return EXIT_USAGE;
         if (action == CONFIG_ACTION_HELP) {

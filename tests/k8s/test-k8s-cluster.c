@@ -208,7 +208,7 @@ static const char *workload_state(const Health *h, const char *kind_name) {
 
 /* --- tests ------------------------------------------------------------------------------------------ */
 
-Test(k8s_cluster, every_manifest_passes_server_side_dry_run, .timeout = 180) {
+Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         K8sClient *c = client();
         K8sManifestSet set = {}, ns_only = {};
         char dir[512];
@@ -271,6 +271,62 @@ Test(k8s_cluster, every_manifest_passes_server_side_dry_run, .timeout = 180) {
         cr_assert(strstr(x.message, "test.yaml:1: ConfigMap t-dry/yes-no:"), "%s", x.message);
         cr_assert(strstr(x.message, "expected string"), "%s", x.message);
 
+        /* Now for real: ClickHouse's claim binds to one of the control plane's "standard" volumes, kwok runs
+         * every pod, and every workload of the stack is reported rolled out. */
+        x = (Applied){};
+        K8sApplyOptions stack = {.inventory = "otel-stack", .prune = true};
+        cr_assert_eq(k8s_apply(c, &set, &stack, on_applied, &x), 0);
+        cr_assert_eq(k8s_client_run_until(c, &x.done, 120 * SEC), 0);
+        cr_assert_eq(x.result, K8S_RESULT_OK, "%s", x.message);
+        Health h;
+        POLL_UNTIL(c, 90, h, health(c, "otel-demo"), h.ready && h.n_workloads == 4);
+        cr_assert(
+                h.ready,
+                "not ready: %s=%s %s=%s %s=%s %s=%s; pod %s: %s %s",
+                h.workload_state[0][0],
+                h.workload_state[0][1],
+                h.workload_state[1][0],
+                h.workload_state[1][1],
+                h.workload_state[2][0],
+                h.workload_state[2][1],
+                h.workload_state[3][0],
+                h.workload_state[3][1],
+                h.pods[0][0],
+                h.pods[0][1],
+                h.pods[0][2]);
+        cr_assert_str_eq(workload_state(&h, "StatefulSet/clickhouse"), "done");
+        cr_assert_str_eq(workload_state(&h, "DaemonSet/shipper"), "done");
+        cr_assert_str_eq(workload_state(&h, "Deployment/loggen"), "done");
+        cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx"), "done");
+        cr_assert_eq(h.n_pods, 4);
+        Reply pvc =
+                request(c,
+                        "GET",
+                        "/api/v1/namespaces/otel-demo/persistentvolumeclaims/data-clickhouse-0",
+                        NULL,
+                        NULL);
+        cr_assert_eq(pvc.result, K8S_RESULT_OK, "%s", pvc.message);
+        cr_assert_str_eq(jstr(pvc.json, "status", "phase"), "Bound");
+        cr_assert_str_eq(jstr(pvc.json, "spec", "storageClassName"), "standard");
+        reply_done(&pvc);
+
+        /* Applying the unchanged manifests again changes nothing, Secret and ConfigMaps included. */
+        Applied again = {};
+        cr_assert_eq(k8s_apply(c, &set, &stack, on_applied, &again), 0);
+        cr_assert_eq(k8s_client_run_until(c, &again.done, 120 * SEC), 0);
+        cr_assert_eq(again.result, K8S_RESULT_OK, "%s", again.message);
+        cr_assert_eq(again.n_pruned, 0);
+        const char *fixed[] = {
+                "Namespace/otel-demo",
+                "Secret/clickhouse-credentials",
+                "ConfigMap/clickhouse-config",
+                "ConfigMap/clickhouse-init",
+                "Service/clickhouse",
+                "ServiceAccount/shipper"};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+                cr_assert_str_eq(
+                        applied_rv(&x, fixed[i]), applied_rv(&again, fixed[i]), "%s changed", fixed[i]);
+
         k8s_manifest_set_done(&set);
         k8s_manifest_set_done(&ns_only);
         client_free(c);
@@ -312,7 +368,7 @@ Test(k8s_cluster, apply_is_idempotent_edits_update_and_removal_prunes, .timeout 
          */
         Reply d = request(c, "GET", "/apis/apps/v1/namespaces/t-idem/deployments/web", NULL, NULL);
         cr_assert_eq(
-                cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "generation")->valuedouble, 1);
+                cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "generation")->valueint, 1);
         const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(d.json, "metadata"), "labels");
         cr_assert_str_eq(jstr(labels, K8S_INVENTORY_LABEL, NULL), "t-idem");
         cr_assert_str_eq(jstr(labels, K8S_MANAGED_BY_LABEL, NULL), "otel-supervisor");
@@ -498,7 +554,7 @@ Test(k8s_cluster, crd_applied_mid_run_is_discovered, .timeout = 180) {
         cr_assert(res->namespaced);
         Reply w = request(c, "GET", "/apis/otel.appliance/v1/namespaces/t-crd/widgets/w1", NULL, NULL);
         cr_assert_eq(w.status, 200, "%s", w.message);
-        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(w.json, "spec"), "size")->valuedouble, 3);
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(w.json, "spec"), "size")->valueint, 3);
         reply_done(&w);
         client_free(c);
 }

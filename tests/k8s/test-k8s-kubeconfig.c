@@ -72,7 +72,7 @@ static char *write_file(const char *name, const char *content) {
 TestSuite(k8s_kubeconfig, .init = setup, .fini = teardown);
 
 Test(k8s_kubeconfig, files_current_context_and_relative_paths) {
-        write_file("ca.crt", CERT_PEM);
+        free(write_file("ca.crt", CERT_PEM));
         char sub[300];
         (void) snprintf(sub, sizeof sub, "%s/profiles/otel", dir);
         char cmd[400];

@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "clickhouse-endpoint.h"
+#include "macro.h"
 
 /* --- SQL ------------------------------------------------------------------------------------------------
  */
@@ -263,4 +264,92 @@ Test(body, zstd) {
         decode(BODY_ZSTD, z, n, 10, -E2BIG, 0);
         decode(BODY_ZSTD, z, n - 3, 1024, 0, -EBADMSG);
         decode(BODY_ZSTD, "garbage!", 8, 1024, -EBADMSG, 0);
+}
+
+/* --- robustness on arbitrary input ----------------------------------------------------------------------
+ */
+
+/* Everything here reads text that comes from clients (queries, headers, bodies) or the engine. Random and
+ * mutated inputs must never crash or read out of bounds (the sanitizer build checks the latter). */
+Test(robustness, random_inputs) {
+        static const char *const seeds[] = {
+                "INSERT INTO t SETTINGS a = 'x' FORMAT JSONEachRow",
+                "SELECT (1, [2, 'a\\'b'], `c`) -- x\n/* y */",
+                "Code: 27. DB::Exception: Code: 27. DB::Exception: m (version 1). (NAME)",
+                "\"unterminated `quote 'in (nested [brackets",
+        };
+        unsigned state = 12345;
+        char buf[256];
+
+        for (unsigned iter = 0; iter < 20000; iter++) {
+                size_t n;
+                state = state * 1103515245u + 12345u;
+                if (iter % 2 == 0) {
+                        /* mutate a seed */
+                        const char *s = seeds[(state >> 8) % ELEMENTSOF(seeds)];
+                        n = strlen(s);
+                        memcpy(buf, s, n);
+                        for (unsigned k = 0; k < 4; k++) {
+                                state = state * 1103515245u + 12345u;
+                                buf[(state >> 8) % n] = (char) (state >> 16);
+                        }
+                        n = (state >> 4) % (n + 1);
+                } else {
+                        n = (state >> 8) % 64;
+                        for (size_t k = 0; k < n; k++) {
+                                state = state * 1103515245u + 12345u;
+                                buf[k] = "INSERTOFMA ()'\"`\\-/*#;\n:.0123"[(state >> 16) % 30];
+                        }
+                }
+                /* Exact-size copies so that any overread is caught. */
+                char *q = malloc(n + 1);
+                cr_assert_not_null(q);
+                memcpy(q, buf, n);
+                q[n] = 0;
+
+                size_t at = 0;
+                if (sql_insert_infile_point(q, n, &at))
+                        cr_assert_leq(at, n);
+                (void) sql_is_read_only(q, n);
+                (void) sql_valid_setting_name(q);
+
+                char *msg = NULL, name[64];
+                int code = clickhouse_error_parse(q, &msg);
+                cr_assert_geq(code, 0);
+                free(msg);
+                (void) clickhouse_error_name(q, name, sizeof(name));
+                cr_assert_lt(strlen(name), sizeof(name));
+                free(q);
+        }
+}
+
+Test(robustness, random_compressed_bodies) {
+        unsigned state = 777;
+        unsigned char buf[512];
+
+        for (unsigned iter = 0; iter < 2000; iter++) {
+                size_t n = 0;
+                state = state * 1103515245u + 12345u;
+                n = (state >> 8) % sizeof(buf);
+                /* Valid magic numbers first, so the decoders get past their headers. */
+                if (iter % 2 == 0) {
+                        memcpy(buf, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", MIN(n, 10u));
+                } else {
+                        memcpy(buf, "\x28\xb5\x2f\xfd", MIN(n, 4u));
+                }
+                for (size_t k = iter % 2 == 0 ? 10 : 4; k < n; k++) {
+                        state = state * 1103515245u + 12345u;
+                        buf[k] = (unsigned char) (state >> 16);
+                }
+                for (BodyEncoding enc = BODY_IDENTITY; enc < _BODY_ENCODING_MAX; enc++) {
+                        BodyDecoder *d = NULL;
+                        const char *out;
+                        size_t out_size;
+                        cr_assert_eq(body_decoder_new(enc, 4096, &d), 0);
+                        if (body_decoder_feed(d, buf, n) == 0 &&
+                            body_decoder_finish(d, &out, &out_size) == 0)
+                                cr_assert_leq(out_size, 4096u);
+                        body_decoder_free(d);
+                }
+        }
 }

@@ -5,6 +5,7 @@ answers, counts only grow, and the hourly aggregate matches the table at the end
 import os
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -74,6 +75,34 @@ class ConcurrencyTest(unittest.TestCase):
             view = ep.ok("SELECT hour, ServiceName, RandomString, log_count, avg_random_number, min_random_number, "
                          "max_random_number FROM otel_logs_hourly_summary ORDER BY ALL")
             self.assertEqual(view, direct)
+
+
+    def slow_and_fast(self, sessions):
+        """Runs a ~3 s query and, while it runs, a quick one; returns whether the slow one was still running
+        when the quick one was answered."""
+        with Endpoint(schema=False, extra_args=["--engine-sessions", str(sessions)]) as ep:
+            slow_done = threading.Event()
+            result = {}
+
+            def slow():
+                result["slow"] = ep.query("SELECT sum(sleepEachRow(0.5)) FROM numbers(6) SETTINGS max_block_size = 1")
+                slow_done.set()
+
+            t = threading.Thread(target=slow)
+            t.start()
+            time.sleep(0.5)
+            r = ep.query("SELECT 'quick'")
+            overlapped = not slow_done.is_set()
+            t.join(timeout=60)
+            self.assertEqual((r.status, r.text), (200, "quick\n"))
+            self.assertEqual((result["slow"].status, result["slow"].text), (200, "0\n"))
+            return overlapped
+
+    def test_statements_run_concurrently_on_several_sessions(self):
+        self.assertTrue(self.slow_and_fast(4), "a quick query waited for a slow one")
+
+    def test_one_session_serialises(self):
+        self.assertFalse(self.slow_and_fast(1), "with one engine session statements must run one at a time")
 
 
 if __name__ == "__main__":
