@@ -463,6 +463,11 @@ int k8s_client_request(
             (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / 1000))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / 1000))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_PROTOCOLS_STR, "http,https")) < 0 ||
+            /* HTTP/1.1: parallel requests get connections of their own (kept alive and reused) rather than
+             * streams multiplexed on one HTTP/2 connection: one failure fewer to share. (A list answer
+             * once stalled until the time limit with HTTP/2 on a heavily loaded machine; not reproduced
+             * since, in thousands of requests.) */
+            (r = curl_setopt_checked(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1)) < 0 ||
             (r = setup_tls(c, e)) < 0) {
                 request_free(q);
                 return r;
