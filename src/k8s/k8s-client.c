@@ -103,10 +103,12 @@ void k8s_response_classify(
         if (cc != CURLE_OK) {
                 r->status = 0;
                 r->result = curl_code_retryable(cc) ? K8S_RESULT_RETRY : K8S_RESULT_FATAL;
+                /* Said as such: "namespace.yaml:3: Namespace x: Send failure: Broken pipe" alone would not
+                 * tell that it is the API server that could not be reached. */
                 (void) snprintf(
                         r->message,
                         sizeof r->message,
-                        "%s",
+                        "Kubernetes API: %s",
                         !isempty(curl_error) ? curl_error : curl_easy_strerror(cc));
                 return;
         }
