@@ -3,6 +3,7 @@
  * rows and inserts them into ClickHouse, exactly once across restarts,
  * outages and rotation. */
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -63,5 +64,13 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        sigset_t mask;
+
+        /* Blocked before anything else: a SIGTERM that arrives while the configuration is still being read
+         * must wait for the event loop (and a clean, checkpointed exit), not kill the process outright. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         return run(argc, argv);
 }
