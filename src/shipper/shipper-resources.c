@@ -527,12 +527,17 @@ int resource_sample_format(StrBuf *out, const ResourceTarget *t, const ResourceS
 /* The pod uid in a cgroup directory name: "kubepods-burstable-pod<uid>.slice" (systemd driver, '_' for
  * '-') or "pod<uid>" (cgroupfs driver). */
 static bool pod_uid_of(const char *name, char *uid, size_t size) {
-        const char *p = strstr(name, "pod"), *end;
+        const char *p, *end;
         size_t n;
 
-        if (!p || (p != name && p[-1] != '-'))
-                return false;
-        p += 3;
+        if (startswith(name, "pod"))
+                p = name + 3;
+        else {
+                p = strstr(name, "-pod");
+                if (!p)
+                        return false;
+                p += 4;
+        }
         end = strstr(p, ".slice");
         n = end ? (size_t) (end - p) : strlen(p);
         if (n < 8 || n >= size)
