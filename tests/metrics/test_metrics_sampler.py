@@ -280,6 +280,9 @@ class SamplerTest(unittest.TestCase):
             sent = sh.metrics()["shipper_sampler_batches_sent_total"]
             sh.wait(lambda m: m["shipper_sampler_batches_sent_total"] >= sent + 6, "samples of the children")
             self.assertEqual(sh.stop(), 0)
+            with open(f"/proc/{busy.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            busy_total_us = (int(fields[11]) + int(fields[12])) * 1_000_000 // HZ  # utime + stime
         finally:
             busy.kill()
             idle.kill()
@@ -292,7 +295,9 @@ class SamplerTest(unittest.TestCase):
         self.assertIn(busy_name, rows)
         self.assertIn("sleep", rows)
         self.assertNotIn("shipper", rows)  # itself a child of this process, but not sampled
-        self.assertGreater(int(rows[busy_name]["cpu"]), 500_000)  # the busy loop used CPU
+        # The busy loop's CPU time from its discovery on, so: some, and not more than it used in all.
+        self.assertGreater(int(rows[busy_name]["cpu"]), 100_000)
+        self.assertLessEqual(int(rows[busy_name]["cpu"]), busy_total_us)
         self.assertGreater(int(rows["sleep"]["mem"]), 0)
         self.assertLess(int(rows["sleep"]["cpu"]), int(rows[busy_name]["cpu"]))
 
