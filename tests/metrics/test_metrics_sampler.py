@@ -301,6 +301,24 @@ class SamplerTest(unittest.TestCase):
         self.assertGreater(int(rows["sleep"]["mem"]), 0)
         self.assertLess(int(rows["sleep"]["cpu"]), int(rows[busy_name]["cpu"]))
 
+    def test_bad_settings_are_refused_with_a_message(self):
+        def run(*args):
+            p = subprocess.run([SHIPPER, "--paths", os.path.join(self.dir, "*.log"), "--checkpoint-file",
+                                os.path.join(self.dir, "cp"), "--dead-letter-file", os.path.join(self.dir, "dl"),
+                                "--listen-address", "127.0.0.1", "--listen-port", str(free_port())] + list(args),
+                               capture_output=True, text=True, timeout=30)
+            return p.returncode, p.stderr
+        rc, err = run("--sample-targets", "host,vms")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--sample-targets", err)
+        self.assertIn("host, pods, children", err)
+        rc, err = run("--sample-interval", "5ms")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--sample-interval", err)
+        rc, err = run("--sample-targets", "host", "--proc-root", os.path.join(self.dir, "no-proc"))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no-proc", err)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
