@@ -624,7 +624,8 @@ static int spool_restore(Sampler *s) {
                 }
                 n++;
         }
-        qsort(names, n, sizeof(char *), sampler_token_cmp);
+        if (n > 0)
+                qsort(names, n, sizeof(char *), sampler_token_cmp);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 char path[PATH_MAX];
                 char *data = NULL;
