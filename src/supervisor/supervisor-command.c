@@ -4,13 +4,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "supervisor-command.h"
+#include "supervisor-spawn.h"
 
 #define COMMAND_OUT_MAX (8 * 1024 * 1024)
 #define COMMAND_ERR_TAIL 2048
@@ -149,31 +149,13 @@ int command_run(
                 close(o[1]);
                 return r;
         }
-        c->pid = fork();
-        if (c->pid < 0) {
-                r = -errno;
+        r = spawn_child(argv, env, o[1], er[1], &c->pid);
+        if (r < 0) {
                 close(o[0]);
                 close(o[1]);
                 close(er[0]);
                 close(er[1]);
                 return r;
-        }
-        if (c->pid == 0) {
-                sigset_t none;
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-                (void) sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGPIPE, SIG_DFL);
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                (void) setpgid(0, 0);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(o[1], 1) < 0 || dup2(er[1], 2) < 0)
-                        _exit(126);
-                for (; env && *env; env++)
-                        (void) putenv((char *) *env);
-                execvp(argv[0], (char *const *) argv);
-                (void) dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
-                _exit(errno == ENOENT ? 127 : 126);
         }
         close(o[1]);
         close(er[1]);

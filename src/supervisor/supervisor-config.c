@@ -213,8 +213,37 @@ int supervisor_config_init(SupervisorConfig *c) {
         return 0;
 }
 
+static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path);
+
 int supervisor_config_load(SupervisorConfig *c, const char *path) {
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        free(c->path);
+        c->path = strdup(path);
+        if (!c->path)
+                return log_oom();
+        r = yaml_load_file(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
+        if (r < 0)
+                return r;
+        return config_apply_tree(c, root, path);
+}
+
+int supervisor_config_load_string(SupervisorConfig *c, const char *name, const char *text, size_t size) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        free(c->path);
+        c->path = strdup(name);
+        if (!c->path)
+                return log_oom();
+        r = yaml_load_string(name, text, size, &root);
+        if (r < 0)
+                return r;
+        return config_apply_tree(c, root, name);
+}
+
+static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path) {
         ConfigOption top[] = {
                 {.name = "mode",
                  .parse = parse_mode,
@@ -281,14 +310,6 @@ int supervisor_config_load(SupervisorConfig *c, const char *path) {
         };
         int r;
 
-        free(c->path);
-        c->path = strdup(path);
-        if (!c->path)
-                return log_oom();
-
-        r = yaml_load_file(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
-        if (r < 0)
-                return r;
         r = apply_section(root, &sections[0], path);
         if (r < 0)
                 return r;

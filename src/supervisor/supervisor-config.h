@@ -63,6 +63,8 @@ typedef struct SupervisorConfig {
 int supervisor_config_init(SupervisorConfig *c);
 /* Reads the YAML file over the defaults; every error is logged as "file:line: …" and gives -EINVAL. */
 int supervisor_config_load(SupervisorConfig *c, const char *path);
+/* The same for YAML text in memory; name stands for the file in messages. */
+int supervisor_config_load_string(SupervisorConfig *c, const char *name, const char *text, size_t size);
 /* Cross-field checks after loading (e.g. what the mode needs). */
 int supervisor_config_verify(const SupervisorConfig *c);
 void supervisor_config_done(SupervisorConfig *c);

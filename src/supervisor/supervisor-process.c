@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "supervisor-process.h"
+#include "supervisor-spawn.h"
 #include "util.h"
 
 /* A child that ran this long before exiting counts as healthy again: its next restart is immediate-ish. */
@@ -310,29 +310,6 @@ static int open_cri_file(Process *p) {
         return 0;
 }
 
-_noreturn_ static void exec_child(Process *p, int out, int err) {
-        sigset_t none;
-        int null;
-
-        /* The child must not inherit our blocked signals (sd-event needs them blocked here) nor outlive us.
-         */
-        (void) sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGPIPE, SIG_DFL);
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        (void) setpgid(0, 0);
-
-        null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-            dup2(err, STDERR_FILENO) < 0)
-                _exit(126);
-        for (char **e = p->env; *e; e++)
-                (void) putenv(*e);
-        execvp(p->argv[0], p->argv);
-        (void) dprintf(STDERR_FILENO, "cannot execute %s: %s\n", p->argv[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
-}
-
 int process_start(Process *p) {
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
         int fds[2], r;
@@ -357,11 +334,9 @@ int process_start(Process *p) {
                                 r, "%s: failed to create its log file in %s: %m", p->name, p->cri_dir);
         }
 
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                exec_child(p, out_w, err_w);
+        r = spawn_child((const char *const *) p->argv, (const char *const *) p->env, out_w, err_w, &pid);
+        if (r < 0)
+                return r;
 
         p->pid = pid;
         p->started_usec = now_usec(CLOCK_MONOTONIC);

@@ -80,6 +80,9 @@ class Notify:
         with self.lock:
             return list(self.messages)
 
+    def count(self, message):
+        return sum(1 for m in self.lines() if m == message)
+
     def statuses(self):
         return [m[len("STATUS="):] for m in self.lines() if m.startswith("STATUS=")]
 
@@ -128,6 +131,9 @@ class Supervisor:
         self.log = open(tmp_path / "supervisor.log", "w+")
         e = dict(os.environ)
         e["NOTIFY_SOCKET"] = self.notify.path
+        # As systemd's WatchdogSec=4s would: the loop itself must send WATCHDOG=1 at half that interval.
+        e["WATCHDOG_USEC"] = "4000000"
+        e.pop("WATCHDOG_PID", None)
         e.update(env or {})
         self.proc = subprocess.Popen([BIN["supervisor"], "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, env=e)
 

@@ -171,7 +171,7 @@ cluster:
   images_dir: {images}
   manifests_dir: {manifests}
   namespace: otel-demo
-  reapply_interval: 1h
+  reapply_interval: 15s
 """
 
 
@@ -253,6 +253,12 @@ def test_start_images_apply_ready_and_faults(cluster):
     os.unlink(cluster["manifests"] / "extra.yaml")
     wait_until(lambda: not _exists(kube, "/api/v1/namespaces/otel-demo/configmaps/extra-settings"), 60, what="ConfigMap pruned")
 
+    # Drift is corrected: a change made behind the supervisor's back is undone by the periodic re-apply.
+    kube.request("PATCH", "/apis/apps/v1/namespaces/otel-demo/deployments/loggen", {"spec": {"replicas": 3}}, content_type="application/merge-patch+json")
+    want = yaml.safe_load(open(cluster["manifests"] / "loggen" / "deployment.yaml"))["spec"].get("replicas", 1)
+    wait_until(lambda: kube.request("GET", "/apis/apps/v1/namespaces/otel-demo/deployments/loggen")["spec"]["replicas"] == want, 60, what="replicas restored")
+    wait_ready(cluster, 120)
+
     # A crash-looping pod is named with its reason, and the stack is degraded.
     pod = next(p["name"] for p in st["pods"] if p["name"].startswith("loggen"))
     kube.request("PATCH", f"/api/v1/namespaces/otel-demo/pods/{pod}/status", {"status": {"containerStatuses": [
@@ -278,8 +284,11 @@ def test_start_images_apply_ready_and_faults(cluster):
     # The API server goes away: degraded with the reason, the watchdog keeps being fed; minikube is
     # started again and the stack comes back.
     subprocess.run([MINIKUBE, "-p", "otel", "stop"], env=dict(os.environ, **cluster["env"]), check=True, capture_output=True)
+    pings = sup.notify.count("WATCHDOG=1")
     st = wait_until(lambda: state_is(cluster["sock"], "degraded"), 90, what="degraded without the API server")
     assert "Kubernetes API" in st["reason"] or "minikube" in st["reason"], st["reason"]
+    time.sleep(3)
+    assert sup.notify.count("WATCHDOG=1") > pings, "the watchdog must be fed while the API server is away"
     wait_ready(cluster, 300)
     assert json.load(open(cluster["home"] / "state.json"))["starts"] == 2
     assert "is not running" in sup.logtext()

@@ -87,6 +87,7 @@ def test_local_pipeline_end_to_end(stack):
     # systemd was told: READY=1 once, and a STATUS= line at each change, ending in ready.
     lines = stack.notify.lines()
     assert "READY=1" in lines
+    assert lines.count("READY=1") == 1
     statuses = stack.notify.statuses()
     assert statuses[0].startswith("starting"), statuses
     assert any(s.startswith("ready") for s in statuses), statuses
@@ -122,6 +123,10 @@ def test_local_pipeline_end_to_end(stack):
     # The same figures straight from ClickHouse.
     rows, distinct, top = map(int, query(stack, "SELECT count(), uniqExact(Count), max(Count) FROM otel_logs WHERE ServiceName = 'loggen' AND Count > 0 FORMAT TSV").split())
     assert rows == distinct == top >= target
+
+    # The event loop fed the watchdog all along (WatchdogSec=4s: a ping at least every 2 s).
+    uptime = status_json(stack.sock)["uptime_seconds"]
+    assert stack.notify.count("WATCHDOG=1") >= uptime / 2 - 2, (stack.notify.count("WATCHDOG=1"), uptime)
 
     # SIGTERM: clean exit, STOPPING=1, every child reaped.
     pids = [p["pid"] for p in st["processes"]]
