@@ -356,14 +356,17 @@ static enum MHD_Result collect_argument(
 
         if (!key)
                 return MHD_YES;
-        if (streq(key, "query"))
-                return (r->query = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "database"))
-                return (r->database = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "default_format"))
-                return (r->default_format = strdup(strempty(value))) ? MHD_YES : MHD_NO;
-        if (streq(key, "query_id"))
-                return (r->query_id = strdup(strempty(value))) ? MHD_YES : MHD_NO;
+        /* A repeated parameter: the last one counts, as on the server. */
+        char **slot = streq(key, "query")            ? &r->query
+                      : streq(key, "database")       ? &r->database
+                      : streq(key, "default_format") ? &r->default_format
+                      : streq(key, "query_id")       ? &r->query_id
+                                                     : NULL;
+        if (slot) {
+                free(*slot);
+                *slot = strdup(strempty(value));
+                return *slot ? MHD_YES : MHD_NO;
+        }
         if (is_reserved_parameter(key))
                 return MHD_YES;
         if (!sql_valid_setting_name(key)) {

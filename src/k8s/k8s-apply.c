@@ -35,6 +35,7 @@ typedef enum Phase {
 
 typedef struct Apply {
         K8sClient *client;
+        K8sOp *op;
         char *field_manager, *inventory, *default_namespace;
         bool dry_run, prune;
 
@@ -92,7 +93,15 @@ static void apply_free(Apply *a) {
         free(a->inventory);
         free(a->default_namespace);
         sd_event_source_disable_unref(a->start);
+        k8s_client_op_remove(a->client, a->op);
         free(a);
+}
+
+/* The client is being freed: its requests are gone, the handler is not called. */
+static void apply_destroy(void *userdata) {
+        Apply *a = userdata;
+        a->op = NULL; /* already unlinked and freed by the client */
+        apply_free(a);
 }
 
 static void apply_finish(Apply *a) {
@@ -491,10 +500,20 @@ int k8s_apply(
         assert(set);
         assert(handler);
 
+        /* An empty set with pruning would delete everything ever applied: far more likely a wrong or
+         * unmounted manifests directory than an intent. */
+        if (set->n == 0 && opts && opts->prune && !opts->dry_run)
+                return -ENODATA;
+
         a = new0(Apply, 1);
         if (!a)
                 return -ENOMEM;
         a->client = c;
+        a->op = k8s_client_op_add(c, apply_destroy, a);
+        if (!a->op) {
+                free(a);
+                return -ENOMEM;
+        }
         a->handler = handler;
         a->userdata = userdata;
         a->result.retry_after = -1;

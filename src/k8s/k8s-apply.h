@@ -50,7 +50,8 @@ typedef struct K8sApplyResult {
 
 typedef void (*K8sApplyHandler)(K8sClient *c, const K8sApplyResult *r, void *userdata);
 
-/* Copies what it needs from `set`; the handler is called once, from the loop. */
+/* Copies what it needs from `set`; the handler is called once, from the loop. Returns -ENODATA for an empty
+ * set with pruning (that would delete everything applied before: rather a missing manifests directory). */
 int k8s_apply(
         K8sClient *c,
         const K8sManifestSet *set,

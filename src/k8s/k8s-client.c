@@ -39,8 +39,15 @@ struct K8sRequest {
         void *userdata;
 };
 
+struct K8sOp {
+        K8sOp *prev, *next;
+        void (*destroy)(void *userdata);
+        void *userdata;
+};
+
 struct K8sClient {
         sd_event *event;
+        K8sOp *ops;
         CurlGlue *glue;
         K8sKubeconfig *kc;
         K8sRequest *requests;
@@ -273,12 +280,46 @@ K8sClient *k8s_client_free(K8sClient *c) {
                         curl_glue_remove(c->glue, q->easy);
                 request_free(q);
         }
+        /* With no request left, nothing can call back into an operation: free them. */
+        while (c->ops) {
+                K8sOp *op = c->ops;
+                c->ops = op->next;
+                void (*destroy)(void *) = op->destroy;
+                void *userdata = op->userdata;
+                free(op);
+                destroy(userdata);
+        }
         curl_glue_free(c->glue);
         k8s_kubeconfig_free(c->kc);
         k8s_resource_table_done(&c->resources);
         sd_event_unref(c->event);
         free(c);
         return NULL;
+}
+
+K8sOp *k8s_client_op_add(K8sClient *c, void (*destroy)(void *userdata), void *userdata) {
+        K8sOp *op = new0(K8sOp, 1);
+        if (!op)
+                return NULL;
+        op->destroy = destroy;
+        op->userdata = userdata;
+        op->next = c->ops;
+        if (c->ops)
+                c->ops->prev = op;
+        c->ops = op;
+        return op;
+}
+
+void k8s_client_op_remove(K8sClient *c, K8sOp *op) {
+        if (!op)
+                return;
+        if (op->prev)
+                op->prev->next = op->next;
+        else
+                c->ops = op->next;
+        if (op->next)
+                op->next->prev = op->prev;
+        free(op);
 }
 
 const K8sKubeconfig *k8s_client_kubeconfig(const K8sClient *c) {
@@ -571,6 +612,7 @@ const K8sResource *k8s_resource_table_find(
 }
 
 typedef struct Discovery {
+        K8sOp *op;
         K8sResourceTable table;
         unsigned pending;
         K8sResultClass result;
@@ -610,6 +652,7 @@ static void discovery_response(K8sClient *c, const K8sResponse *r, void *userdat
                 log_debug("k8s: discovered %zu resources", c->resources.n);
         }
         k8s_resource_table_done(&d->table);
+        k8s_client_op_remove(c, d->op);
         K8sDoneHandler handler = d->handler;
         void *ud = d->userdata;
         K8sResultClass result = d->result;
@@ -617,6 +660,12 @@ static void discovery_response(K8sClient *c, const K8sResponse *r, void *userdat
         memcpy(message, d->message, sizeof message);
         free(d);
         handler(c, result, result == K8S_RESULT_OK ? NULL : message, ud);
+}
+
+static void discovery_destroy(void *userdata) {
+        Discovery *d = userdata;
+        k8s_resource_table_done(&d->table);
+        free(d);
 }
 
 int k8s_client_discover(K8sClient *c, K8sDoneHandler handler, void *userdata) {
@@ -628,8 +677,14 @@ int k8s_client_discover(K8sClient *c, K8sDoneHandler handler, void *userdata) {
         d->handler = handler;
         d->userdata = userdata;
         d->pending = 2;
+        d->op = k8s_client_op_add(c, discovery_destroy, d);
+        if (!d->op) {
+                free(d);
+                return -ENOMEM;
+        }
         r = k8s_client_request(c, "DISCOVERY", "/api", NULL, NULL, discovery_response, d);
         if (r < 0) {
+                k8s_client_op_remove(c, d->op);
                 free(d);
                 return r;
         }

@@ -49,7 +49,7 @@ void k8s_response_classify(
 
 /* Takes ownership of `kc`. */
 int k8s_client_new(sd_event *event, K8sKubeconfig *kc, K8sClient **ret);
-/* Aborts requests in flight (their handlers are not called) and frees the client. */
+/* Aborts requests and operations in flight (their handlers are not called) and frees the client. */
 K8sClient *k8s_client_free(K8sClient *c);
 static inline void k8s_client_freep(K8sClient **c) {
         if (*c)
@@ -72,6 +72,12 @@ int k8s_client_request(
         const char *body,
         K8sResponseHandler handler,
         void *userdata);
+
+/* Operations of several requests (discovery, apply, health check) register here, so that freeing the client
+ * also frees them, without calling their handlers. For the library's own use. */
+typedef struct K8sOp K8sOp;
+K8sOp *k8s_client_op_add(K8sClient *c, void (*destroy)(void *userdata), void *userdata);
+void k8s_client_op_remove(K8sClient *c, K8sOp *op);
 
 /* Runs the client's event loop until *done becomes true or `timeout_usec` passes (-ETIMEDOUT). For tests and
  * one-shot tools; daemons run their own loop. */

@@ -356,17 +356,27 @@ const K8sPodHealth *k8s_health_report_pod(const K8sHealthReport *r, const char *
         return NULL;
 }
 
-typedef struct HealthCheck {
-        K8sHealthReport report;
-        unsigned pending;
-        K8sHealthHandler handler;
-        void *userdata;
-} HealthCheck;
+typedef struct HealthCheck HealthCheck;
 
 typedef struct HealthPart {
         HealthCheck *check;
         const char *kind; /* NULL for pods */
 } HealthPart;
+
+struct HealthCheck {
+        K8sOp *op;
+        K8sHealthReport report;
+        HealthPart parts[4];
+        unsigned pending;
+        K8sHealthHandler handler;
+        void *userdata;
+};
+
+static void health_check_destroy(void *userdata) {
+        HealthCheck *h = userdata;
+        k8s_health_report_done(&h->report);
+        free(h);
+}
 
 static int add_items(HealthCheck *h, const char *kind, const cJSON *list) {
         const cJSON *it;
@@ -431,9 +441,9 @@ static void on_list(K8sClient *c, const K8sResponse *resp, void *userdata) {
                 h->report.result = K8S_RESULT_FATAL;
                 (void) snprintf(h->report.message, sizeof h->report.message, "out of memory");
         }
-        free(part);
         if (--h->pending > 0)
                 return;
+        k8s_client_op_remove(c, h->op);
         h->handler(c, &h->report, h->userdata);
         k8s_health_report_done(&h->report);
         free(h);
@@ -458,42 +468,35 @@ int k8s_health_check(K8sClient *c, const char *namespace, K8sHealthHandler handl
                 return -ENOMEM;
         h->handler = handler;
         h->userdata = userdata;
-        h->pending = 1; /* held until every request is issued */
+        h->op = k8s_client_op_add(c, health_check_destroy, h);
+        if (!h->op) {
+                free(h);
+                return -ENOMEM;
+        }
         for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
                 _cleanup_free_ char *path = NULL;
-                HealthPart *part = new0(HealthPart, 1);
-                if (!part) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                part->check = h;
-                part->kind = lists[i].kind;
+                h->parts[i] = (HealthPart){.check = h, .kind = lists[i].kind};
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-                if (asprintf(&path, lists[i].path, ns) < 0) {
+                r = asprintf(&path, lists[i].path, ns);
 #pragma GCC diagnostic pop
-                        path = NULL;
-                        free(part);
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                r = k8s_client_request(c, "GET", path, NULL, NULL, on_list, part);
                 if (r < 0) {
-                        free(part);
-                        goto fail;
+                        path = NULL;
+                        r = -ENOMEM;
+                } else
+                        r = k8s_client_request(c, "GET", path, NULL, NULL, on_list, &h->parts[i]);
+                if (r < 0) {
+                        if (h->pending == 0) {
+                                k8s_client_op_remove(c, h->op);
+                                free(h);
+                                return r;
+                        }
+                        /* Some lists are on their way: they finish into a report marked failed. */
+                        h->report.result = K8S_RESULT_FATAL;
+                        (void) snprintf(h->report.message, sizeof h->report.message, "%.200s", strerror(-r));
+                        return 0;
                 }
                 h->pending++;
         }
-        h->pending--; /* cannot reach 0 here: four requests are in flight */
         return 0;
-fail:
-        if (--h->pending == 0) {
-                k8s_health_report_done(&h->report);
-                free(h);
-        } else {
-                /* Requests already in flight finish into a report marked failed. */
-                h->report.result = K8S_RESULT_FATAL;
-                (void) snprintf(h->report.message, sizeof h->report.message, "%.200s", strerror(-r));
-        }
-        return r;
 }

@@ -28,9 +28,13 @@ Batch *batch_new(ShipperFile *f) {
 Batch *batch_free(Batch *b) {
         if (!b)
                 return NULL;
+        Manager *m = b->file ? b->file->manager : NULL;
         ch_request_free(b->req);
         sd_event_source_disable_unref(b->retry_timer);
-        buf_done(&b->rows);
+        if (m && m->n_spare_rows < ELEMENTSOF(m->spare_rows) && b->rows.data)
+                m->spare_rows[m->n_spare_rows++] = b->rows;
+        else
+                buf_done(&b->rows);
         free(b->ranges);
         free(b->row_off);
         free(b);
@@ -69,19 +73,19 @@ static void range_bytes(const Batch *b, RowRange r, const char **ret, size_t *re
         }
 }
 
-int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out) {
+int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out, bool *ret_borrowed) {
         const char *src;
         size_t len;
         int r;
 
         range_bytes(b, range, &src, &len);
         out->len = 0;
+        *ret_borrowed = false;
         switch (m->config->compression) {
         case COMPRESSION_NONE:
-                r = buf_reserve(out, len);
-                if (r < 0)
-                        return r;
-                buf_put(out, src, len);
+                /* No copy: the request points into the batch, which outlives it. */
+                *out = (Buf){.data = (char *) (uintptr_t) src, .len = len, .cap = len, .max = len};
+                *ret_borrowed = true;
                 return 0;
         case COMPRESSION_ZSTD: {
                 size_t bound = ZSTD_compressBound(len), k;
@@ -102,7 +106,7 @@ int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out) {
         }
         case COMPRESSION_GZIP: {
                 z_stream z = {0};
-                int level = (int) MIN(m->config->compression_level, 9);
+                int level = (int) CLAMP(m->config->compression_level, 1, 9);
                 if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
                         return -ENOMEM;
                 size_t bound = deflateBound(&z, (uLong) len) + 32;

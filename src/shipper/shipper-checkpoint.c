@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +55,7 @@ static int parse_hex64(const char *s, uint64_t *ret) {
 
 static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
         char f[96];
-        uint32_t fp_len;
+        uint32_t fp_len, n_pending;
         int r;
 
         *e = (CheckpointEntry){0};
@@ -66,19 +70,25 @@ static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
         e->fp_len = fp_len;
         if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou64(f, &e->committed)) < 0)
                 return -EBADMSG;
-        if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou64(f, &e->pending_start)) < 0)
+        if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou32(f, &n_pending)) < 0 ||
+            n_pending > CHECKPOINT_MAX_PENDING)
                 return -EBADMSG;
-        if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou64(f, &e->pending_end)) < 0)
-                return -EBADMSG;
+        e->n_pending = n_pending;
+        for (unsigned i = 0; i < n_pending; i++) {
+                uint64_t prev = i == 0 ? e->committed : e->pending[i - 1];
+                if ((r = next_field(&p, end, f, sizeof(f))) < 0 ||
+                    (r = safe_atou64(f, &e->pending[i])) < 0 || e->pending[i] <= prev)
+                        return -EBADMSG;
+        }
         if ((r = next_field(&p, end, e->token_id, sizeof(e->token_id))) < 0)
                 return -EBADMSG;
-        if (e->pending_end < e->pending_start ||
-            (e->pending_end > e->pending_start && e->pending_start != e->committed))
-                return -EBADMSG;
         if (p < end) {
-                e->path = strndup(p, (size_t) (end - p));
+                /* Not strndup(): the text is not NUL-terminated here. */
+                e->path = malloc((size_t) (end - p) + 1);
                 if (!e->path)
                         return -ENOMEM;
+                memcpy(e->path, p, (size_t) (end - p));
+                e->path[end - p] = 0;
         }
         return 0;
 }
@@ -125,51 +135,36 @@ fail:
 }
 
 int checkpoint_format_entry(const CheckpointEntry *e, char **text, size_t *len, size_t *alloc) {
-        char line[512];
+        const char *path = e->path && !strchr(e->path, '\n') && strlen(e->path) < 4096 ? e->path : "";
+        size_t need = 512 + strlen(path);
         int k;
-        const char *path = e->path && !strchr(e->path, '\n') ? e->path : "";
 
-        k = snprintf(
-                line,
-                sizeof(line),
-                "%" PRIu64 " %" PRIu64 " %" PRIx64 " %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                " %s %s\n",
-                e->dev,
-                e->ino,
-                e->fp_hash,
-                e->fp_len,
-                e->committed,
-                e->pending_start,
-                e->pending_end,
-                e->token_id,
-                path);
-        if (k < 0)
-                return -EINVAL;
-        if ((size_t) k >= sizeof(line)) {
-                /* Long path: drop it, it is only informative. */
-                k = snprintf(
-                        line,
-                        sizeof(line),
-                        "%" PRIu64 " %" PRIu64 " %" PRIx64 " %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                        " %s\n",
-                        e->dev,
-                        e->ino,
-                        e->fp_hash,
-                        e->fp_len,
-                        e->committed,
-                        e->pending_start,
-                        e->pending_end,
-                        e->token_id);
-        }
-        if (*len + (size_t) k + 1 > *alloc) {
-                size_t na = MAX(*alloc * 2, *len + (size_t) k + 1024);
+        if (*len + need > *alloc) {
+                size_t na = MAX(*alloc * 2, *len + need + 1024);
                 char *p = realloc(*text, na);
                 if (!p)
                         return -ENOMEM;
                 *text = p;
                 *alloc = na;
         }
-        memcpy(*text + *len, line, (size_t) k);
+        char *out = *text + *len;
+        size_t room = *alloc - *len;
+        k = snprintf(
+                out,
+                room,
+                "%" PRIu64 " %" PRIu64 " %" PRIx64 " %" PRIu32 " %" PRIu64 " %u",
+                e->dev,
+                e->ino,
+                e->fp_hash,
+                e->fp_len,
+                e->committed,
+                e->n_pending);
+        for (unsigned i = 0; i < e->n_pending && k > 0 && (size_t) k < room; i++)
+                k += snprintf(out + k, room - (size_t) k, " %" PRIu64, e->pending[i]);
+        if (k > 0 && (size_t) k < room)
+                k += snprintf(out + k, room - (size_t) k, " %s %s\n", e->token_id, path);
+        if (k < 0 || (size_t) k >= room)
+                return -EINVAL;
         *len += (size_t) k;
         return 0;
 }
@@ -193,4 +188,148 @@ int checkpoint_load(const char *path, CheckpointEntry **ret, size_t *ret_n) {
         if (r < 0)
                 return log_error_errno(r, "%s:%zu: malformed checkpoint line", path, bad);
         return 0;
+}
+
+struct CheckpointWriter {
+        char *path;
+        bool sync;
+        int efd;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        /* guarded by lock */
+        char *text;
+        size_t len;
+        uint64_t seq;
+        bool busy, finished, quit;
+        uint64_t done_seq;
+        int done_result;
+};
+
+static int write_unsynced(const char *path, const char *text, size_t len) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        r = loop_write(fd, text, len);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        return r;
+}
+
+static void *writer_main(void *userdata) {
+        CheckpointWriter *w = userdata;
+
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+                while (!w->quit && !w->text)
+                        pthread_cond_wait(&w->cond, &w->lock);
+                if (!w->text)
+                        break;
+                char *text = w->text;
+                size_t len = w->len;
+                uint64_t seq = w->seq;
+                w->text = NULL;
+                pthread_mutex_unlock(&w->lock);
+
+                int r = w->sync ? write_file_atomic(w->path, text, len, 0644)
+                                : write_unsynced(w->path, text, len);
+                free(text);
+
+                pthread_mutex_lock(&w->lock);
+                w->done_seq = seq;
+                w->done_result = r;
+                w->finished = true;
+                uint64_t one = 1;
+                (void) !write(w->efd, &one, sizeof(one));
+        }
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+}
+
+int checkpoint_writer_new(const char *path, bool sync, CheckpointWriter **ret) {
+        CheckpointWriter *w = calloc(1, sizeof(CheckpointWriter));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        w->sync = sync;
+        w->path = strdup(path);
+        w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!w->path || w->efd < 0) {
+                r = w->path ? -errno : -ENOMEM;
+                safe_close(w->efd);
+                free(w->path);
+                free(w);
+                return r;
+        }
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        r = -pthread_create(&w->thread, NULL, writer_main, w);
+        if (r < 0) {
+                safe_close(w->efd);
+                free(w->path);
+                free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+CheckpointWriter *checkpoint_writer_free(CheckpointWriter *w) {
+        if (!w)
+                return NULL;
+        pthread_mutex_lock(&w->lock);
+        w->quit = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w->text);
+        safe_close(w->efd);
+        free(w->path);
+        free(w);
+        return NULL;
+}
+
+int checkpoint_writer_fd(const CheckpointWriter *w) {
+        return w->efd;
+}
+
+int checkpoint_writer_submit(CheckpointWriter *w, char *text, size_t len, uint64_t seq) {
+        pthread_mutex_lock(&w->lock);
+        if (w->busy) {
+                pthread_mutex_unlock(&w->lock);
+                return -EBUSY;
+        }
+        w->busy = true;
+        w->text = text;
+        w->len = len;
+        w->seq = seq;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return 0;
+}
+
+int checkpoint_writer_collect(CheckpointWriter *w, uint64_t *ret_seq, int *ret_result) {
+        uint64_t v;
+        int r = -EAGAIN;
+
+        (void) !read(w->efd, &v, sizeof(v));
+        pthread_mutex_lock(&w->lock);
+        if (w->finished) {
+                w->finished = false;
+                w->busy = false;
+                *ret_seq = w->done_seq;
+                *ret_result = w->done_result;
+                r = 0;
+        }
+        pthread_mutex_unlock(&w->lock);
+        return r;
 }

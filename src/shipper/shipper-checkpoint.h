@@ -12,19 +12,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Batches of one file recorded before they are sent (one in flight, the
+ * following ones waiting). */
+#define CHECKPOINT_MAX_PENDING 4
+
 typedef struct CheckpointEntry {
         uint64_t dev;
         uint64_t ino;
         uint64_t fp_hash;
         uint32_t fp_len;
         uint64_t committed;
-        uint64_t pending_start, pending_end; /* equal when nothing is in flight */
+        /* Batches not yet acknowledged: [committed, pending[0]), [pending[0], pending[1]), … */
+        uint64_t pending[CHECKPOINT_MAX_PENDING];
+        unsigned n_pending;
         char token_id[80];
         char *path; /* informative */
         bool used;
 } CheckpointEntry;
 
-#define CHECKPOINT_HEADER "shipper-checkpoint 1\n"
+#define CHECKPOINT_HEADER "shipper-checkpoint 2\n"
 
 void checkpoint_entries_free(CheckpointEntry *e, size_t n);
 /* Parses the file's text. Malformed lines are an error (-EBADMSG) naming the line. */
@@ -33,3 +39,17 @@ int checkpoint_parse(
 /* Appends one entry's line to a malloc()ed text. */
 int checkpoint_format_entry(const CheckpointEntry *e, char **text, size_t *len, size_t *alloc);
 int checkpoint_load(const char *path, CheckpointEntry **ret, size_t *ret_n);
+
+/* Writes checkpoint files on a thread of its own, so that fsync() never
+ * stalls the event loop. One write at a time; its completion is signalled on
+ * an eventfd. */
+typedef struct CheckpointWriter CheckpointWriter;
+
+int checkpoint_writer_new(const char *path, bool sync, CheckpointWriter **ret);
+CheckpointWriter *checkpoint_writer_free(CheckpointWriter *w);
+int checkpoint_writer_fd(const CheckpointWriter *w);
+/* Takes over text (malloc()ed). -EBUSY while the previous write runs. */
+int checkpoint_writer_submit(CheckpointWriter *w, char *text, size_t len, uint64_t seq);
+/* After the eventfd became readable: the sequence number and result (0 or a
+ * negative errno) of the write that finished. -EAGAIN if none finished. */
+int checkpoint_writer_collect(CheckpointWriter *w, uint64_t *ret_seq, int *ret_result);

@@ -18,7 +18,8 @@ struct ChRequest {
         CURL *easy;
         struct curl_slist *headers;
         Buf body;
-        Buf response; /* first bytes of the reply: ClickHouse's error message */
+        bool body_borrowed; /* points into the batch's rows */
+        Buf response;       /* first bytes of the reply: ClickHouse's error message */
         long exception_code;
         uint64_t retry_after_usec;
         char errbuf[CURL_ERROR_SIZE];
@@ -32,7 +33,8 @@ ChRequest *ch_request_free(ChRequest *r) {
                 curl_easy_cleanup(r->easy);
         }
         curl_slist_free_all(r->headers);
-        buf_done(&r->body);
+        if (!r->body_borrowed)
+                buf_done(&r->body);
         buf_done(&r->response);
         free(r);
         return NULL;
@@ -166,7 +168,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode code, void *userdata) {
         manager_request_done(m, b, result, retry_after, msg);
 }
 
-int ch_request_start(Manager *m, Batch *b, const Buf *body, const char *token) {
+int ch_request_start(Manager *m, Batch *b, const Buf *body, bool borrowed, const char *token) {
         _cleanup_free_ char *url = NULL;
         ChRequest *r;
         const char *enc = NULL;
@@ -180,6 +182,7 @@ int ch_request_start(Manager *m, Batch *b, const Buf *body, const char *token) {
         r->batch = b;
         r->response.max = 4096;
         r->body = *body; /* takes over the encoded body */
+        r->body_borrowed = borrowed;
 
         if (asprintf(&url, "%s&insert_deduplication_token=%s", m->insert_url, token) < 0) {
                 ch_request_free(r);

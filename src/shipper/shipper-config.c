@@ -11,6 +11,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "shipper-checkpoint.h"
 #include "shipper-config.h"
 
 static const char *const compression_table[_COMPRESSION_MAX] = {
@@ -98,6 +99,7 @@ void shipper_config_init(ShipperConfig *c) {
                 .flush_interval_nsec = NSEC_PER_SEC,
                 .max_line_bytes = 256 * 1024,
                 .max_inflight = 4,
+                .max_inflight_per_file = 2,
                 .buffer_bytes = 24 * 1024 * 1024,
                 .retry_initial_nsec = 250 * NSEC_PER_MSEC,
                 .retry_max_nsec = 30 * NSEC_PER_SEC,
@@ -250,7 +252,14 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                         "4",
                         1,
                         64,
-                        "concurrent INSERT requests (one per file at a time)"),
+                        "concurrent INSERT requests"),
+                OPT_INT("max-inflight-per-file",
+                        "SHIPPER_MAX_INFLIGHT_PER_FILE",
+                        max_inflight_per_file,
+                        "2",
+                        1,
+                        CHECKPOINT_MAX_PENDING - 1,
+                        "concurrent INSERT requests of one file"),
                 OPT_SIZE(
                         "buffer-bytes",
                         "SHIPPER_BUFFER_BYTES",
@@ -311,9 +320,9 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                         "SHIPPER_COMPRESSION_LEVEL",
                         compression_level,
                         "1",
-                        1,
+                        -7,
                         19,
-                        "gzip 1-9, zstd 1-19"),
+                        "gzip 1 to 9 (lower values are taken as 1), zstd -7 (fastest) to 19"),
                 {.name = "seed-columns",
                  .env = "SHIPPER_SEED_COLUMNS",
                  .metavar = "BOOL",

@@ -38,6 +38,7 @@ typedef struct ShipperConfig {
         int64_t flush_interval_nsec;
         int64_t max_line_bytes;
         int64_t max_inflight;
+        int64_t max_inflight_per_file;
         int64_t buffer_bytes;
         int64_t retry_initial_nsec;
         int64_t retry_max_nsec;

@@ -20,6 +20,11 @@ static int on_file_event(sd_event_source *s, const struct inotify_event *ev, voi
 
         if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_IGNORED))
                 manager_schedule_rescan(m);
+        /* A paused file is not read, but a copytruncate must be noticed at
+         * once: the copy is only found while it still has this generation's
+         * first bytes, i.e. before the next rotation. */
+        if (f->paused && !f->rotated)
+                (void) shipper_file_check(f);
         manager_mark_ready(m, f);
         return 0;
 }
@@ -168,6 +173,8 @@ int manager_rescan(Manager *m) {
         for (ShipperFile *f = m->files, *next; f; f = next) {
                 struct stat st, fst;
                 next = f->next;
+                if (!f->rotated)
+                        (void) shipper_file_check(f);
                 if (!f->rotated) {
                         bool gone = stat(f->path, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino ||
                                     (fstat(f->fd, &fst) == 0 && fst.st_nlink == 0);

@@ -78,13 +78,15 @@ static void file_restore(ShipperFile *f) {
                 f->fp_hash = e->fp_hash;
                 memcpy(f->token_id, e->token_id, sizeof(f->token_id));
                 f->committed = e->committed;
-                if (e->pending_end > e->pending_start)
-                        f->forced_end = e->pending_end;
+                memcpy(f->forced, e->pending, sizeof(f->forced));
+                f->n_forced = e->n_pending;
+                f->i_forced = 0;
                 log_info(
-                        "%s: resuming at offset %" PRIu64 "%s",
+                        "%s: resuming at offset %" PRIu64
+                        " (%u unacknowledged batches rebuilt as they were)",
                         f->path,
                         f->committed,
-                        f->forced_end ? " (rebuilding the batch that was in flight)" : "");
+                        f->n_forced);
                 return;
         }
 }
@@ -164,7 +166,7 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                         f->prefix.data,
                         f->prefix.len,
                         msg,
-                        (int64_t) now_nsec(CLOCK_REALTIME),
+                        m->read_time_ns,
                         &b->rows,
                         &m->tstats);
                 if (r < 0)
@@ -177,22 +179,24 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
         }
         b->end = end;
 
-        if (f->forced_end) {
-                if (end < f->forced_end)
+        if (shipper_file_forced(f)) {
+                uint64_t forced_end = f->forced[f->i_forced];
+                if (end < forced_end)
                         return 0;
-                if (end > f->forced_end)
+                if (end > forced_end)
                         log_warning(
                                 "%s: batch in flight before the restart ended at %" PRIu64
                                 ", the file now has a line boundary at %" PRIu64 " instead",
                                 f->path,
-                                f->forced_end,
+                                forced_end,
                                 end);
-                f->forced_end = 0;
+                while (shipper_file_forced(f) && f->forced[f->i_forced] <= end)
+                        f->i_forced++;
                 manager_seal(m, f);
         } else if (b->n_rows >= (uint64_t) c->batch_rows || b->rows.len >= (size_t) c->batch_bytes)
                 manager_seal(m, f);
 
-        if (f->queue_len >= 2 || m->buffered_bytes >= (uint64_t) c->buffer_bytes) {
+        if (shipper_file_queue_full(f) || m->buffered_bytes >= (uint64_t) c->buffer_bytes) {
                 /* Back-pressure: the file itself is the buffer. */
                 if (!f->paused)
                         m->stats.read_pauses++;
@@ -274,7 +278,7 @@ int shipper_file_check(ShipperFile *f) {
         f->generation++;
         f->committed = 0;
         f->next_start = 0;
-        f->forced_end = 0;
+        f->n_forced = f->i_forced = 0;
         reader_reset(&f->reader, f->fd, 0);
         shipper_file_set_identity(f);
         manager_schedule_commit(m);
@@ -293,6 +297,8 @@ int shipper_file_read(ShipperFile *f, size_t budget) {
                 if (f->filling)
                         memcpy(f->filling->token_id, f->token_id, sizeof(f->token_id));
         }
+        /* The time of lines that carry none: taken once per read, not per line. */
+        m->read_time_ns = (int64_t) now_nsec(CLOCK_REALTIME);
         r = reader_run(&f->reader, budget, on_message, f);
         uint64_t after = reader_file_pos(&f->reader);
         const LineStats *s = &f->reader.asm_.stats;

@@ -27,12 +27,34 @@ static inline const char *skip_ws(const char *p, const char *end) {
         return p;
 }
 
+/* Nonzero if any byte of w is '"', '\\' or below 0x20 (the classic
+ * "has zero byte" bit tricks; false positives only above the first hit, which
+ * the byte loop then sorts out). */
+static inline uint64_t word_has_stop(uint64_t w) {
+        const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs;
+}
+
+/* Skips plain string bytes, eight at a time where possible. */
+static inline const char *skip_plain(const char *p, const char *end) {
+        uint64_t w;
+        while (end - p >= 8) {
+                memcpy(&w, p, 8);
+                if (word_has_stop(w))
+                        break;
+                p += 8;
+        }
+        while (p < end && !string_stop[(uint8_t) *p])
+                p++;
+        return p;
+}
+
 /* p points just after the opening quote; returns a pointer to the closing
  * quote, or NULL. */
 static const char *scan_string(const char *p, const char *end) {
         for (;;) {
-                while (p < end && !string_stop[(uint8_t) *p])
-                        p++;
+                p = skip_plain(p, end);
                 if (p >= end)
                         return NULL;
                 if (*p == '"')
@@ -271,8 +293,9 @@ int json_unescape_append(Buf *out, const char *p, size_t len) {
                 return r;
         while (p < end) {
                 run = p;
-                while (p < end && *p != '\\')
-                        p++;
+                p = memchr(p, '\\', (size_t) (end - p));
+                if (!p)
+                        p = end;
                 buf_put(out, run, (size_t) (p - run));
                 if (p >= end)
                         break;
@@ -346,8 +369,7 @@ void json_escape_put(Buf *out, const char *p, size_t len) {
 
         while (p < end) {
                 run = p;
-                while (p < end && !string_stop[(uint8_t) *p])
-                        p++;
+                p = skip_plain(p, end);
                 buf_put(out, run, (size_t) (p - run));
                 if (p >= end)
                         break;
@@ -375,4 +397,71 @@ bool json_number_is_integer(const char *p, size_t len) {
                 if (p[i] < '0' || p[i] > '9')
                         return false;
         return true;
+}
+
+const char *json_unescape_string(Buf *out, const char *p, const char *end) {
+        for (;;) {
+                const char *run = p;
+                p = skip_plain(p, end);
+                buf_put(out, run, (size_t) (p - run));
+                if (p >= end)
+                        return NULL;
+                if (*p == '"')
+                        return p;
+                if (*p != '\\')
+                        return NULL; /* raw control character */
+                p++;
+                if (p >= end)
+                        return NULL;
+                switch (*p++) {
+                case '"':
+                        buf_putc(out, '"');
+                        break;
+                case '\\':
+                        buf_putc(out, '\\');
+                        break;
+                case '/':
+                        buf_putc(out, '/');
+                        break;
+                case 'b':
+                        buf_putc(out, '\b');
+                        break;
+                case 'f':
+                        buf_putc(out, '\f');
+                        break;
+                case 'n':
+                        buf_putc(out, '\n');
+                        break;
+                case 'r':
+                        buf_putc(out, '\r');
+                        break;
+                case 't':
+                        buf_putc(out, '\t');
+                        break;
+                case 'u': {
+                        uint32_t cp;
+                        if (end - p < 4 || !is_hex(p[0]) || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]))
+                                return NULL;
+                        cp = read_hex4(p);
+                        p += 4;
+                        if (cp >= 0xd800 && cp <= 0xdbff) {
+                                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && is_hex(p[2]) &&
+                                    is_hex(p[3]) && is_hex(p[4]) && is_hex(p[5])) {
+                                        uint32_t lo = read_hex4(p + 2);
+                                        if (lo >= 0xdc00 && lo <= 0xdfff) {
+                                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                                p += 6;
+                                        } else
+                                                cp = 0xfffd;
+                                } else
+                                        cp = 0xfffd;
+                        } else if (cp >= 0xdc00 && cp <= 0xdfff)
+                                cp = 0xfffd;
+                        put_utf8(out, cp);
+                        break;
+                }
+                default:
+                        return NULL;
+                }
+        }
 }

@@ -45,6 +45,13 @@ int json_scan_object(
  * unpaired surrogates become U+FFFD. Returns 0 or a negative errno. */
 int json_unescape_append(Buf *out, const char *p, size_t len);
 
+/* Decodes the JSON string starting just after its opening quote at p and
+ * appends it to out, which must have room for end - p bytes. Returns a
+ * pointer to the closing quote, or NULL if the string is not valid JSON
+ * (raw control character, bad escape, no closing quote). One pass: used for
+ * docker's "log" value on the hot path. */
+const char *json_unescape_string(Buf *out, const char *p, const char *end);
+
 /* Appends [p, p+len) escaped for use inside a JSON string: '"', '\\' and
  * control characters are escaped, other bytes are copied. Reserve
  * json_escape_bound(len) first. */

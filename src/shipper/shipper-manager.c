@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -94,7 +95,7 @@ static int on_flush(sd_event_source *s, uint64_t usec, void *userdata) {
         m->flush_deadline_usec = 0;
         for (ShipperFile *f = m->files; f; f = f->next) {
                 Batch *b = f->filling;
-                if (!b || f->forced_end)
+                if (!b || shipper_file_forced(f))
                         continue;
                 if (b->n_rows == 0) {
                         if (b->end > b->start)
@@ -134,12 +135,13 @@ static int batch_start_request(Manager *m, Batch *b) {
         RowRange range = b->bisecting ? b->cur : (RowRange){0, b->n_rows};
         Buf body = {.max = b->rows.len + b->rows.len / 8 + 64 * 1024};
         char token[256];
+        bool borrowed;
         int r;
 
-        r = batch_encode(m, b, range, &body);
+        r = batch_encode(m, b, range, &body, &borrowed);
         if (r >= 0) {
                 batch_token(b, token, sizeof(token));
-                r = ch_request_start(m, b, &body, token);
+                r = ch_request_start(m, b, &body, borrowed, token);
                 if (r >= 0) {
                         m->inflight++;
                         m->stats.bytes_sent += body.len;
@@ -168,80 +170,142 @@ static void send_pump(Manager *m) {
         }
 }
 
-static int write_checkpoint(Manager *m) {
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0, alloc = 0;
+/* Starts (queues) a file's batches whose range is on disk, up to
+ * max-inflight-per-file at a time. Acknowledgements may come back in any
+ * order; the offset only moves over the acknowledged prefix. */
+static void maybe_send_head(Manager *m, ShipperFile *f) {
+        for (Batch *b = f->queue_head; b; b = b->next) {
+                if (f->inflight >= (unsigned) m->config->max_inflight_per_file)
+                        return;
+                if (b->acked || b->started)
+                        continue;
+                if (!b->intent_saved)
+                        return;
+                b->started = true;
+                f->inflight++;
+                send_queue_push(m, b);
+        }
+}
+
+static bool may_exit(Manager *m) {
+        return m->stopping && m->inflight == 0 && !m->send_head && !m->ckpt_busy && !m->checkpoint_dirty;
+}
+
+/* Starts writing the checkpoint file: committed offsets and the ranges of all
+ * batches not yet acknowledged (so that after a restart they are rebuilt with
+ * the same boundaries and tokens). */
+static int checkpoint_start_write(Manager *m) {
+        char *text = NULL;
+        size_t len = 0, alloc = 4096;
+        uint64_t seq = m->ckpt_seq + 1;
         int r;
 
-        alloc = 4096;
         text = malloc(alloc);
         if (!text)
                 return log_oom();
         memcpy(text, CHECKPOINT_HEADER, strlen(CHECKPOINT_HEADER));
         len = strlen(CHECKPOINT_HEADER);
         for (ShipperFile *f = m->files; f; f = f->next) {
-                Batch *h = f->queue_head;
                 CheckpointEntry e = {
                         .dev = (uint64_t) f->dev,
                         .ino = (uint64_t) f->ino,
                         .fp_hash = f->fp_hash,
                         .fp_len = f->fp_len,
                         .committed = f->committed,
-                        .pending_start = f->committed,
-                        .pending_end = f->committed,
                         .path = f->path,
                 };
+                uint64_t at = f->committed;
+                bool contiguous = true;
+
+                for (Batch *b = f->queue_head; b; b = b->next) {
+                        if (b->generation != f->generation) {
+                                /* Rows of content that was truncated away cannot be
+                                 * rebuilt after a restart: nothing to record. */
+                                if (!b->intent_seq)
+                                        b->intent_seq = seq;
+                                continue;
+                        }
+                        if (contiguous && b->start == at && e.n_pending < CHECKPOINT_MAX_PENDING) {
+                                e.pending[e.n_pending++] = b->end;
+                                at = b->end;
+                                if (!b->intent_seq)
+                                        b->intent_seq = seq;
+                        } else
+                                contiguous = false;
+                }
                 if (f->fp_len == 0)
                         continue; /* nothing read yet */
                 memcpy(e.token_id, f->token_id, sizeof(e.token_id));
-                if (h && h->generation == f->generation && h->n_rows > 0 && h->start == f->committed)
-                        e.pending_end = h->end;
                 r = checkpoint_format_entry(&e, &text, &len, &alloc);
-                if (r < 0)
+                if (r < 0) {
+                        free(text);
                         return log_oom();
+                }
         }
-        if (m->config->checkpoint_sync)
-                r = write_file_atomic(m->config->checkpoint_file, text, len, 0644);
-        else {
-                _cleanup_free_ char *tmp = NULL;
-                _cleanup_close_ int fd = -EBADF;
-                if (asprintf(&tmp, "%s.tmp", m->config->checkpoint_file) < 0)
-                        return log_oom();
-                fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                r = fd < 0 ? -errno : loop_write(fd, text, len);
-                if (r >= 0 && rename(tmp, m->config->checkpoint_file) < 0)
-                        r = -errno;
+        r = checkpoint_writer_submit(m->ckpt_writer, text, len, seq);
+        if (r < 0) {
+                free(text);
+                return r;
         }
-        if (r < 0)
-                return log_error_errno(
-                        r, "Failed to write checkpoint file %s: %m", m->config->checkpoint_file);
-        m->stats.checkpoint_writes++;
+        m->ckpt_seq = seq;
+        m->ckpt_busy = true;
+        m->checkpoint_dirty = false;
         return 0;
 }
 
 static int on_commit(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        int r;
 
-        if (m->checkpoint_dirty) {
-                r = write_checkpoint(m);
-                if (r < 0) {
-                        /* Nothing may be sent before its range is on disk; try again soon. */
-                        (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_ONESHOT);
-                        return 0;
-                }
-                m->checkpoint_dirty = false;
-        }
-        /* Every file's first batch is now recorded: it may go out. */
-        for (ShipperFile *f = m->files; f; f = f->next) {
-                Batch *h = f->queue_head;
-                if (!h || h->req || h->retry_timer || h->in_send_queue || h->intent_saved)
-                        continue;
-                h->intent_saved = true;
-                send_queue_push(m, h);
-        }
+        if (m->checkpoint_dirty && !m->ckpt_busy)
+                (void) checkpoint_start_write(m);
         send_pump(m);
-        if (m->stopping && m->inflight == 0 && !m->send_head)
+        if (may_exit(m))
+                (void) sd_event_exit(m->event, m->exit_status);
+        return 0;
+}
+
+static int on_ckpt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->ckpt_retry = sd_event_source_disable_unref(m->ckpt_retry);
+        manager_schedule_commit(m);
+        return 0;
+}
+
+static int on_ckpt_written(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        uint64_t seq;
+        int result;
+
+        if (checkpoint_writer_collect(m->ckpt_writer, &seq, &result) < 0)
+                return 0;
+        m->ckpt_busy = false;
+        if (result < 0) {
+                log_error_errno(
+                        result,
+                        "Failed to write checkpoint file %s, retrying: %m",
+                        m->config->checkpoint_file);
+                /* Nothing may be sent before its range is on disk; retry in a second. */
+                for (ShipperFile *f = m->files; f; f = f->next)
+                        for (Batch *b = f->queue_head; b; b = b->next)
+                                if (b->intent_seq == seq && !b->intent_saved)
+                                        b->intent_seq = 0;
+                m->checkpoint_dirty = true;
+                if (!m->ckpt_retry)
+                        (void) sd_event_add_time_relative(
+                                m->event, &m->ckpt_retry, CLOCK_MONOTONIC, 1000000, 0, on_ckpt_retry, m);
+                return 0;
+        }
+        m->stats.checkpoint_writes++;
+        for (ShipperFile *f = m->files; f; f = f->next) {
+                for (Batch *b = f->queue_head; b; b = b->next)
+                        if (b->intent_seq && b->intent_seq <= seq)
+                                b->intent_saved = true;
+                maybe_send_head(m, f);
+        }
+        if (m->checkpoint_dirty)
+                manager_schedule_commit(m);
+        send_pump(m);
+        if (may_exit(m))
                 (void) sd_event_exit(m->event, m->exit_status);
         return 0;
 }
@@ -269,12 +333,12 @@ void manager_seal(Manager *m, ShipperFile *f) {
                 f->queue_head = b;
         f->queue_tail = b;
         f->queue_len++;
-        if (f->queue_head == b)
-                manager_schedule_commit(m);
+        manager_schedule_commit(m);
 }
 
 static void maybe_resume(Manager *m, ShipperFile *f) {
-        if (!f->paused || f->queue_len >= 2 || m->buffered_bytes >= (uint64_t) m->config->buffer_bytes)
+        if (!f->paused || shipper_file_queue_full(f) ||
+            m->buffered_bytes >= (uint64_t) m->config->buffer_bytes)
                 return;
         f->paused = false;
         manager_mark_ready(m, f);
@@ -283,16 +347,22 @@ static void maybe_resume(Manager *m, ShipperFile *f) {
 static void batch_complete(Manager *m, Batch *b) {
         ShipperFile *f = b->file;
 
-        assert(f->queue_head == b);
-        f->queue_head = b->next;
-        if (!f->queue_head)
-                f->queue_tail = NULL;
-        f->queue_len--;
-        m->buffered_bytes -= b->rows.len;
-        if (b->generation == f->generation && b->end > f->committed)
-                f->committed = b->end;
-        batch_free(b);
+        assert(b->started && !b->acked);
+        b->acked = true;
+        f->inflight--;
+        /* The offset moves over the acknowledged prefix of the queue only. */
+        while ((b = f->queue_head) && b->acked) {
+                f->queue_head = b->next;
+                if (!f->queue_head)
+                        f->queue_tail = NULL;
+                f->queue_len--;
+                m->buffered_bytes -= b->rows.len;
+                if (b->generation == f->generation && b->end > f->committed)
+                        f->committed = b->end;
+                batch_free(b);
+        }
         manager_schedule_commit(m);
+        maybe_send_head(m, f);
         for (ShipperFile *i = m->files; i; i = i->next)
                 maybe_resume(m, i);
 }
@@ -466,7 +536,7 @@ void manager_request_done(Manager *m, Batch *b, int result, uint64_t retry_after
                 break;
         }
         send_pump(m);
-        if (m->stopping && m->inflight == 0 && !m->send_head)
+        if (may_exit(m))
                 (void) sd_event_exit(m->event, m->exit_status);
 }
 
@@ -506,7 +576,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         m->stopping = true;
         sampler_stop(m->sampler);
         for (ShipperFile *f = m->files; f; f = f->next)
-                if (!f->forced_end)
+                if (!shipper_file_forced(f))
                         manager_seal(m, f);
         manager_schedule_commit(m);
         r = sd_event_add_time_relative(
@@ -626,6 +696,21 @@ int manager_new(ShipperConfig *config, Manager **ret) {
         (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_OFF);
         (void) sd_event_source_set_description(m->commit_source, "commit");
 
+        r = checkpoint_writer_new(config->checkpoint_file, config->checkpoint_sync, &m->ckpt_writer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the checkpoint writer: %m");
+        r = sd_event_add_io(
+                m->event,
+                &m->ckpt_source,
+                checkpoint_writer_fd(m->ckpt_writer),
+                EPOLLIN,
+                on_ckpt_written,
+                m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the checkpoint writer: %m");
+        (void) sd_event_source_set_priority(m->ckpt_source, 10);
+        (void) sd_event_source_set_description(m->ckpt_source, "checkpoint-written");
+
         r = sd_event_add_defer(m->event, &m->read_source, on_read, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add read source: %m");
@@ -700,6 +785,10 @@ Manager *manager_free(Manager *m) {
         curl_glue_free(m->curl);
         sd_event_source_disable_unref(m->read_source);
         sd_event_source_disable_unref(m->commit_source);
+        sd_event_source_disable_unref(m->ckpt_source);
+        sd_event_source_disable_unref(m->ckpt_retry);
+        /* Joins the thread; a write in progress completes. */
+        checkpoint_writer_free(m->ckpt_writer);
         sd_event_source_disable_unref(m->flush_timer);
         sd_event_source_disable_unref(m->rescan_timer);
         sd_event_source_disable_unref(m->rescan_soon);
@@ -711,6 +800,8 @@ Manager *manager_free(Manager *m) {
         strv_free(m->globs);
         free(m->insert_url);
         ZSTD_freeCCtx(m->zstd_cctx);
+        for (unsigned i = 0; i < m->n_spare_rows; i++)
+                buf_done(&m->spare_rows[i]);
         safe_close(m->dead_letter_fd);
         free(m);
         return NULL;

@@ -40,7 +40,10 @@ struct Batch {
         uint64_t first_row_usec;
         unsigned attempts;
         bool sealed;
-        bool intent_saved; /* the checkpoint file records [start, end) as in flight */
+        bool started;        /* handed to the sender (in flight, queued or waiting to retry) */
+        bool acked;          /* stored by ClickHouse; freed once the batches before it are too */
+        bool intent_saved;   /* the checkpoint file on disk records [start, end) */
+        uint64_t intent_seq; /* the checkpoint write that records it; 0 for none yet */
         bool in_send_queue;
         ChRequest *req;
         sd_event_source *retry_timer;
@@ -69,8 +72,11 @@ struct ShipperFile {
         Batch *filling;
         Batch *queue_head, *queue_tail;
         unsigned queue_len;
-        uint64_t committed;  /* offset acknowledged by ClickHouse */
-        uint64_t forced_end; /* a batch recorded in flight before a restart ends here; 0 for none */
+        unsigned inflight;  /* batches started and not yet acknowledged */
+        uint64_t committed; /* offset acknowledged by ClickHouse */
+        /* Batches recorded before a restart end exactly here, in order. */
+        uint64_t forced[CHECKPOINT_MAX_PENDING];
+        unsigned n_forced, i_forced;
         uint64_t next_start; /* where the next batch begins (end of the last sealed one) */
         uint64_t last_data_usec;
         uint64_t size;
@@ -127,11 +133,21 @@ struct Manager {
         CheckpointEntry *restored;
         size_t n_restored;
         bool checkpoint_dirty;
+        CheckpointWriter *ckpt_writer;
+        sd_event_source *ckpt_source;
+        sd_event_source *ckpt_retry;
+        uint64_t ckpt_seq;
+        bool ckpt_busy;
         uint64_t buffered_bytes;
         unsigned inflight;
         bool clickhouse_up;
         uint64_t last_error_usec;
         int dead_letter_fd;
+        int64_t read_time_ns;
+        /* Row buffers of freed batches, reused: no page faults and zeroing of
+         * fresh megabytes for every batch. */
+        Buf spare_rows[1];
+        unsigned n_spare_rows;
         TransformOptions topts;
         TransformStats tstats;
         ShipperStats stats;
@@ -152,6 +168,12 @@ static inline void manager_freep(Manager **m) {
 int manager_start(Manager *m);
 int manager_run(Manager *m);
 
+/* Reading pauses while every sending slot of the file is taken and one more
+ * batch waits: back-pressure, the file is the buffer. */
+static inline bool shipper_file_queue_full(const ShipperFile *f) {
+        return f->queue_len > (unsigned) f->manager->config->max_inflight_per_file;
+}
+
 /* shipper-file.c */
 int shipper_file_open(Manager *m, const char *path, int fd, const struct stat *st, ShipperFile **ret);
 ShipperFile *shipper_file_free(ShipperFile *f);
@@ -166,13 +188,16 @@ Batch *batch_new(ShipperFile *f);
 Batch *batch_free(Batch *b);
 /* Compresses rows [lo, hi) of b into m->body_scratch per the configured
  * compression. */
-int batch_encode(Manager *m, Batch *b, RowRange range, Buf *ret_body);
+int batch_encode(Manager *m, Batch *b, RowRange range, Buf *ret_body, bool *ret_borrowed);
 int batch_build_row_offsets(Batch *b);
 void batch_token(const Batch *b, char *buf, size_t size);
 
 /* shipper-manager.c, used by the file and request code */
 void manager_mark_ready(Manager *m, ShipperFile *f);
 void manager_seal(Manager *m, ShipperFile *f);
+static inline bool shipper_file_forced(const ShipperFile *f) {
+        return f->i_forced < f->n_forced;
+}
 void manager_arm_flush(Manager *m, uint64_t deadline_usec);
 void manager_schedule_commit(Manager *m);
 void manager_request_done(Manager *m, Batch *b, int result, uint64_t retry_after_usec, const char *error);
@@ -188,7 +213,7 @@ enum {
         CH_RESULT_RETRY = 1,
         CH_RESULT_MALFORMED = 2,
 };
-int ch_request_start(Manager *m, Batch *b, const Buf *body, const char *token);
+int ch_request_start(Manager *m, Batch *b, const Buf *body, bool borrowed, const char *token);
 ChRequest *ch_request_free(ChRequest *r);
 /* Maps an HTTP outcome to CH_RESULT_*: exception codes of bad data are
  * MALFORMED, everything else that is not 2xx is retried. */

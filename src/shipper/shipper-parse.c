@@ -267,6 +267,44 @@ static int feed_cri(LineAssembler *a, const char *line, size_t len, LogMessage *
         return deliver(a, msg, (size_t) (end - msg), part, LOG_FORMAT_CRI, stream, ns, ret);
 }
 
+/* The exact shape docker's json-file driver writes:
+ * {"log":"…","stream":"stdout","time":"…"} — decoded in one pass. Returns
+ * -EAGAIN for anything else (the general path takes over). */
+static int feed_docker_fast(LineAssembler *a, const char *line, size_t len, LogMessage *ret) {
+        static const char head[] = "{\"log\":\"", mid1[] = ",\"stream\":\"", mid2[] = "\",\"time\":\"";
+        const char *end = line + len, *p, *q, *s, *t;
+        LogStream stream;
+        int64_t ns;
+        bool part;
+
+        if (len < sizeof(head) - 1 || memcmp(line, head, sizeof(head) - 1) != 0)
+                return -EAGAIN;
+        a->scratch.len = 0;
+        if (buf_reserve(&a->scratch, len) < 0)
+                return -EAGAIN;
+        q = json_unescape_string(&a->scratch, line + sizeof(head) - 1, end);
+        if (!q)
+                return -EAGAIN;
+        p = q + 1;
+        if ((size_t) (end - p) < sizeof(mid1) - 1 || memcmp(p, mid1, sizeof(mid1) - 1) != 0)
+                return -EAGAIN;
+        s = p + sizeof(mid1) - 1;
+        p = memchr(s, '"', (size_t) (end - s));
+        if (!p || (size_t) (end - p) < sizeof(mid2) - 1 || memcmp(p, mid2, sizeof(mid2) - 1) != 0)
+                return -EAGAIN;
+        stream = parse_stream(s, (size_t) (p - s));
+        t = p + sizeof(mid2) - 1;
+        p = memchr(t, '"', (size_t) (end - t));
+        if (!p || end - p != 2 || p[1] != '}' || parse_rfc3339_ns(t, (size_t) (p - t), a, &ns) < 0 ||
+            stream == LOG_STREAM_UNKNOWN)
+                return -EAGAIN;
+        a->stats.format[LOG_FORMAT_DOCKER]++;
+        part = !(a->scratch.len > 0 && a->scratch.data[a->scratch.len - 1] == '\n');
+        if (!part)
+                a->scratch.len--;
+        return deliver(a, a->scratch.data, a->scratch.len, part, LOG_FORMAT_DOCKER, stream, ns, ret);
+}
+
 static int feed_docker(LineAssembler *a, const char *line, size_t len, LogMessage *ret) {
         JsonField f[8];
         size_t n, dropped;
@@ -307,6 +345,9 @@ int line_assembler_feed(LineAssembler *a, const char *line, size_t len, LogMessa
 
         a->stats.lines++;
         if (len > 0 && line[0] == '{') {
+                r = feed_docker_fast(a, line, len, ret);
+                if (r != -EAGAIN)
+                        return r;
                 r = feed_docker(a, line, len, ret);
                 if (r != -EINVAL)
                         return r;

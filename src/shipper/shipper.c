@@ -2,6 +2,7 @@
 /* shipper: tails container log files, turns zap JSON lines into otel_logs
  * rows and inserts them into ClickHouse, exactly once across restarts,
  * outages and rotation. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,6 +22,10 @@ static int run(int argc, char **argv) {
         size_t n;
         int r;
 
+        /* Batch buffers are megabytes each: keep them in their own mappings so that
+         * freeing one gives the memory back (glibc would otherwise raise the mmap
+         * threshold after the first free and keep freed batches in the heap). */
+        (void) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         log_set_program_name("shipper");
         log_parse_environment();
         shipper_config_init(&config);

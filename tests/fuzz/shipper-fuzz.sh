@@ -15,4 +15,4 @@ start=$(date +%s)
   -print_final_stats=1 "$out/shipper-corpus-new" tests/fuzz/shipper-corpus 2>&1 | tail -25
 echo "shipper-fuzz: ran $(( $(date +%s) - start )) s"
 # Keep a small minimised corpus in the repository.
-"$out/shipper-fuzz-line" -merge=1 -max_len=65536 tests/fuzz/shipper-corpus "$out/shipper-corpus-new" 2>&1 | tail -2
+"$out/shipper-fuzz-line" -merge=1 -max_len=1024 tests/fuzz/shipper-corpus "$out/shipper-corpus-new" 2>&1 | tail -2

@@ -14,7 +14,8 @@
 # or the PATH (Debian's etcd-server). Exit 77 (the "skipped" code of meson and
 # automake) when a binary is missing.
 #
-# The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
+# Eight 100Gi PersistentVolumes of the default StorageClass "standard" (as on
+# minikube) wait for claims. The fake node is named "kwok-node-0" and carries the label type=kwok. kwok's
 # default stages make a scheduled pod Running and Ready once; after that a test
 # may overwrite the pod's status through the API (e.g. a CrashLoopBackOff).
 set -euo pipefail
@@ -119,6 +120,18 @@ api() { # method path [body]
   curl "${args[@]}"
 }
 
+# Creates an object; one that exists already (a restart on the same state directory) is fine.
+create() { # path body
+  local code
+  code=$(curl -sS --max-time 10 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" \
+    --key "$dir/pki/admin.key" -o "$dir/log/create.out" -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' --data-binary "$2" "https://127.0.0.1:$api_port$1")
+  if [ "$code" != 201 ] && [ "$code" != 409 ]; then
+    echo "control-plane: POST $1 answered $code: $(cat "$dir/log/create.out")" >&2
+    return 1
+  fi
+}
+
 node_ready() {
   api GET /api/v1/nodes/kwok-node-0 | python3 -c '
 import json, sys
@@ -220,7 +233,7 @@ cmd_start() {
     --node-lease-duration-seconds=40 \
     --server-address=127.0.0.1:0
 
-  api POST /api/v1/nodes '{
+  create /api/v1/nodes '{
     "apiVersion": "v1", "kind": "Node",
     "metadata": {"name": "kwok-node-0",
       "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
@@ -230,6 +243,24 @@ cmd_start() {
                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
                "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
                             "kubeletVersion": "fake", "kubeProxyVersion": "fake"}}}' >/dev/null
+  # Storage as minikube offers it: a default StorageClass "standard". Nothing provisions here, so a few
+  # volumes of that class are made in advance; a claim without a class (it gets the default) or asking
+  # for "standard" binds to one of them. Nothing ever mounts them (no kubelet).
+  create /apis/storage.k8s.io/v1/storageclasses '{
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate",
+    "reclaimPolicy": "Retain"}'
+  local i
+  for i in 0 1 2 3 4 5 6 7; do
+    create /api/v1/persistentvolumes '{
+      "apiVersion": "v1", "kind": "PersistentVolume",
+      "metadata": {"name": "standard-pv-'$i'", "labels": {"type": "kwok"}},
+      "spec": {"storageClassName": "standard", "capacity": {"storage": "100Gi"},
+               "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
+               "persistentVolumeReclaimPolicy": "Retain",
+               "hostPath": {"path": "'"$dir"'/volumes/'$i'"}}}'
+  done
   wait_for 60 "node readiness (kwok)" node_ready
   wait_for 60 "the default ServiceAccount (controller-manager)" api GET /api/v1/namespaces/default/serviceaccounts/default
   echo "control-plane: ready in $((SECONDS - t0))s at https://127.0.0.1:$api_port (state in $dir)" >&2

@@ -271,16 +271,8 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         cr_assert(strstr(x.message, "test.yaml:1: ConfigMap t-dry/yes-no:"), "%s", x.message);
         cr_assert(strstr(x.message, "expected string"), "%s", x.message);
 
-        /* Now for real: with a volume for ClickHouse's claim (the test cluster has no provisioner), kwok
-         * runs every pod, and every workload of the stack is reported rolled out. */
-        Applied pv = apply_yaml(
-                c,
-                "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: t-clickhouse-data\n"
-                "spec:\n  capacity: {storage: 20Gi}\n  accessModes: [ReadWriteOnce]\n"
-                "  storageClassName: \"\"\n  hostPath: {path: /tmp/t-clickhouse-data}\n",
-                "t-pv",
-                false);
-        cr_assert_eq(pv.result, K8S_RESULT_OK, "%s", pv.message);
+        /* Now for real: ClickHouse's claim binds to one of the control plane's "standard" volumes, kwok runs
+         * every pod, and every workload of the stack is reported rolled out. */
         x = (Applied){};
         K8sApplyOptions stack = {.inventory = "otel-stack", .prune = true};
         cr_assert_eq(k8s_apply(c, &set, &stack, on_applied, &x), 0);
@@ -307,6 +299,16 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         cr_assert_str_eq(workload_state(&h, "Deployment/loggen"), "done");
         cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx"), "done");
         cr_assert_eq(h.n_pods, 4);
+        Reply pvc =
+                request(c,
+                        "GET",
+                        "/api/v1/namespaces/otel-demo/persistentvolumeclaims/data-clickhouse-0",
+                        NULL,
+                        NULL);
+        cr_assert_eq(pvc.result, K8S_RESULT_OK, "%s", pvc.message);
+        cr_assert_str_eq(jstr(pvc.json, "status", "phase"), "Bound");
+        cr_assert_str_eq(jstr(pvc.json, "spec", "storageClassName"), "standard");
+        reply_done(&pvc);
 
         /* Applying the unchanged manifests again changes nothing, Secret and ConfigMaps included. */
         Applied again = {};

@@ -189,6 +189,19 @@ class HttpInterfaceTest(unittest.TestCase):
         r = self.ep.query("SELECT 1")
         self.assertEqual(r.headers["x-clickhouse-timezone"], "UTC")
 
+    def test_explicit_typed_columns_are_kept(self):
+        # A shipper may also send the typed columns itself; then they are stored as sent.
+        row = shipper_rows(1, service="explicit")[0]
+        row.update({"RandomNumber": 77, "RandomString": "omega", "Count": 123456789012})
+        row["LogAttributes"].update({"random_number": "77", "random_string": "omega", "count": "123456789012"})
+        self.assertEqual(self.ep.insert([row], table="otel_logs").status, 200)
+        got = self.ep.rows("SELECT RandomNumber, RandomString, Count FROM otel_logs WHERE ServiceName = 'explicit'")
+        self.assertEqual(got, [{"RandomNumber": 77, "RandomString": "omega", "Count": 123456789012}])
+
+    def test_repeated_parameter_last_wins(self):
+        r = self.ep.request("POST", "/?query=SELECT+1&query=SELECT+2")
+        self.assertEqual((r.status, r.text), (200, "2\n"))
+
     def test_query_in_param_and_body_joined(self):
         r = self.ep.query("SELECT", body=b"42 AS answer")
         self.assertEqual((r.status, r.text), (200, "42\n"))

@@ -151,6 +151,20 @@ class SchemaTest(unittest.TestCase):
         self.assertEqual(self.ep.scalar("SELECT count() FROM otel_logs WHERE ServiceName = 'ttl-new'"), "5")
 
 
+class SystemLogsConfigTest(unittest.TestCase):
+    def test_system_logs_config_sets_ttls(self):
+        import xml.etree.ElementTree as ET
+        root = ET.parse(os.path.join(SCHEMA_DIR, "system-logs.xml")).getroot()
+        self.assertEqual(root.tag, "clickhouse")
+        logs = [e for e in root if e.tag.endswith("_log")]
+        self.assertIn("query_log", [e.tag for e in logs])
+        self.assertIn("trace_log", [e.tag for e in logs])
+        for e in logs:
+            ttl = e.findtext("ttl")
+            self.assertRegex(ttl or "", r"^\w+ \+ INTERVAL [1-7] DAY DELETE$", e.tag)
+        self.assertRegex(root.findtext("logger/size") or "", r"^\d+M$")
+
+
 class SchemaLifecycleTest(unittest.TestCase):
     def test_restart_reapplies_and_keeps_data(self):
         ep = Endpoint(schema=True)
