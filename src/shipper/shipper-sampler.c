@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -237,9 +238,10 @@ size_t sampler_config_options(SamplerConfig *c, ConfigOption *table, size_t max)
                       INT32_MAX,
                       "pid whose child processes are sampled (target children); 0: the shipper's parent"),
         };
-        size_t n = MIN(ELEMENTSOF(options), max);
-        memcpy(table, options, n * sizeof(ConfigOption));
-        return n;
+        /* The shipper's option table must have room for these (shipper-config.c). */
+        assert(ELEMENTSOF(options) <= max);
+        memcpy(table, options, ELEMENTSOF(options) * sizeof(ConfigOption));
+        return ELEMENTSOF(options);
 }
 
 /* --- targets ---------------------------------------------------------------------------------------- */
@@ -549,6 +551,7 @@ fail:
 static void seal(Sampler *s) {
         _cleanup_(sample_batch_freep_) SampleBatch *b = NULL;
         Batch tmp = {0};
+        bool borrowed = false;
         char path[PATH_MAX];
         int r;
 
@@ -570,7 +573,19 @@ static void seal(Sampler *s) {
         b->body.max = SIZE_MAX;
         tmp.rows = (Buf){.data = s->rows.data, .len = s->rows.len, .cap = s->rows.len, .max = s->rows.len};
         tmp.n_rows = (uint32_t) s->batch_rows;
-        r = batch_encode(s->manager, &tmp, (RowRange){0, tmp.n_rows}, &b->body);
+        r = batch_encode(s->manager, &tmp, (RowRange){0, tmp.n_rows}, &b->body, &borrowed);
+        if (r >= 0 && borrowed) {
+                /* Uncompressed, the body points into the rows, which are reused: keep a copy. */
+                char *copy = malloc(MAX(b->body.len, (size_t) 1));
+                if (copy) {
+                        memcpy(copy, b->body.data, b->body.len);
+                        b->body = (Buf){
+                                .data = copy, .len = b->body.len, .cap = b->body.len, .max = b->body.len};
+                } else {
+                        b->body = (Buf){};
+                        r = -ENOMEM;
+                }
+        }
         strbuf_reset(&s->rows);
         s->batch_rows = s->batch_ticks = 0;
         if (r < 0) {

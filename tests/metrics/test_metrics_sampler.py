@@ -272,7 +272,8 @@ class SamplerTest(unittest.TestCase):
     def test_children_of_a_process(self):
         """The local runtime: the supervisor's children, here this test's, from the real /proc."""
         sh = Shipper(self.dir, self.url, "--sample-targets", "children", "--sample-children-of", str(os.getpid()),
-                     "--sample-batch-samples", "5", "--host-name", "children-test", "--rescan-interval", "200ms")
+                     "--sample-batch-samples", "5", "--host-name", "children-test", "--rescan-interval", "200ms",
+                     "--compression", "none")
         busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\n"
                                  "while time.time() < end: pass\ntime.sleep(30)"])
         idle = subprocess.Popen(["sleep", "30"])
