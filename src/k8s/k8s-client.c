@@ -103,10 +103,12 @@ void k8s_response_classify(
         if (cc != CURLE_OK) {
                 r->status = 0;
                 r->result = curl_code_retryable(cc) ? K8S_RESULT_RETRY : K8S_RESULT_FATAL;
+                /* Said as such: "namespace.yaml:3: Namespace x: Send failure: Broken pipe" alone would not
+                 * tell that it is the API server that could not be reached. */
                 (void) snprintf(
                         r->message,
                         sizeof r->message,
-                        "%s",
+                        "Kubernetes API: %s",
                         !isempty(curl_error) ? curl_error : curl_easy_strerror(cc));
                 return;
         }
@@ -463,6 +465,11 @@ int k8s_client_request(
             (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / 1000))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / 1000))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_PROTOCOLS_STR, "http,https")) < 0 ||
+            /* HTTP/1.1: parallel requests get connections of their own (kept alive and reused) rather than
+             * streams multiplexed on one HTTP/2 connection: one failure fewer to share. (A list answer
+             * once stalled until the time limit with HTTP/2 on a heavily loaded machine; not reproduced
+             * since, in thousands of requests.) */
+            (r = curl_setopt_checked(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1)) < 0 ||
             (r = setup_tls(c, e)) < 0) {
                 request_free(q);
                 return r;

@@ -36,7 +36,7 @@ typedef struct K8sResponse {
         const char *body; /* NUL-terminated; valid during the callback */
         size_t body_size;
         cJSON *json;         /* the body parsed, or NULL; owned by the client, valid during the callback */
-        char message[1024];  /* the server's Status message, or the transport error */
+        char message[1024];  /* the server's Status message, or "Kubernetes API: <transport error>" */
         char reason[64];     /* Status reason ("NotFound", "AlreadyExists", …), or "" */
         int64_t retry_after; /* seconds (Retry-After header or Status details), -1 when absent */
 } K8sResponse;

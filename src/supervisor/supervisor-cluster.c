@@ -612,7 +612,11 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
                 }
                 /* Usually the API server went away: start over from minikube's view of the cluster, which
                  * also reconnects with a fresh kubeconfig. */
-                phase_reason(c, STATE_APPLYING, "applying the manifests failed, retrying: %s", res->message);
+                phase_reason(
+                        c,
+                        STATE_APPLYING,
+                        "Kubernetes API unreachable while applying the manifests: %s",
+                        res->message);
                 c->phase = PHASE_CHECK_CLUSTER;
                 retry_later(c);
                 return;
@@ -692,19 +696,16 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
         c->pods = cJSON_CreateArray();
 
         if (rep->result != K8S_RESULT_OK) {
+                /* The API server does not answer, or no longer accepts our credentials (a cluster created
+                 * anew has a new CA): is the cluster still there, and what does its kubeconfig say now? */
                 set_str(&c->health_error, rep->message);
-                (void) strbuf_printf(&problems, "Kubernetes API: %s", rep->message);
-                if (rep->result == K8S_RESULT_RETRY) {
-                        /* The API server does not answer: is the cluster still there? */
-                        phase_reason(
-                                c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
-                        strbuf_done(&problems);
-                        c->phase = PHASE_CHECK_CLUSTER;
-                        retry_later(c);
-                        return;
-                }
-        } else
-                c->health_error = mfree(c->health_error);
+                phase_reason(c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
+                strbuf_done(&problems);
+                c->phase = PHASE_CHECK_CLUSTER;
+                retry_later(c);
+                return;
+        }
+        c->health_error = mfree(c->health_error);
 
         for (size_t i = 0; i < rep->n_workloads; i++) {
                 const K8sWorkloadHealth *w = rep->workloads + i;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target for what otel-supervisor reads from outside: its YAML configuration, image tarballs (tar,
- * gzip, zstd, manifest.json), `minikube image ls` JSON and ClickHouse's TSV answers. The first byte picks the
- * parser; the rest is its input. The corpus is replayed by `meson test` (supervisor-fuzz-corpus). */
+ * gzip, zstd, manifest.json), `minikube image ls` JSON and ClickHouse's TSV answers. The first byte picks
+ * the parser; the rest is its input. The corpus is replayed by `meson test` (supervisor-fuzz-corpus). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void fuzz_config(const char *text, size_t size) {
         SupervisorConfig c;
 
-        if (supervisor_config_init(&c) >= 0 && supervisor_config_load_string(&c, "fuzz.yaml", text, size) >= 0)
+        if (supervisor_config_init(&c) >= 0 &&
+            supervisor_config_load_string(&c, "fuzz.yaml", text, size) >= 0)
                 (void) supervisor_config_verify(&c);
         supervisor_config_done(&c);
 }
@@ -71,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_image(text, size - 1);
                 break;
         case 2:
-                (void) image_list_has_id(text, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+                (void) image_list_has_id(
+                        text, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
                 break;
         case 3: {
                 ClickHouseHealth h = {};

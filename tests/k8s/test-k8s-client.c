@@ -101,7 +101,7 @@ Test(k8s_client, classification) {
                 r = classify(retry[i], 0, NULL);
                 cr_assert_eq(r.result, K8S_RESULT_RETRY, "%s", curl_easy_strerror(retry[i]));
                 cr_assert_eq(r.status, 0);
-                cr_assert_str_eq(r.message, "curl says no");
+                cr_assert_str_eq(r.message, "Kubernetes API: curl says no");
         }
         CURLcode fatal[] = {
                 CURLE_PEER_FAILED_VERIFICATION,
