@@ -37,9 +37,7 @@ def generate(loggen, path, lines):
     if os.path.exists(path) and os.path.exists(path + ".done"):
         return
     t0 = time.time()
-    # loggen is asked for 1 % more than needed: at full rate it has been seen to write a few
-    # fewer tick lines than --count says; the first `lines` of them are kept.
-    p = subprocess.Popen([loggen, "--rate", "100000000", "--count", str(lines + lines // 100 + 100), "--seed", "42",
+    p = subprocess.Popen([loggen, "--rate", "100000000", "--count", str(lines), "--seed", "42",
                           "--health-port", "0", "--health-address", "127.0.0.1"], stdout=subprocess.PIPE)
     n = 0
     with open(path, "w") as out:

@@ -127,6 +127,13 @@ void strbuf_reset(StrBuf *b) {
                 b->data[0] = 0;
 }
 
+void strbuf_truncate(StrBuf *b, size_t len) {
+        if (len >= b->len)
+                return;
+        b->len = len;
+        b->data[len] = 0;
+}
+
 void strbuf_done(StrBuf *b) {
         free(b->data);
         b->data = NULL;

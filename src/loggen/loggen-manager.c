@@ -91,13 +91,30 @@ static int emit_stopped(Manager *m) {
         return r;
 }
 
+/* Appends the next tick line. A full buffer is flushed and the line written again whole: the count only
+ * advances, and the random values are only drawn, once per line that is really printed. */
 static int emit_tick(Manager *m) {
         LoggenLine l = LINE("info", "tick");
         uint32_t n = loggen_random_uniform(&m->random, (uint32_t) m->config.max_number);
         const char *s = loggen_random_string(&m->random, (unsigned) m->config.num_strings);
+        size_t mark = m->out.len;
+        int r;
 
+        r = loggen_format_tick(&m->out, &l, m->ticks + 1, n, s);
+        if (r == -ENOBUFS) {
+                strbuf_truncate(&m->out, mark);
+                r = manager_flush(m);
+                if (r < 0)
+                        return r;
+                mark = 0;
+                r = loggen_format_tick(&m->out, &l, m->ticks + 1, n, s);
+        }
+        if (r < 0) {
+                strbuf_truncate(&m->out, mark);
+                return r;
+        }
         m->ticks++;
-        return loggen_format_tick(&m->out, &l, m->ticks, n, s);
+        return 0;
 }
 
 static int on_exit_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -168,11 +185,6 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (m->config.count > 0 && m->ticks >= (uint64_t) m->config.count)
                         break;
                 r = emit_tick(m);
-                if (r == -ENOBUFS) {
-                        r = manager_flush(m);
-                        if (r >= 0)
-                                r = emit_tick(m);
-                }
                 if (r < 0)
                         goto fail;
                 m->due++;

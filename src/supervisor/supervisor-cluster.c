@@ -698,8 +698,10 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
         if (rep->result != K8S_RESULT_OK) {
                 /* The API server does not answer, or no longer accepts our credentials (a cluster created
                  * anew has a new CA): is the cluster still there, and what does its kubeconfig say now? */
-                set_str(&c->health_error, rep->message);
-                phase_reason(c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", rep->message);
+                const char *msg = startswith(rep->message, "Kubernetes API: ") ?: rep->message;
+
+                set_str(&c->health_error, msg);
+                phase_reason(c, STATE_WAITING_ROLLOUT, "Kubernetes API unreachable: %s", msg);
                 strbuf_done(&problems);
                 c->phase = PHASE_CHECK_CLUSTER;
                 retry_later(c);

@@ -732,3 +732,37 @@ Test(loggen, busy_health_port_is_an_error, .timeout = 30) {
         cr_assert(proc_wait(&a, 5));
         proc_kill(&a);
 }
+
+/* At full speed the output buffer fills many times over; every count must still appear exactly once, in
+ * order, and every line must be whole. */
+Test(loggen, full_rate_prints_every_count_once, .timeout = 120) {
+        const uint64_t n = 300000;
+        uint64_t next = 1, ticks = 0;
+        const char *p;
+        Proc p_;
+
+        proc_start(&p_, ARGS("--rate", "100000000", "--count", "300000", QUIET), NULL);
+        cr_assert(proc_wait(&p_, 100), "did not finish");
+        cr_assert_eq(proc_exit_status(&p_), 0);
+        for (p = p_.obuf.data; p && *p;) {
+                const char *nl = strchr(p, '\n'), *c;
+
+                cr_assert_not_null(nl, "last line is not whole");
+                cr_assert(p[0] == '{' && nl[-1] == '}', "broken line at tick %lu", (unsigned long) next);
+                c = strstr(p, "\"msg\":\"tick\",\"count\":");
+                if (c && c < nl) {
+                        uint64_t v = strtoull(c + 21, NULL, 10);
+                        cr_assert_eq(
+                                v,
+                                next,
+                                "count %lu where %lu was due",
+                                (unsigned long) v,
+                                (unsigned long) next);
+                        next++;
+                        ticks++;
+                }
+                p = nl + 1;
+        }
+        cr_assert_eq(ticks, n);
+        proc_kill(&p_);
+}
