@@ -110,6 +110,7 @@ void shipper_config_init(ShipperConfig *c) {
                 .compression_level = 1,
                 .checkpoint_sync = true,
         };
+        sampler_config_init(&c->sampler);
 }
 
 void shipper_config_done(ShipperConfig *c) {
@@ -124,6 +125,7 @@ void shipper_config_done(ShipperConfig *c) {
         free(c->dead_letter_file);
         free(c->service_name);
         free(c->listen_address);
+        sampler_config_done(&c->sampler);
 }
 
 #define OPT_STRING(n, e, field, def, h)                                                                     \
@@ -150,7 +152,7 @@ void shipper_config_done(ShipperConfig *c) {
 
 const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
         /* Static storage: the table points into c, which lives as long as the program. */
-        static ConfigOption table[32];
+        static ConfigOption table[48];
         const ConfigOption options[] = {
                 {.name = "config",
                  .short_name = 'c',
@@ -338,7 +340,9 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
         };
         _Static_assert(ELEMENTSOF(options) <= ELEMENTSOF(table), "option table too small");
         memcpy(table, options, sizeof(options));
-        *ret_n = ELEMENTSOF(options);
+        *ret_n = ELEMENTSOF(options) +
+                 sampler_config_options(
+                         &c->sampler, table + ELEMENTSOF(options), ELEMENTSOF(table) - ELEMENTSOF(options));
         return table;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "shipper-sampler.h"
 
 typedef enum Compression {
         COMPRESSION_NONE,
@@ -48,6 +49,7 @@ typedef struct ShipperConfig {
         int64_t compression_level;
         bool seed_columns;
         bool checkpoint_sync;
+        SamplerConfig sampler; /* shipper-sampler.c */
 } ShipperConfig;
 
 void shipper_config_init(ShipperConfig *c);

@@ -574,6 +574,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return sd_event_exit(m->event, m->exit_status);
         log_info("Received %s, sending what was read and stopping", strsignal((int) si->ssi_signo));
         m->stopping = true;
+        sampler_stop(m->sampler);
         for (ShipperFile *f = m->files; f; f = f->next)
                 if (!shipper_file_forced(f))
                         manager_seal(m, f);
@@ -741,6 +742,10 @@ int manager_new(ShipperConfig *config, Manager **ret) {
                 return log_error_errno(r, "Failed to add rescan timer: %m");
         (void) sd_event_source_set_description(m->rescan_timer, "rescan");
 
+        r = sampler_new(m, &config->sampler, &m->sampler);
+        if (r < 0)
+                return r;
+
         HttpServerConfig hc = {
                 .routes = routes,
                 .n_routes = ELEMENTSOF(routes),
@@ -775,6 +780,7 @@ Manager *manager_free(Manager *m) {
         }
         free(m->dir_watches);
         free(m->watched_dirs);
+        sampler_free(m->sampler);
         http_server_free(m->http);
         curl_glue_free(m->curl);
         sd_event_source_disable_unref(m->read_source);
@@ -814,7 +820,7 @@ int manager_start(Manager *m) {
         checkpoint_entries_free(m->restored, m->n_restored);
         m->restored = NULL;
         m->n_restored = 0;
-        return 0;
+        return sampler_start(m->sampler);
 }
 
 int manager_run(Manager *m) {

@@ -13,6 +13,7 @@
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 #include "shipper-reader.h"
+#include "shipper-sampler.h"
 #include "shipper-transform.h"
 
 typedef struct Manager Manager;
@@ -155,6 +156,7 @@ struct Manager {
         sd_event_source *sigterm_source, *sigint_source, *exit_timer;
         bool stopping;
         int exit_status;
+        Sampler *sampler; /* resource samples, NULL when off */
 };
 
 int manager_new(ShipperConfig *config, Manager **ret);

@@ -72,6 +72,8 @@ int shipper_metrics_render(Manager *m, char **ret, size_t *ret_size) {
         G("clickhouse_up", "1 if the last INSERT reached ClickHouse.", m->clickhouse_up);
 #undef C
 #undef G
+        if (r >= 0)
+                r = sampler_metrics_render(m->sampler, &s);
         if (r < 0) {
                 strbuf_done(&s);
                 return r;

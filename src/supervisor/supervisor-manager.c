@@ -204,6 +204,8 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         r = clickhouse_checker_run(m->clickhouse, on_clickhouse_checked, m);
+        if (m->samples)
+                (void) sample_checker_run(m->samples);
         if (r < 0 && r != -EBUSY)
                 log_warning_errno(r, "Failed to start the ClickHouse check: %m");
         manager_update_state(m);
@@ -382,6 +384,28 @@ static cJSON *processes_json(Manager *m) {
         return a;
 }
 
+static cJSON *samples_json(Manager *m) {
+        const SampleQuality *q = m->samples ? sample_checker_result(m->samples) : NULL;
+        cJSON *o;
+
+        if (!q || !q->checked)
+                return cJSON_CreateNull();
+        o = cJSON_CreateObject();
+        if (!o)
+                return NULL;
+        cJSON_AddNumberToObject(o, "window_seconds", 3600);
+        if (q->error) {
+                cJSON_AddStringToObject(o, "error", q->error);
+                return o;
+        }
+        cJSON_AddNumberToObject(o, "samples", (double) q->samples);
+        cJSON_AddNumberToObject(o, "workloads", (double) q->workloads);
+        cJSON_AddNumberToObject(o, "gaps", (double) q->gaps);
+        cJSON_AddNumberToObject(o, "cpu_over_allocation", (double) q->cpu_over);
+        cJSON_AddNumberToObject(o, "memory_over_limit", (double) q->memory_over);
+        return o;
+}
+
 char *manager_status_json(Manager *m) {
         _cleanup_json_ cJSON *root = cJSON_CreateObject();
         char since[32];
@@ -403,6 +427,7 @@ char *manager_status_json(Manager *m) {
         cJSON_AddItemToObject(root, "clickhouse", clickhouse_json(m));
         cJSON_AddItemToObject(root, "pipeline", pipeline_json(m));
         cJSON_AddItemToObject(root, "processes", processes_json(m));
+        cJSON_AddItemToObject(root, "resource_samples", samples_json(m));
         if (m->cluster && cluster_status_json(m->cluster, root) < 0)
                 return NULL;
         return cJSON_PrintUnformatted(root);
@@ -463,6 +488,8 @@ char *manager_metrics_text(Manager *m) {
                                 m->processes[i]->name,
                                 m->processes[i]->state == PROCESS_RUNNING);
         }
+        if (m->samples)
+                (void) sample_quality_metrics(sample_checker_result(m->samples), &b);
         return strbuf_steal(&b, NULL);
 }
 
@@ -650,14 +677,15 @@ static bool fmt(char *buf, size_t size, const char *format, ...) {
 
 static int setup_local(Manager *m) {
         const SupervisorConfig *c = &m->config;
-        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], ch_port[16], sh_port[16],
-                lg_port[16], url[64], env[4200];
+        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], spool[4096], ch_port[16],
+                sh_port[16], lg_port[16], url[64], env[4200];
         Process *p;
         int r;
 
         if (!FMT(ch_dir, "%s/clickhouse", c->data_dir) || !FMT(log_dir, "%s/log/containers", c->data_dir) ||
             !FMT(ckpt, "%s/shipper/checkpoints", c->data_dir) ||
-            !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) || !FMT(glob, "%s/loggen-*.log", log_dir))
+            !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) ||
+            !FMT(glob, "%s/loggen-*.log", log_dir) || !FMT(spool, "%s/shipper/samples", c->data_dir))
                 return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "local.data_dir is too long");
         (void) FMT(ch_port, "%" PRIi64, c->ch_port);
         (void) FMT(sh_port, "%" PRIi64, c->shipper_port);
@@ -719,6 +747,11 @@ static int setup_local(Manager *m) {
                         "127.0.0.1",
                         "--listen-port",
                         sh_port,
+                        /* Resource samples of the supervisor's children (the shipper's siblings). */
+                        "--sample-targets",
+                        "children",
+                        "--sample-spool-dir",
+                        spool,
                         NULL,
                 };
                 r = add_process(m, "shipper", argv, &p);
@@ -882,6 +915,9 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                                 strempty(m->config.path));
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
+                r = sample_checker_new(m->glue, cc.url, cc.user, cc.password, cc.database, &m->samples);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the resource sample check: %m");
         }
 
         r = setup_status(m);
@@ -931,6 +967,7 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->status_unix);
         http_server_free(m->status_tcp);
         clickhouse_checker_free(m->clickhouse);
+        sample_checker_free(m->samples);
         cluster_free(m->cluster);
         for (size_t i = 0; i < m->n_processes; i++)
                 process_free(m->processes[i]);

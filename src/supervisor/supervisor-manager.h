@@ -9,6 +9,7 @@
 #include "http-server.h"
 #include "supervisor-clickhouse.h"
 #include "supervisor-config.h"
+#include "supervisor-samples.h"
 #include "supervisor-process.h"
 
 typedef enum SupervisorState {
@@ -35,6 +36,7 @@ typedef struct Manager {
         sd_event_source *stop_timer;
         CurlGlue *glue;
         ClickHouseChecker *clickhouse;
+        SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
         HttpServer *status_unix;
         HttpServer *status_tcp;
 

@@ -194,7 +194,7 @@ Test(schema, repository_files) {
         size_t n = 0;
         for (char **f = files; *f; f++)
                 n++;
-        cr_expect_eq(n, 4);
+        cr_expect_eq(n, 12);
         cr_expect_lt(schema_list_files("/nonexistent", 26, 5, &files), 0);
 }
 

@@ -63,7 +63,9 @@ class SchemaTest(unittest.TestCase):
     def test_tables_created_on_empty_dir(self):
         names = self.ep.scalar("SELECT arrayStringConcat(groupArray(name), ',') FROM "
                                "(SELECT name FROM system.tables WHERE database = 'default' ORDER BY name)")
-        self.assertEqual(names, "otel_logs,otel_logs_hourly,otel_logs_hourly_mv,otel_logs_hourly_summary")
+        self.assertEqual(names, "billing_hourly,billing_hourly_refresh,metrics_5min,metrics_5min_mv,metrics_hourly,"
+                                "metrics_hourly_mv,metrics_pricing,metrics_raw,"
+                                "otel_logs,otel_logs_hourly,otel_logs_hourly_mv,otel_logs_hourly_summary")
 
     def test_text_index_variant_on_this_engine(self):
         version = self.ep.scalar("SELECT version()")
@@ -129,7 +131,7 @@ class SchemaTest(unittest.TestCase):
     def test_reapply_over_http_is_idempotent(self):
         before = self.ep.ok("SELECT name, create_table_query FROM system.tables WHERE database = 'default' ORDER BY name")
         files = sorted(f for f in os.listdir(SCHEMA_DIR) if f.endswith(".sql") and not f.endswith(".compat.sql"))
-        self.assertEqual(len(files), 4)
+        self.assertEqual(len(files), 12)
         for _ in range(2):
             for name in files:
                 with open(os.path.join(SCHEMA_DIR, name)) as f:
@@ -137,6 +139,8 @@ class SchemaTest(unittest.TestCase):
                 self.assertEqual(r.status, 200, f"{name}: {r}")
         after = self.ep.ok("SELECT name, create_table_query FROM system.tables WHERE database = 'default' ORDER BY name")
         self.assertEqual(before, after)
+        # The pricing table is filled when created only: applying again adds no row.
+        self.assertEqual(self.ep.scalar("SELECT count() FROM metrics_pricing"), "1")
 
     def test_retention_ttl_drops_expired_rows(self):
         old = shipper_rows(5, start_ns=(int(time.time()) - 10 * 86400) * 10**9, service="ttl-old")
@@ -170,7 +174,7 @@ class SchemaLifecycleTest(unittest.TestCase):
             self.assertEqual(ep.stop(), 0)
             ep.start()
             self.assertEqual(ep.scalar("SELECT count() FROM otel_logs"), "10")
-            self.assertEqual(ep.read_log().count("Applied "), 8)
+            self.assertEqual(ep.read_log().count("Applied "), 24)
         finally:
             ep.cleanup()
 

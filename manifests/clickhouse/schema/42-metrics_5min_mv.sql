@@ -1,0 +1,18 @@
+-- Feeds metrics_5min from every block inserted into metrics_raw (a block the raw table drops as a
+-- duplicate of an earlier insert reaches no view, so a re-sent batch is counted once).
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_5min_mv TO default.metrics_5min
+AS SELECT
+  customer_id,
+  vm_id,
+  toStartOfFiveMinutes(timestamp) AS timestamp,
+  avgState(cpu_usage_percent) AS cpu_avg,
+  max(cpu_usage_percent) AS cpu_max,
+  avgState(memory_used_bytes) AS memory_avg_bytes,
+  max(memory_used_bytes) AS memory_max_bytes,
+  sum(network_rx_bytes + network_tx_bytes) AS network_total_bytes,
+  sum(disk_read_bytes + disk_write_bytes) AS disk_total_bytes,
+  sum(cpu_used_us) AS cpu_used_us,
+  sum(toUInt128(memory_used_bytes) * interval_ms) AS memory_byte_ms,
+  toUInt64(count()) AS sample_count
+FROM default.metrics_raw
+GROUP BY customer_id, vm_id, timestamp;

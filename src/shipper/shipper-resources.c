@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "shipper-resources.h"
+
+#define READ_MAX (64 * 1024)
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, const char *vm_id) {
+        ResourceTarget *t = calloc(1, sizeof(ResourceTarget));
+        if (!t)
+                return NULL;
+        t->kind = kind;
+        t->customer_id = strdup(customer_id);
+        t->vm_id = strdup(vm_id);
+        if (!t->customer_id || !t->vm_id)
+                return resource_target_free(t);
+        return t;
+}
+
+ResourceTarget *resource_target_free(ResourceTarget *t) {
+        if (!t)
+                return NULL;
+        free(t->customer_id);
+        free(t->vm_id);
+        free(t->cgroup_dir);
+        free(t);
+        return NULL;
+}
+
+/* Reads a small file into buf (NUL-terminated, at most size - 1 bytes). */
+static int read_small(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        size_t n = 0;
+
+        if (fd < 0)
+                return -errno;
+        while (n < size - 1) {
+                ssize_t k = read(fd, buf + n, size - 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        return (int) n;
+}
+
+static int read_pathf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
+static int read_pathf(char *buf, size_t size, const char *fmt, ...) {
+        char path[PATH_MAX];
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vsnprintf(path, sizeof(path), fmt, ap);
+        va_end(ap);
+        if (k < 0 || (size_t) k >= sizeof(path))
+                return -ENAMETOOLONG;
+        return read_small(path, buf, size);
+}
+
+/* The unsigned number at the start of s (after blanks); 0 on success. */
+static int leading_u64(const char *s, const char **ret_end, uint64_t *ret) {
+        uint64_t v = 0;
+        const char *p = s;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        if (*p < '0' || *p > '9')
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                unsigned d = (unsigned) (*p - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        if (ret_end)
+                *ret_end = p;
+        return 0;
+}
+
+/* Value of "key value" / "key: value" lines (as in cpu.stat, meminfo, /proc/<pid>/io). */
+static int keyed_u64(const char *text, const char *key, uint64_t *ret) {
+        size_t kl = strlen(key);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, kl) != 0)
+                        continue;
+                const char *v = p + kl;
+                if (*v == ':')
+                        v++;
+                if (*v != ' ' && *v != '\t')
+                        continue;
+                return leading_u64(v, NULL, ret);
+        }
+        return -ENODATA;
+}
+
+int resources_host_totals(const char *proc_root, uint64_t *ret_millicores, uint64_t *ret_mem_total) {
+        char buf[READ_MAX];
+        uint64_t cpus = 0, kb;
+        int r;
+
+        r = read_pathf(buf, sizeof(buf), "%s/stat", proc_root);
+        if (r < 0)
+                return r;
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (startswith(p, "cpu") && p[3] >= '0' && p[3] <= '9')
+                        cpus++;
+        r = read_pathf(buf, sizeof(buf), "%s/meminfo", proc_root);
+        if (r < 0)
+                return r;
+        r = keyed_u64(buf, "MemTotal", &kb);
+        if (r < 0)
+                return r;
+        *ret_millicores = MAX(cpus, UINT64_C(1)) * 1000;
+        *ret_mem_total = kb * 1024;
+        return 0;
+}
+
+static uint64_t ticks_to_usec(uint64_t ticks) {
+        static long hz = 0;
+        if (hz <= 0)
+                hz = sysconf(_SC_CLK_TCK);
+        if (hz <= 0)
+                hz = 100;
+        return ticks * (UINT64_C(1000000) / (uint64_t) hz);
+}
+
+int resources_read_net_dev(const char *proc_root, pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx) {
+        char buf[READ_MAX];
+        uint64_t rx = 0, tx = 0;
+        int r;
+
+        if (pid > 0)
+                r = read_pathf(buf, sizeof(buf), "%s/%d/net/dev", proc_root, (int) pid);
+        else
+                r = read_pathf(buf, sizeof(buf), "%s/net/dev", proc_root);
+        if (r < 0)
+                return r;
+        /* Two header lines, then "  name: rx_bytes packets … (8 fields) tx_bytes …". */
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                const char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
+                const char *name = p, *q;
+                uint64_t v[9];
+
+                if (!colon || (nl && colon > nl))
+                        continue;
+                while (*name == ' ')
+                        name++;
+                if (colon - name == 2 && strncmp(name, "lo", 2) == 0)
+                        continue;
+                q = colon + 1;
+                for (int i = 0; i < 9; i++)
+                        if (leading_u64(q, &q, &v[i]) < 0)
+                                return -EBADMSG;
+                rx += v[0];
+                tx += v[8];
+        }
+        *ret_rx = rx;
+        *ret_tx = tx;
+        return 0;
+}
+
+static int read_diskstats(const char *proc_root, uint64_t *ret_read, uint64_t *ret_write) {
+        char buf[READ_MAX], last_disk[64] = "";
+        uint64_t rd = 0, wr = 0;
+        int r;
+
+        r = read_pathf(buf, sizeof(buf), "%s/diskstats", proc_root);
+        if (r < 0)
+                return r;
+        /* "major minor name reads merged sectors_read ms writes merged sectors_written …". Whole disks
+         * only: partitions (name = an earlier disk's name + suffix), loop, ram and device-mapper devices
+         * would count the same bytes twice or are not disks. */
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                uint64_t major, minor, v[7];
+                const char *q = p, *name;
+                size_t len;
+
+                if (leading_u64(q, &q, &major) < 0 || leading_u64(q, &q, &minor) < 0)
+                        continue;
+                while (*q == ' ')
+                        q++;
+                name = q;
+                len = strcspn(name, " \n");
+                q = name + len;
+                for (int i = 0; i < 7; i++)
+                        if (leading_u64(q, &q, &v[i]) < 0)
+                                return -EBADMSG;
+                if (len == 0 || len >= sizeof(last_disk) || strncmp(name, "loop", 4) == 0 ||
+                    strncmp(name, "ram", 3) == 0 || strncmp(name, "dm-", 3) == 0 ||
+                    strncmp(name, "zram", 4) == 0)
+                        continue;
+                if (last_disk[0] && len > strlen(last_disk) &&
+                    strncmp(name, last_disk, strlen(last_disk)) == 0)
+                        continue;
+                memcpy(last_disk, name, len);
+                last_disk[len] = 0;
+                rd += v[2] * 512;
+                wr += v[6] * 512;
+        }
+        *ret_read = rd;
+        *ret_write = wr;
+        return 0;
+}
+
+int resources_read_host(const char *proc_root, ResourceCounters *ret) {
+        char buf[READ_MAX];
+        ResourceCounters c = {0};
+        uint64_t v[8] = {0}, total_kb, avail_kb;
+        const char *q;
+        int r;
+
+        r = read_pathf(buf, sizeof(buf), "%s/stat", proc_root);
+        if (r < 0)
+                return r;
+        if (!startswith(buf, "cpu "))
+                return -EBADMSG;
+        /* user nice system idle iowait irq softirq steal: busy is all but idle and iowait. */
+        q = buf + 4;
+        for (int i = 0; i < 8; i++)
+                if (leading_u64(q, &q, &v[i]) < 0) {
+                        if (i < 4)
+                                return -EBADMSG;
+                        break;
+                }
+        c.cpu_usec = ticks_to_usec(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+        (void) keyed_u64(buf, "btime", &c.identity);
+        c.cpu_limit_millicores = 0;
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (startswith(p, "cpu") && p[3] >= '0' && p[3] <= '9')
+                        c.cpu_limit_millicores += 1000;
+        if (c.cpu_limit_millicores == 0)
+                c.cpu_limit_millicores = 1000;
+
+        r = read_pathf(buf, sizeof(buf), "%s/meminfo", proc_root);
+        if (r < 0)
+                return r;
+        if (keyed_u64(buf, "MemTotal", &total_kb) < 0 || keyed_u64(buf, "MemAvailable", &avail_kb) < 0)
+                return -EBADMSG;
+        c.mem_limit = total_kb * 1024;
+        c.mem_used = (total_kb - MIN(avail_kb, total_kb)) * 1024;
+
+        r = resources_read_net_dev(proc_root, 0, &c.net_rx, &c.net_tx);
+        if (r < 0)
+                return r;
+        r = read_diskstats(proc_root, &c.disk_read, &c.disk_write);
+        if (r < 0)
+                return r;
+        *ret = c;
+        return 0;
+}
+
+pid_t resources_cgroup_pid(const char *dir) {
+        char path[PATH_MAX], buf[256];
+        _cleanup_(closedirp) DIR *d = NULL;
+        uint64_t pid;
+        struct dirent *de;
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/cgroup.procs", dir) < sizeof(path) &&
+            read_small(path, buf, sizeof(buf)) > 0 && leading_u64(buf, NULL, &pid) == 0 && pid > 0 &&
+            pid < INT32_MAX)
+                return (pid_t) pid;
+        d = opendir(dir);
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                pid_t p;
+                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                        continue;
+                if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
+                        continue;
+                p = resources_cgroup_pid(path);
+                if (p > 0)
+                        return p;
+        }
+        return 0;
+}
+
+int resources_read_pod(
+        const char *proc_root,
+        const ResourceTarget *t,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret) {
+        char buf[READ_MAX];
+        ResourceCounters c = {0};
+        struct stat st;
+        uint64_t quota, period;
+        const char *q;
+        int r;
+
+        if (stat(t->cgroup_dir, &st) < 0)
+                return -errno;
+        c.identity = (uint64_t) st.st_ino;
+
+        r = read_pathf(buf, sizeof(buf), "%s/cpu.stat", t->cgroup_dir);
+        if (r < 0)
+                return r;
+        if (keyed_u64(buf, "usage_usec", &c.cpu_usec) < 0)
+                return -EBADMSG;
+
+        r = read_pathf(buf, sizeof(buf), "%s/memory.current", t->cgroup_dir);
+        if (r < 0)
+                return r;
+        if (leading_u64(buf, NULL, &c.mem_used) < 0)
+                return -EBADMSG;
+        r = read_pathf(buf, sizeof(buf), "%s/memory.max", t->cgroup_dir);
+        if (r >= 0 && leading_u64(buf, NULL, &c.mem_limit) < 0)
+                c.mem_limit = host_mem; /* "max" */
+        else if (r < 0)
+                c.mem_limit = host_mem;
+
+        /* cpu.max: "<quota|max> <period>". */
+        c.cpu_limit_millicores = host_millicores;
+        r = read_pathf(buf, sizeof(buf), "%s/cpu.max", t->cgroup_dir);
+        if (r >= 0 && leading_u64(buf, &q, &quota) == 0 && leading_u64(q, NULL, &period) == 0 && period > 0)
+                c.cpu_limit_millicores = MAX(quota * 1000 / period, UINT64_C(1));
+
+        /* io.stat: "maj:min rbytes=N wbytes=N rios=…" per device. */
+        r = read_pathf(buf, sizeof(buf), "%s/io.stat", t->cgroup_dir);
+        if (r >= 0)
+                for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                        const char *rb = strstr(p, " rbytes="), *wb = strstr(p, " wbytes="),
+                                   *nl = strchr(p, '\n');
+                        uint64_t v;
+                        if (rb && (!nl || rb < nl) && leading_u64(rb + 8, NULL, &v) == 0)
+                                c.disk_read += v;
+                        if (wb && (!nl || wb < nl) && leading_u64(wb + 8, NULL, &v) == 0)
+                                c.disk_write += v;
+                }
+
+        /* The pod's network namespace, seen through one of its processes. */
+        if (t->pid > 0)
+                (void) resources_read_net_dev(proc_root, t->pid, &c.net_rx, &c.net_tx);
+        *ret = c;
+        return 0;
+}
+
+int resources_read_process(
+        const char *proc_root,
+        pid_t pid,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret) {
+        char buf[READ_MAX];
+        ResourceCounters c = {0};
+        uint64_t f[22], kb;
+        const char *q;
+        int r;
+
+        r = read_pathf(buf, sizeof(buf), "%s/%d/stat", proc_root, (int) pid);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        /* After the command name in parentheses (which may hold anything): state, then numbers. */
+        q = strrchr(buf, ')');
+        if (!q || q[1] != ' ' || !q[2])
+                return -EBADMSG;
+        q += 3; /* skip ") <state>" */
+        while (*q && *q != ' ')
+                q++;
+        /* Fields 4 to 22 (ppid … starttime); tpgid, priority and nice may be negative (kept as 0). */
+        for (int i = 4; i <= 22; i++) {
+                while (*q == ' ')
+                        q++;
+                if (*q == '-') {
+                        q++;
+                        while (*q >= '0' && *q <= '9')
+                                q++;
+                        f[i - 1] = 0;
+                        continue;
+                }
+                if (leading_u64(q, &q, &f[i - 1]) < 0)
+                        return -EBADMSG;
+        }
+        c.cpu_usec = ticks_to_usec(f[13] + f[14]); /* utime + stime */
+        c.identity = f[21];                        /* starttime */
+
+        r = read_pathf(buf, sizeof(buf), "%s/%d/status", proc_root, (int) pid);
+        if (r >= 0 && keyed_u64(buf, "VmRSS", &kb) == 0)
+                c.mem_used = kb * 1024;
+        r = read_pathf(buf, sizeof(buf), "%s/%d/io", proc_root, (int) pid);
+        if (r >= 0) {
+                (void) keyed_u64(buf, "read_bytes", &c.disk_read);
+                (void) keyed_u64(buf, "write_bytes", &c.disk_write);
+        }
+        c.mem_limit = host_mem;
+        c.cpu_limit_millicores = host_millicores;
+        *ret = c;
+        return 0;
+}
+
+uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, ResourceStats *stats) {
+        if (cur >= prev)
+                return cur - prev;
+        if (prev <= UINT32_MAX) {
+                uint64_t wrapped = (UINT64_C(1) << 32) - prev + cur;
+                if (wrapped < (UINT64_C(1) << 31)) {
+                        stats->counter_wraps++;
+                        return wrapped;
+                }
+        }
+        stats->counter_resets++;
+        return 0;
+}
+
+int resource_sample_make(
+        ResourceTarget *t,
+        const ResourceCounters *cur,
+        uint64_t mono_usec,
+        uint64_t realtime_ms,
+        uint64_t gap_usec,
+        ResourceStats *stats,
+        ResourceSample *ret) {
+        ResourceSample s = {0};
+        uint64_t elapsed;
+
+        if (!t->have_prev || mono_usec <= t->prev_mono_usec) {
+                t->prev = *cur;
+                t->prev_mono_usec = mono_usec;
+                t->have_prev = true;
+                return 0;
+        }
+        elapsed = mono_usec - t->prev_mono_usec;
+        s.timestamp_ms = realtime_ms;
+        s.interval_ms = MAX((elapsed + 500) / 1000, UINT64_C(1));
+        if (cur->identity != t->prev.identity) {
+                /* Restarted since the previous reading: the counters began again at zero. */
+                stats->restarts++;
+                s.cpu_used_us = cur->cpu_usec;
+                s.net_rx = cur->net_rx;
+                s.net_tx = cur->net_tx;
+                s.disk_read = cur->disk_read;
+                s.disk_write = cur->disk_write;
+        } else {
+                s.cpu_used_us = resource_counter_delta(t->prev.cpu_usec, cur->cpu_usec, stats);
+                s.net_rx = resource_counter_delta(t->prev.net_rx, cur->net_rx, stats);
+                s.net_tx = resource_counter_delta(t->prev.net_tx, cur->net_tx, stats);
+                s.disk_read = resource_counter_delta(t->prev.disk_read, cur->disk_read, stats);
+                s.disk_write = resource_counter_delta(t->prev.disk_write, cur->disk_write, stats);
+        }
+        s.cpu_limit_millicores = cur->cpu_limit_millicores;
+        s.mem_used = cur->mem_used;
+        s.mem_total = cur->mem_limit;
+        /* used µs / (elapsed µs × cores) × 100, with cores = millicores / 1000. */
+        if (cur->cpu_limit_millicores > 0)
+                s.cpu_percent = (double) s.cpu_used_us * 1000.0 * 100.0 /
+                                ((double) elapsed * (double) cur->cpu_limit_millicores);
+        if (elapsed > gap_usec) {
+                s.quality |= SAMPLE_QUALITY_GAP;
+                stats->gaps++;
+        }
+        if (s.cpu_percent > 100.0) {
+                s.quality |= SAMPLE_QUALITY_CPU_OVER;
+                stats->cpu_over++;
+        }
+        if (s.mem_total > 0 && s.mem_used > s.mem_total) {
+                s.quality |= SAMPLE_QUALITY_MEMORY_OVER;
+                stats->memory_over++;
+        }
+        stats->samples++;
+        t->prev = *cur;
+        t->prev_mono_usec = mono_usec;
+        *ret = s;
+        return 1;
+}
+
+int resource_sample_format(StrBuf *out, const ResourceTarget *t, const ResourceSample *s) {
+        int r;
+
+        r = strbuf_puts(out, "{\"customer_id\":\"");
+        if (r >= 0)
+                r = strbuf_append_json_escaped(out, t->customer_id, strlen(t->customer_id));
+        if (r >= 0)
+                r = strbuf_puts(out, "\",\"vm_id\":\"");
+        if (r >= 0)
+                r = strbuf_append_json_escaped(out, t->vm_id, strlen(t->vm_id));
+        if (r >= 0)
+                r = strbuf_printf(
+                        out,
+                        "\",\"timestamp\":%" PRIu64 ",\"interval_ms\":%" PRIu64
+                        ",\"cpu_usage_percent\":%.4f,\"cpu_used_us\":%" PRIu64
+                        ",\"cpu_limit_millicores\":%" PRIu64 ",\"memory_used_bytes\":%" PRIu64
+                        ",\"memory_total_bytes\":%" PRIu64 ",\"network_rx_bytes\":%" PRIu64
+                        ",\"network_tx_bytes\":%" PRIu64 ",\"disk_read_bytes\":%" PRIu64
+                        ",\"disk_write_bytes\":%" PRIu64 ",\"quality\":%u}\n",
+                        s->timestamp_ms,
+                        s->interval_ms,
+                        s->cpu_percent,
+                        s->cpu_used_us,
+                        s->cpu_limit_millicores,
+                        s->mem_used,
+                        s->mem_total,
+                        s->net_rx,
+                        s->net_tx,
+                        s->disk_read,
+                        s->disk_write,
+                        s->quality);
+        return r;
+}
+
+/* --- discovery ---------------------------------------------------------------------------------------- */
+
+/* The pod uid in a cgroup directory name: "kubepods-burstable-pod<uid>.slice" (systemd driver, '_' for
+ * '-') or "pod<uid>" (cgroupfs driver). */
+static bool pod_uid_of(const char *name, char *uid, size_t size) {
+        const char *p, *end;
+        size_t n;
+
+        if (startswith(name, "pod"))
+                p = name + 3;
+        else {
+                p = strstr(name, "-pod");
+                if (!p)
+                        return false;
+                p += 4;
+        }
+        end = strstr(p, ".slice");
+        n = end ? (size_t) (end - p) : strlen(p);
+        if (n < 8 || n >= size)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+                if (c == '_')
+                        c = '-';
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
+                        return false;
+                uid[i] = c;
+        }
+        uid[n] = 0;
+        return true;
+}
+
+typedef struct PodNames {
+        char **entries; /* "<namespace>_<name>_<uid>" */
+        size_t n;
+} PodNames;
+
+static void pod_names_done(PodNames *p) {
+        for (size_t i = 0; i < p->n; i++)
+                free(p->entries[i]);
+        free(p->entries);
+}
+
+static int pod_names_load(const char *dir, PodNames *ret) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                char **a;
+                if (de->d_name[0] == '.' || !strchr(de->d_name, '_'))
+                        continue;
+                a = realloc(ret->entries, (ret->n + 1) * sizeof(char *));
+                if (!a)
+                        return -ENOMEM;
+                ret->entries = a;
+                a[ret->n] = strdup(de->d_name);
+                if (!a[ret->n])
+                        return -ENOMEM;
+                ret->n++;
+        }
+        return 0;
+}
+
+typedef struct PodWalk {
+        const PodNames *names;
+        ResourcePodFound found;
+        void *userdata;
+} PodWalk;
+
+static int pod_report(PodWalk *w, const char *uid, const char *dir) {
+        size_t ul = strlen(uid);
+
+        for (size_t i = 0; i < w->names->n; i++) {
+                const char *e = w->names->entries[i], *u1, *u2;
+                size_t el = strlen(e);
+                char ns[256], name[256];
+
+                if (el <= ul + 1 || strcmp(e + el - ul, uid) != 0 || e[el - ul - 1] != '_')
+                        continue;
+                u1 = strchr(e, '_');
+                u2 = e + el - ul - 1;
+                if (u1 >= u2 || (size_t) (u1 - e) >= sizeof(ns) || (size_t) (u2 - u1 - 1) >= sizeof(name))
+                        continue;
+                memcpy(ns, e, (size_t) (u1 - e));
+                ns[u1 - e] = 0;
+                memcpy(name, u1 + 1, (size_t) (u2 - u1 - 1));
+                name[u2 - u1 - 1] = 0;
+                return w->found(ns, name, uid, dir, w->userdata);
+        }
+        return w->found("unknown", uid, uid, dir, w->userdata);
+}
+
+static int pod_walk(PodWalk *w, const char *dir, unsigned depth, bool in_kubepods) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+        int r;
+
+        if (!d)
+                return depth == 0 ? -errno : 0;
+        while ((de = readdir(d))) {
+                char path[PATH_MAX], uid[64];
+                bool kube;
+
+                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                        continue;
+                if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
+                        continue;
+                kube = in_kubepods || startswith(de->d_name, "kubepods");
+                if (in_kubepods && pod_uid_of(de->d_name, uid, sizeof(uid))) {
+                        r = pod_report(w, uid, path);
+                        if (r < 0)
+                                return r;
+                        continue; /* containers below belong to the pod */
+                }
+                if (depth < 4 && (kube || depth == 0)) {
+                        r = pod_walk(w, path, depth + 1, kube);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int resources_find_pods(
+        const char *cgroup_root, const char *pods_log_dir, ResourcePodFound found, void *userdata) {
+        PodNames names = {0};
+        PodWalk w = {.names = &names, .found = found, .userdata = userdata};
+        int r;
+
+        r = pods_log_dir ? pod_names_load(pods_log_dir, &names) : 0;
+        if (r >= 0)
+                r = pod_walk(&w, cgroup_root, 0, false);
+        pod_names_done(&names);
+        return r;
+}
+
+int resources_find_children(const char *proc_root, pid_t parent, ResourceChildFound found, void *userdata) {
+        char buf[READ_MAX], comm[64];
+        const char *p;
+        int r;
+
+        r = read_pathf(buf, sizeof(buf), "%s/%d/task/%d/children", proc_root, (int) parent, (int) parent);
+        if (r < 0)
+                return r;
+        for (p = buf; *p;) {
+                uint64_t pid;
+                if (leading_u64(p, &p, &pid) < 0)
+                        break;
+                if (pid == 0 || pid > INT32_MAX)
+                        continue;
+                r = read_pathf(comm, sizeof(comm), "%s/%" PRIu64 "/comm", proc_root, pid);
+                if (r < 0)
+                        continue; /* gone meanwhile */
+                comm[strcspn(comm, "\n")] = 0;
+                r = found((pid_t) pid, comm, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

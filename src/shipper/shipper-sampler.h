@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The shipper's resource sampler: every sample-interval it reads the machine, the pods' cgroups and/or
+ * the children of a process (shipper-resources.c), turns the readings into metrics_raw rows and sends
+ * them in batches (sample-batch-samples ticks or sample-flush-interval) through the shipper's
+ * ClickHouse settings: same compression, retries with backoff, and a deduplication token per batch.
+ * Sealed batches are kept in sample-spool-dir until ClickHouse acknowledged them, so a restart sends
+ * them again with the same token (stored once). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "strbuf.h"
+
+typedef struct Manager Manager;
+typedef struct Sampler Sampler;
+
+typedef struct SamplerConfig {
+        char *targets; /* comma-separated: host, pods, children; empty: off */
+        int64_t interval_nsec;
+        int64_t batch_samples;
+        int64_t flush_interval_nsec;
+        int64_t gap_nsec;
+        char *table;
+        char *spool_dir;
+        int64_t spool_max;
+        char *proc_root;
+        char *cgroup_root;
+        char *pods_log_dir;
+        char *host_name;
+        int64_t children_of; /* 0: the shipper's parent */
+} SamplerConfig;
+
+void sampler_config_init(SamplerConfig *c);
+void sampler_config_done(SamplerConfig *c);
+/* Writes the sampler's options into table (room for max); returns how many. */
+size_t sampler_config_options(SamplerConfig *c, ConfigOption *table, size_t max);
+
+/* NULL in *ret when sampling is off. */
+int sampler_new(Manager *m, const SamplerConfig *c, Sampler **ret);
+Sampler *sampler_free(Sampler *s);
+int sampler_start(Sampler *s);
+/* Seals the batch being filled into the spool (called when the shipper stops). */
+void sampler_stop(Sampler *s);
+/* Appends the sampler's counters and gauges in Prometheus text. */
+int sampler_metrics_render(Sampler *s, StrBuf *out);

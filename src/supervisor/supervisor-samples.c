@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup-libs.h"
+#include "log.h"
+#include "parse-util.h"
+#include "supervisor-samples.h"
+
+struct SampleChecker {
+        CurlGlue *glue;
+        char *url, *sql;
+        CURL *easy;
+        struct curl_slist *headers;
+        StrBuf reply;
+        bool busy;
+        SampleQuality result;
+};
+
+int sample_quality_parse(const char *tsv, SampleQuality *q) {
+        uint64_t v[5];
+        const char *p = tsv;
+
+        for (size_t i = 0; i < 5; i++) {
+                char num[32];
+                size_t n = strcspn(p, i < 4 ? "\t" : "\n");
+                if (n == 0 || n >= sizeof(num) || p[n] != (i < 4 ? '\t' : '\n'))
+                        return -EBADMSG;
+                memcpy(num, p, n);
+                num[n] = 0;
+                if (safe_atou64(num, &v[i]) < 0)
+                        return -EBADMSG;
+                p += n + 1;
+        }
+        if (*p)
+                return -EBADMSG;
+        q->samples = v[0];
+        q->workloads = v[1];
+        q->gaps = v[2];
+        q->cpu_over = v[3];
+        q->memory_over = v[4];
+        return 0;
+}
+
+int sample_quality_metrics(const SampleQuality *q, StrBuf *out) {
+        if (!q->checked || q->error)
+                return 0;
+        return strbuf_printf(
+                out,
+                "# HELP otel_supervisor_resource_samples_last_hour Resource samples stored in the last hour.\n"
+                "# TYPE otel_supervisor_resource_samples_last_hour gauge\n"
+                "otel_supervisor_resource_samples_last_hour %" PRIu64 "\n"
+                "# HELP otel_supervisor_resource_workloads_last_hour Workloads sampled in the last hour.\n"
+                "# TYPE otel_supervisor_resource_workloads_last_hour gauge\n"
+                "otel_supervisor_resource_workloads_last_hour %" PRIu64 "\n"
+                "# HELP otel_supervisor_resource_sample_issues_last_hour Samples of the last hour flagged by the "
+                "sampler's data-quality checks.\n"
+                "# TYPE otel_supervisor_resource_sample_issues_last_hour gauge\n"
+                "otel_supervisor_resource_sample_issues_last_hour{check=\"gap\"} %" PRIu64 "\n"
+                "otel_supervisor_resource_sample_issues_last_hour{check=\"cpu_over_allocation\"} %" PRIu64
+                "\n"
+                "otel_supervisor_resource_sample_issues_last_hour{check=\"memory_over_limit\"} %" PRIu64
+                "\n",
+                q->samples,
+                q->workloads,
+                q->gaps,
+                q->cpu_over,
+                q->memory_over);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
+        SampleChecker *c = userdata;
+        return strbuf_append(&c->reply, p, size * n) < 0 ? 0 : size * n;
+}
+
+static void set_error(SampleChecker *c, const char *msg) {
+        free(c->result.error);
+        c->result.error = strdup(msg);
+}
+
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        SampleChecker *c = userdata;
+        long status = 0;
+        char msg[512];
+
+        c->busy = false;
+        c->result.checked = true;
+        if (result != CURLE_OK) {
+                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(result));
+                set_error(c, msg);
+                return;
+        }
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200) {
+                const char *body = strempty(c->reply.data);
+                (void) snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", status, (int) strcspn(body, "\n"), body);
+                set_error(c, msg);
+                return;
+        }
+        if (sample_quality_parse(strempty(c->reply.data), &c->result) < 0) {
+                set_error(c, "unexpected answer to the sample quality query");
+                return;
+        }
+        c->result.error = mfree(c->result.error);
+}
+
+int sample_checker_run(SampleChecker *c) {
+        int r;
+
+        if (c->busy)
+                return -EBUSY;
+        strbuf_reset(&c->reply);
+        curl_easy_reset(c->easy);
+        r = curl_setopt_checked(c->easy, CURLOPT_URL, c->url);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_WRITEFUNCTION, on_body);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_WRITEDATA, c);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_TIMEOUT_MS, 10000L);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_NOSIGNAL, 1L);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_HTTPHEADER, c->headers);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDS, c->sql);
+        if (r >= 0)
+                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(c->sql));
+        if (r >= 0)
+                r = curl_glue_add(c->glue, c->easy, on_done, c);
+        if (r < 0)
+                return r;
+        c->busy = true;
+        return 0;
+}
+
+const SampleQuality *sample_checker_result(const SampleChecker *c) {
+        return &c->result;
+}
+
+static void sample_checker_freep(SampleChecker **c) {
+        sample_checker_free(*c);
+}
+
+int sample_checker_new(
+        CurlGlue *glue,
+        const char *url,
+        const char *user,
+        const char *password,
+        const char *database,
+        SampleChecker **ret) {
+        _cleanup_(sample_checker_freep) SampleChecker *c = NULL;
+        _cleanup_free_ char *user_header = NULL, *key_header = NULL;
+        size_t l = strlen(url);
+
+        for (const char *p = database; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_'))
+                        return -EINVAL;
+        c = calloc(1, sizeof(SampleChecker));
+        if (!c)
+                return -ENOMEM;
+        c->glue = glue;
+        c->reply = STRBUF_INIT(64 * 1024);
+        if (asprintf(&c->url, "%.*s/", (int) (l > 0 && url[l - 1] == '/' ? l - 1 : l), url) < 0)
+                return -ENOMEM;
+        if (asprintf(
+                    &c->sql,
+                    "SELECT count(), uniqExact(customer_id, vm_id), countIf(bitAnd(quality, 1) != 0), "
+                    "countIf(bitAnd(quality, 2) != 0), countIf(bitAnd(quality, 4) != 0) FROM %s.metrics_raw "
+                    "WHERE timestamp > now() - INTERVAL 1 HOUR FORMAT TabSeparated",
+                    database) < 0)
+                return -ENOMEM;
+        if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(user)) < 0 ||
+            asprintf(&key_header, "X-ClickHouse-Key: %s", strempty(password)) < 0)
+                return -ENOMEM;
+        c->headers = curl_slist_append(NULL, user_header);
+        if (!c->headers || !curl_slist_append(c->headers, key_header) ||
+            !curl_slist_append(c->headers, "Content-Type: text/plain; charset=utf-8"))
+                return -ENOMEM;
+        c->easy = curl_easy_init();
+        if (!c->easy)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+SampleChecker *sample_checker_free(SampleChecker *c) {
+        if (!c)
+                return NULL;
+        if (c->easy) {
+                if (c->busy)
+                        curl_glue_remove(c->glue, c->easy);
+                curl_easy_cleanup(c->easy);
+        }
+        curl_slist_free_all(c->headers);
+        strbuf_done(&c->reply);
+        free(c->result.error);
+        free(c->url);
+        free(c->sql);
+        free(c);
+        return NULL;
+}

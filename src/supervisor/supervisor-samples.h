@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "curl-glue.h"
+#include "strbuf.h"
+
+/* Data quality of the resource samples (docs/metrics.md), as stored in <database>.metrics_raw: over the
+ * last hour, how many samples, and how many came after a gap, had CPU above the allocation or memory above
+ * the limit (the sampler flags such samples in `quality` and keeps them). Asked of ClickHouse with every
+ * poll, so it reflects the local runtime and the cluster alike. */
+
+typedef struct SampleQuality {
+        bool checked;
+        char *error; /* why the last query failed (e.g. no metrics_raw table), or NULL */
+        uint64_t samples, workloads, gaps, cpu_over, memory_over;
+} SampleQuality;
+
+typedef struct SampleChecker SampleChecker;
+
+int sample_checker_new(
+        CurlGlue *glue,
+        const char *url,
+        const char *user,
+        const char *password,
+        const char *database,
+        SampleChecker **ret);
+SampleChecker *sample_checker_free(SampleChecker *c);
+/* Starts a query unless one runs. */
+int sample_checker_run(SampleChecker *c);
+const SampleQuality *sample_checker_result(const SampleChecker *c);
+
+/* Parses the query's TSV answer (exposed for tests). */
+int sample_quality_parse(const char *tsv, SampleQuality *q);
+/* Appends the figures to the supervisor's /metrics text. */
+int sample_quality_metrics(const SampleQuality *q, StrBuf *out);

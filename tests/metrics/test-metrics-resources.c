@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/* The sampler's readings on fake /proc and cgroup v2 trees written into a temporary directory, and the
+ * arithmetic turning two readings into a sample. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shipper-resources.h"
+
+static char root[] = "/tmp/test-metrics-XXXXXX";
+
+static void put(const char *rel, const char *text) {
+        char path[512], cmd[600];
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+        cr_assert_eq(system(cmd), 0);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f, "%s", path);
+        fputs(text, f);
+        fclose(f);
+}
+
+static const char *at(const char *rel) {
+        static char path[4][512];
+        static int i;
+        i = (i + 1) % 4;
+        snprintf(path[i], sizeof(path[i]), "%s/%s", root, rel);
+        return path[i];
+}
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(root));
+}
+
+static void teardown(void) {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        cr_expect_eq(system(cmd), 0);
+        memcpy(root, "/tmp/test-metrics-XXXXXX", sizeof(root));
+}
+
+#define NET_HDR                                                                                             \
+        "Inter-|   Receive                                                |  Transmit\n"                    \
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n"
+
+static void host_files(void) {
+        put("proc/stat",
+            "cpu  100 20 30 5000 40 5 6 7 0 0\ncpu0 50 10 15 2500 20 2 3 3 0 0\ncpu1 50 10 15 2500 20 3 3 4 0 0\n"
+            "intr 12345\nbtime 1700000000\n");
+        put("proc/meminfo", "MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n");
+        put("proc/net/dev",
+            NET_HDR "    lo: 5000 10 0 0 0 0 0 0 5000 10 0 0 0 0 0 0\n"
+                    "  eth0: 1000 1 0 0 0 0 0 0 2000 2 0 0 0 0 0 0\n"
+                    "  eth1: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n");
+        put("proc/diskstats",
+            "   8       0 sda 10 0 100 5 20 0 200 6 0 0 0\n"
+            "   8       1 sda1 9 0 90 5 19 0 190 6 0 0 0\n"
+            " 259       0 nvme0n1 1 0 8 0 1 0 16 0 0 0 0\n"
+            " 259       1 nvme0n1p1 1 0 8 0 1 0 16 0 0 0 0\n"
+            "   7       0 loop0 1 0 1000 0 0 0 0 0 0 0 0\n"
+            " 253       0 dm-0 1 0 1000 0 1 0 1000 0 0 0 0\n");
+}
+
+Test(resources, host, .init = setup, .fini = teardown) {
+        ResourceCounters c;
+        uint64_t mc, mem, hz = (uint64_t) sysconf(_SC_CLK_TCK);
+
+        host_files();
+        cr_assert_eq(resources_host_totals(at("proc"), &mc, &mem), 0);
+        cr_expect_eq(mc, 2000);
+        cr_expect_eq(mem, 16000000ULL * 1024);
+        cr_assert_eq(resources_read_host(at("proc"), &c), 0);
+        /* busy = user + nice + system + irq + softirq + steal */
+        cr_expect_eq(c.cpu_usec, (100 + 20 + 30 + 5 + 6 + 7) * (1000000 / hz));
+        cr_expect_eq(c.identity, 1700000000);
+        cr_expect_eq(c.cpu_limit_millicores, 2000);
+        cr_expect_eq(c.mem_limit, 16000000ULL * 1024);
+        cr_expect_eq(c.mem_used, 4000000ULL * 1024);
+        cr_expect_eq(c.net_rx, 1010, "loopback excluded");
+        cr_expect_eq(c.net_tx, 2020);
+        cr_expect_eq(c.disk_read, (100 + 8) * 512, "partitions, loop and dm excluded");
+        cr_expect_eq(c.disk_write, (200 + 16) * 512);
+}
+
+Test(resources, host_malformed, .init = setup, .fini = teardown) {
+        ResourceCounters c;
+
+        host_files();
+        put("proc/stat", "intr 1\n");
+        cr_expect_eq(resources_read_host(at("proc"), &c), -EBADMSG);
+        host_files();
+        put("proc/net/dev", NET_HDR "  eth0: 12 x\n");
+        cr_expect_eq(resources_read_host(at("proc"), &c), -EBADMSG);
+        cr_expect_eq(resources_read_host(at("nonexistent"), &c), -ENOENT);
+}
+
+typedef struct Found {
+        char ns[8][64], name[8][64], uid[8][64];
+        int n;
+} Found;
+
+static int on_pod(const char *ns, const char *name, const char *uid, const char *dir, void *userdata) {
+        Found *f = userdata;
+        cr_assert_lt(f->n, 8);
+        snprintf(f->ns[f->n], 64, "%s", ns);
+        snprintf(f->name[f->n], 64, "%s", name);
+        snprintf(f->uid[f->n], 64, "%s", uid);
+        f->n++;
+        return 0;
+}
+
+static int find_pod(const Found *f, const char *name) {
+        for (int i = 0; i < f->n; i++)
+                if (strcmp(f->name[i], name) == 0)
+                        return i;
+        return -1;
+}
+
+Test(resources, pods_systemd_and_cgroupfs, .init = setup, .fini = teardown) {
+        Found f = {0};
+        int i;
+
+        put("cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1111aaaa_2222_3333_4444_555566667777.slice/"
+            "cri-containerd-1.scope/cgroup.procs",
+            "77\n");
+        put("cg/kubepods.slice/kubepods-pod9999aaaa_0000_0000_0000_000000000000.slice/cpu.stat",
+            "usage_usec 1\n");
+        put("cg/kubepods/besteffort/podabcdef01-2222-3333-4444-555566667777/cpu.stat", "usage_usec 1\n");
+        put("cg/system.slice/podman-pod12345678.scope/cpu.stat", "not a pod\n");
+        put("pods/shop_cart-7f9c_1111aaaa-2222-3333-4444-555566667777/c/0.log", "");
+        put("pods/kube-system_coredns-1_abcdef01-2222-3333-4444-555566667777/c/0.log", "");
+
+        cr_assert_eq(resources_find_pods(at("cg"), at("pods"), on_pod, &f), 0);
+        cr_assert_eq(f.n, 3);
+        i = find_pod(&f, "cart-7f9c");
+        cr_assert_geq(i, 0);
+        cr_expect_str_eq(f.ns[i], "shop");
+        cr_expect_str_eq(f.uid[i], "1111aaaa-2222-3333-4444-555566667777");
+        i = find_pod(&f, "coredns-1");
+        cr_assert_geq(i, 0);
+        cr_expect_str_eq(f.ns[i], "kube-system");
+        i = find_pod(&f, "9999aaaa-0000-0000-0000-000000000000");
+        cr_assert_geq(i, 0, "a pod without a log directory keeps its uid");
+        cr_expect_str_eq(f.ns[i], "unknown");
+        cr_expect_eq(
+                resources_cgroup_pid(at("cg/kubepods.slice/kubepods-burstable.slice/"
+                                        "kubepods-burstable-pod1111aaaa_2222_3333_4444_555566667777.slice")),
+                77);
+        cr_expect_lt(resources_find_pods(at("missing"), at("pods"), on_pod, &f), 0);
+}
+
+Test(resources, pod_readings, .init = setup, .fini = teardown) {
+        ResourceTarget *t = resource_target_new(RESOURCE_POD, "shop", "cart");
+        ResourceCounters c;
+
+        cr_assert_not_null(t);
+        t->cgroup_dir = strdup(at("cg/pod"));
+        put("cg/pod/cpu.stat", "usage_usec 123456\nuser_usec 1\nsystem_usec 2\n");
+        put("cg/pod/memory.current", "1048576\n");
+        put("cg/pod/memory.max", "max\n");
+        put("cg/pod/cpu.max", "250000 100000\n");
+        put("cg/pod/io.stat",
+            "8:0 rbytes=100 wbytes=200 rios=1 wios=2\n8:16 rbytes=1 wbytes=2 rios=1 wios=1\n");
+        put("proc/42/net/dev", NET_HDR "  eth0: 300 1 0 0 0 0 0 0 400 2 0 0 0 0 0 0\n");
+        t->pid = 42;
+        cr_assert_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 123456);
+        cr_expect_eq(c.mem_used, 1048576);
+        cr_expect_eq(c.mem_limit, 1ULL << 33, "memory.max 'max' is the machine's memory");
+        cr_expect_eq(c.cpu_limit_millicores, 2500);
+        cr_expect_eq(c.disk_read, 101);
+        cr_expect_eq(c.disk_write, 202);
+        cr_expect_eq(c.net_rx, 300);
+        cr_expect_eq(c.net_tx, 400);
+
+        put("cg/pod/cpu.max", "max 100000\n");
+        put("cg/pod/memory.max", "2097152\n");
+        cr_assert_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_limit_millicores, 8000);
+        cr_expect_eq(c.mem_limit, 2097152);
+
+        put("cg/pod/cpu.stat", "user_usec 1\n");
+        cr_expect_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), -EBADMSG);
+        resource_target_free(t);
+}
+
+Test(resources, process, .init = setup, .fini = teardown) {
+        ResourceCounters c;
+        uint64_t hz = (uint64_t) sysconf(_SC_CLK_TCK);
+
+        /* A command name with blanks and a parenthesis; tpgid -1, nice -5. */
+        put("proc/7/stat",
+            "7 (we (ird) name) S 1 7 7 0 -1 4194560 100 0 0 0 30 12 0 0 20 -5 1 0 98765 1000 50 0 0\n");
+        put("proc/7/status", "Name:\tx\nVmRSS:\t    2048 kB\n");
+        put("proc/7/io", "rchar: 5\nwchar: 6\nread_bytes: 4096\nwrite_bytes: 8192\n");
+        cr_assert_eq(resources_read_process(at("proc"), 7, 4000, 1ULL << 30, &c), 0);
+        cr_expect_eq(c.cpu_usec, 42 * (1000000 / hz));
+        cr_expect_eq(c.identity, 98765);
+        cr_expect_eq(c.mem_used, 2048 * 1024);
+        cr_expect_eq(c.disk_read, 4096);
+        cr_expect_eq(c.disk_write, 8192);
+        cr_expect_eq(c.cpu_limit_millicores, 4000);
+        cr_expect_eq(resources_read_process(at("proc"), 8, 4000, 1ULL << 30, &c), -ESRCH);
+        put("proc/9/stat", "9 (x S 1\n");
+        cr_expect_eq(resources_read_process(at("proc"), 9, 4000, 1ULL << 30, &c), -EBADMSG);
+}
+
+Test(resources, counter_delta) {
+        ResourceStats st = {0};
+
+        cr_expect_eq(resource_counter_delta(10, 25, &st), 15);
+        cr_expect_eq(resource_counter_delta(5, 5, &st), 0);
+        /* A 32-bit counter wrapping. */
+        cr_expect_eq(resource_counter_delta(UINT32_MAX - 99, 50, &st), 150);
+        cr_expect_eq(st.counter_wraps, 1);
+        /* Going backwards otherwise: a reset, never negative, never a spike. */
+        cr_expect_eq(resource_counter_delta(1000000, 10, &st), 0);
+        cr_expect_eq(resource_counter_delta(UINT64_C(1) << 40, 5, &st), 0);
+        cr_expect_eq(st.counter_resets, 2);
+        cr_expect_eq(st.counter_wraps, 1);
+}
+
+Test(resources, samples) {
+        ResourceTarget *t = resource_target_new(RESOURCE_POD, "ns", "pod");
+        ResourceStats st = {0};
+        ResourceSample s;
+        ResourceCounters c = {
+                .cpu_usec = 1000,
+                .net_rx = 10,
+                .mem_used = 100,
+                .mem_limit = 1000,
+                .cpu_limit_millicores = 500,
+                .identity = 1};
+
+        cr_assert_not_null(t);
+        cr_expect_eq(
+                resource_sample_make(t, &c, 1000000, 5000, 1000000, &st, &s), 0, "first reading: baseline");
+
+        /* 100 ms later, 25 ms of CPU on half a core: 50 %. */
+        c.cpu_usec += 25000;
+        c.net_rx += 500;
+        cr_assert_eq(resource_sample_make(t, &c, 1100000, 5100, 1000000, &st, &s), 1);
+        cr_expect_eq(s.interval_ms, 100);
+        cr_expect_eq(s.timestamp_ms, 5100);
+        cr_expect_eq(s.cpu_used_us, 25000);
+        cr_expect(s.cpu_percent > 49.999 && s.cpu_percent < 50.001, "%f", s.cpu_percent);
+        cr_expect_eq(s.net_rx, 500);
+        cr_expect_eq(s.quality, 0);
+
+        /* 1.5 s later (a gap), 800 ms of CPU on half a core (> 100 %), memory above the limit. */
+        c.cpu_usec += 800000;
+        c.mem_used = 2000;
+        cr_assert_eq(resource_sample_make(t, &c, 2600000, 6600, 1000000, &st, &s), 1);
+        cr_expect_eq(s.interval_ms, 1500);
+        cr_expect_eq(s.quality, SAMPLE_QUALITY_GAP | SAMPLE_QUALITY_CPU_OVER | SAMPLE_QUALITY_MEMORY_OVER);
+        cr_expect_eq(st.gaps, 1);
+        cr_expect_eq(st.cpu_over, 1);
+        cr_expect_eq(st.memory_over, 1);
+
+        /* Restarted: counters begin again at zero, their values are the interval's amounts. */
+        c = (ResourceCounters){
+                .cpu_usec = 3000,
+                .net_rx = 7,
+                .mem_used = 10,
+                .mem_limit = 1000,
+                .cpu_limit_millicores = 500,
+                .identity = 2};
+        cr_assert_eq(resource_sample_make(t, &c, 2700000, 6700, 1000000, &st, &s), 1);
+        cr_expect_eq(s.cpu_used_us, 3000);
+        cr_expect_eq(s.net_rx, 7);
+        cr_expect_eq(st.restarts, 1);
+        cr_expect_eq(st.samples, 3);
+
+        /* The same instant again (clock did not move): no sample, new baseline. */
+        cr_expect_eq(resource_sample_make(t, &c, 2700000, 6700, 1000000, &st, &s), 0);
+
+        StrBuf b = STRBUF_INIT(4096);
+        free(t->vm_id);
+        t->vm_id = strdup("a\"b");
+        cr_assert_eq(resource_sample_format(&b, t, &s), 0);
+        cr_expect_str_eq(
+                b.data,
+                "{\"customer_id\":\"ns\",\"vm_id\":\"a\\\"b\",\"timestamp\":6700,\"interval_ms\":100,"
+                "\"cpu_usage_percent\":6.0000,\"cpu_used_us\":3000,\"cpu_limit_millicores\":500,"
+                "\"memory_used_bytes\":10,\"memory_total_bytes\":1000,\"network_rx_bytes\":7,"
+                "\"network_tx_bytes\":0,\"disk_read_bytes\":0,\"disk_write_bytes\":0,\"quality\":0}\n");
+        strbuf_done(&b);
+        resource_target_free(t);
+}
+
+static int on_child(pid_t pid, const char *comm, void *userdata) {
+        char *out = userdata;
+        size_t l = strlen(out);
+        snprintf(out + l, 256 - l, "%d:%s,", (int) pid, comm);
+        return 0;
+}
+
+Test(resources, children, .init = setup, .fini = teardown) {
+        char out[256] = "";
+
+        put("proc/1/task/1/children", "10 11 12 ");
+        put("proc/10/comm", "loggen\n");
+        put("proc/12/comm", "clickhouse-endp\n"); /* 11 is gone */
+        cr_assert_eq(resources_find_children(at("proc"), 1, on_child, out), 0);
+        cr_expect_str_eq(out, "10:loggen,12:clickhouse-endp,");
+        cr_expect_lt(resources_find_children(at("proc"), 2, on_child, out), 0);
+}
