@@ -65,8 +65,7 @@ main() {
     nice -n 10 "$GO" build -trimpath -ldflags "-s -w $ver" -o "$bindir.tmp/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler &&
-    nice -n 10 "$GO" build -trimpath -ldflags "-s -w" -o "$bindir.tmp/etcd" go.etcd.io/etcd/server/v3)
+      k8s.io/kubernetes/cmd/kube-scheduler)
   echo "k8s deps: building kwok $KWOK_VERSION"
   GOBIN=$bindir.tmp nice -n 10 "$GO" install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   rm -rf "$bindir"
