@@ -11,22 +11,20 @@
 #include "shipper-manager.h"
 
 Batch *batch_new(ShipperFile *f) {
+        Manager *m = f->manager;
         Batch *b = calloc(1, sizeof(Batch));
         if (!b)
                 return NULL;
         b->file = f;
         b->generation = f->generation;
         b->start = b->end = f->reader.buf_off; /* fixed up by the caller */
-        /* One message (max_line, escaped up to 6x) must always fit on top of a
-         * batch that is just below batch-bytes. */
-        size_t max = (size_t) f->manager->config->batch_bytes +
-                     (size_t) f->manager->config->max_line_bytes * 6 + 64 * 1024;
-        Manager *m = f->manager;
         if (m->n_spare_rows > 0) {
                 b->rows = m->spare_rows[--m->n_spare_rows];
                 b->rows.len = 0;
         }
-        b->rows.max = max;
+        /* One message (max_line, escaped up to 6x) must always fit on top of a
+         * batch that is just below batch-bytes. */
+        b->rows.max = (size_t) m->config->batch_bytes + (size_t) m->config->max_line_bytes * 6 + 64 * 1024;
         memcpy(b->token_id, f->token_id, sizeof(b->token_id));
         return b;
 }
