@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine (root, non-interactive).
-# Debian packages come from scripts/deps/*.apt (one name per line, '#' comments);
-# every scripts/deps/*.sh hook then runs in name order (downloads, caches, builds of
-# test-only tools). Both steps are idempotent and quick once done.
+#   scripts/install-deps.sh run    only what the main job needs (scripts/deps/run.list)
+#   scripts/install-deps.sh [test] everything: the main job's dependencies and the tests'
+# Debian packages come from scripts/deps/*.apt (one name per line, '#' comments); the *.sh hooks then run in
+# name order (downloads, caches, builds of test-only tools). Both steps are idempotent and quick once done;
+# each step prints what it does and how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=$(sed -e 's/#.*//' scripts/deps/*.apt | xargs -n1 | sort -u)
+profile=${1:-test}
+case $profile in
+run) mapfile -t files < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/deps/run.list | sed 's|^|scripts/deps/|') ;;
+test) files=(scripts/deps/*.apt scripts/deps/*.sh) ;;
+*)
+  echo "install-deps: unknown profile '$profile' (run or test)" >&2
+  exit 2
+  ;;
+esac
+
+apts=() hooks=()
+for f in "${files[@]}"; do
+  case $f in
+  *.apt) apts+=("$f") ;;
+  *.sh) hooks+=("$f") ;;
+  esac
+done
+
+want=$(sed -e 's/#.*//' "${apts[@]}" | xargs -n1 | sort -u)
 missing=()
 for p in $want; do
   # A tool already on PATH from elsewhere (npm bundled with Node.js, say) counts as installed.
@@ -22,13 +42,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: missing Debian packages (run as root): ${missing[*]}" >&2
     exit 1
   fi
-  echo "install-deps: installing ${missing[*]}"
+  t=$(date +%s)
+  echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: Debian packages installed in $(($(date +%s) - t)) s"
 fi
 
-for hook in scripts/deps/*.sh; do
+for hook in "${hooks[@]}"; do
   [ -e "$hook" ] || continue
+  t=$(date +%s)
   bash "$hook"
+  d=$(($(date +%s) - t))
+  if [ $d -gt 1 ]; then
+    echo "install-deps: $(basename "$hook") took $d s"
+  fi
 done

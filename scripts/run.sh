@@ -13,7 +13,7 @@ src=$PWD
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
-scripts/install-deps.sh
+scripts/install-deps.sh run
 [ -f build/build.ninja ] || meson setup build --werror >/dev/null
 ninja -C build >/dev/null
 
