@@ -677,8 +677,8 @@ static enum MHD_Result check_content_length(
         return MHD_YES;
 }
 
-/* RFC 9112 §6.3: a message whose Content-Length values differ (two fields, or a list) has no reliable framing;
- * the server must answer 400 and close the connection, whatever length it would have picked. */
+/* RFC 9112 §6.3: a message whose Content-Length values differ (two fields, or a list) has no reliable
+ * framing; the server must answer 400 and close the connection, whatever length it would have picked. */
 static bool request_has_conflicting_length(struct MHD_Connection *c) {
         LengthCheck lc = {};
         (void) MHD_get_connection_values(c, MHD_HEADER_KIND, check_content_length, &lc);
