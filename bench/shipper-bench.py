@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "shipper"))
-from shipper_harness import CONTAINER_ID, PASSWORD, Endpoint, free_port, log  # noqa: E402
+from shipper_harness import CONTAINER_ID, INGEST, Endpoint, free_port, log  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -111,7 +111,7 @@ def run_shipper(shipper, logdir, url, compression, lines, work, timeout=600):
     if os.path.exists(cp):
         os.unlink(cp)
     port = free_port()
-    args = [shipper, "--paths", os.path.join(logdir, "*.log"), "--clickhouse-url", url, "--password", PASSWORD,
+    args = [shipper, "--paths", os.path.join(logdir, "*.log"), "--clickhouse-url", url, "--user", INGEST[0], "--password", INGEST[1],
             "--checkpoint-file", cp, "--dead-letter-file", os.path.join(work, "dead-letter"),
             "--listen-address", "127.0.0.1", "--listen-port", str(port), "--compression", compression]
     t0 = time.time()
@@ -146,7 +146,7 @@ def feed_direct(url, bodies, parallel):
                 return
             path, enc, body = bodies[i]
             path = path.replace("insert_deduplication_token=", f"insert_deduplication_token=direct-{t0}-")
-            headers = {"X-ClickHouse-User": "default", "X-ClickHouse-Key": PASSWORD}
+            headers = {"X-ClickHouse-User": INGEST[0], "X-ClickHouse-Key": INGEST[1]}
             if enc:
                 headers["Content-Encoding"] = enc
             req = urllib.request.Request(url + path, data=body, headers=headers)

@@ -36,7 +36,7 @@ rc=0
 if [ $rc = 0 ]; then
   echo
   echo "Sample aggregate (rows per random_string in otel_logs):"
-  curl -sS --fail-with-body -u "otel:$(cat "$data/clickhouse-password")" \
+  curl -sS --fail-with-body -u "otel_reader:$(cat "$data/supervisor/secrets/reader.password")" \
     --data-binary "SELECT RandomString, count() AS rows, round(avg(RandomNumber), 1) AS avg_number, min(Count) AS first_count, max(Count) AS last_count FROM otel_logs WHERE ServiceName = 'loggen' AND Count > 0 GROUP BY RandomString ORDER BY RandomString FORMAT PrettyCompactMonoBlock" \
     http://127.0.0.1:8123/ || rc=1
 fi

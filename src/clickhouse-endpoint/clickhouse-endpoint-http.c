@@ -69,6 +69,7 @@ struct HttpFrontend {
 typedef struct Request {
         HttpFrontend *f;
         bool is_get;
+        EngineRole user; /* who the request authenticated as */
         char *query;
         char *database;
         char *default_format;
@@ -100,7 +101,7 @@ typedef struct Request {
         bool streaming;
         bool native_in; /* the streamed body is Native of client_revision: convert before the engine reads it
                          */
-        size_t infile_at;
+        SqlStatement url_statement; /* ?query= of a streamed INSERT */
         int tmp_fd;
         bool decoded; /* the file holds the body decoded (no COMPRESSION for the engine) */
 
@@ -749,35 +750,90 @@ static int append_sql_identifier(StrBuf *b, const char *s) {
 
 /* --- running a request --------------------------------------------------------------------------------- */
 
-static bool setting_resettable(const char *name) {
-        return !startswith(name, "param_");
-}
-
-/* Session statements around the query: the URL's database and settings apply to this request only, so they
- * are set before it and reset after it, on the same engine session. */
-static int build_session_sql(const Request *r, StrBuf *before, StrBuf *after) {
+/* The URL's settings as one SET statement, run on the request's session before its statement. The session
+ * is the request's alone, so nothing needs to be reset after it. */
+static int build_settings_sql(const Request *r, StrBuf *b) {
         int k = 0;
 
-        if (r->n_settings > 0) {
-                k = strbuf_puts(before, "SET ");
-                for (size_t i = 0; k >= 0 && i < r->n_settings; i++) {
-                        if (i > 0)
-                                k = strbuf_puts(before, ", ");
-                        if (k >= 0)
-                                k = strbuf_printf(before, "%s = ", r->setting_names[i]);
-                        if (k >= 0)
-                                k = append_sql_string(before, r->setting_values[i]);
-                }
-                bool first = true;
-                for (size_t i = 0; k >= 0 && i < r->n_settings; i++) {
-                        if (!setting_resettable(r->setting_names[i]))
-                                continue;
-                        k = strbuf_printf(
-                                after, "%s%s = DEFAULT", first ? "SET " : ", ", r->setting_names[i]);
-                        first = false;
-                }
+        for (size_t i = 0; k >= 0 && i < r->n_settings; i++) {
+                if (streq(r->setting_names[i], "readonly"))
+                        continue; /* the session's readonly level, see request_readonly() */
+                k = strbuf_printf(b, "%s%s = ", b->len == 0 ? "SET " : ", ", r->setting_names[i]);
+                if (k >= 0)
+                        k = append_sql_string(b, r->setting_values[i]);
         }
         return k;
+}
+
+/* For a named session, which outlives the request: the URL's settings back to their defaults afterwards
+ * (param_* values stay, as the engine keeps query parameters). */
+static int build_reset_sql(const Request *r, StrBuf *b) {
+        int k = 0;
+
+        for (size_t i = 0; k >= 0 && i < r->n_settings; i++) {
+                if (streq(r->setting_names[i], "readonly") || startswith(r->setting_names[i], "param_"))
+                        continue;
+                k = strbuf_printf(b, "%s%s = DEFAULT", b->len == 0 ? "SET " : ", ", r->setting_names[i]);
+        }
+        return k;
+}
+
+/* The session's readonly level: 2 for the reader and for GET (as the server's GET), or what the URL asks
+ * for when it is stricter (readonly=1). A URL asking for 0 where 2 is required is refused by the engine:
+ * that level cannot be lowered. */
+static unsigned request_readonly(const Request *r, bool *ret_lowering) {
+        unsigned level = (r->is_get || r->user == ENGINE_ROLE_READER) ? 2 : 0;
+
+        *ret_lowering = false;
+        for (size_t i = 0; i < r->n_settings; i++) {
+                if (!streq(r->setting_names[i], "readonly"))
+                        continue;
+                const char *v = r->setting_values[i];
+                if (streq(v, "1"))
+                        level = 1;
+                else if (streq(v, "2") && level == 0)
+                        level = 2;
+                else if (!streq(v, "2") && level > 0)
+                        *ret_lowering = true;
+        }
+        return level;
+}
+
+/* The engine's message as the server would send it to this request. The engine authenticates every
+ * statement as its user "default", whose roles are the endpoint's users: its messages say "default: Not
+ * enough privileges ..."; name the user the client authenticated as instead. And for GET, the server
+ * explains why a write is read-only. */
+static char *engine_message_for_request(const char *message, const Request *r) {
+        static const char readonly[] = "Cannot execute query in readonly mode.";
+        const char *p = strstr(message, "DB::Exception: default: ");
+        _cleanup_free_ char *named = NULL;
+        char *m = NULL;
+
+        if (p) {
+                p += strlen("DB::Exception: ");
+                if (asprintf(
+                            &named,
+                            "%.*s%s: %s",
+                            (int) (p - message),
+                            message,
+                            engine_role_name(r->user),
+                            p + strlen("default: ")) < 0)
+                        return NULL;
+                message = named;
+        }
+        p = r->is_get ? strstr(message, readonly) : NULL;
+        if (!p)
+                return strdup(message);
+        p += strlen(readonly);
+        if (asprintf(
+                    &m,
+                    "%.*s For queries over HTTP, method GET implies readonly. You should use method POST for "
+                    "modifying queries.%s",
+                    (int) (p - message),
+                    message,
+                    p) < 0)
+                return NULL;
+        return m;
 }
 
 /* --- body ---------------------------------------------------------------------------------------------- */
@@ -1046,12 +1102,13 @@ static int take_form(Request *r, struct MHD_Connection *c, StrBuf *sql, enum MHD
 
 static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
         HttpFrontend *f = r->f;
-        StrBuf sql = STRBUF_INIT(SIZE_MAX / 2), before = STRBUF_INIT(1024 * 1024),
-               after = STRBUF_INIT(1024 * 1024);
+        StrBuf text = STRBUF_INIT(SIZE_MAX / 2), sql = STRBUF_INIT(SIZE_MAX / 2),
+               settings = STRBUF_INIT(1024 * 1024), reset = STRBUF_INIT(1024 * 1024);
         EngineResult res = {};
         EngineSession *session = NULL;
         char format_buf[128];
-        const char *format;
+        const char *format, *compression = "none";
+        SqlStatement st = {};
         enum MHD_Result ret;
         int k = 0;
 
@@ -1065,68 +1122,117 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                 return queue_body_error(r, c);
 
         if (r->streaming) {
+                /* The rows arrived in tmp_fd; ?query= is the statement. */
                 if (r->native_in) {
                         k = convert_native_body(r, c, &ret);
                         if (k != 0)
                                 return k < 0 ? MHD_NO : ret;
                 }
-                const char *comp = r->decoded ? NULL : body_encoding_to_compression(r->enc);
-                k = strbuf_append(&sql, r->query, r->infile_at);
-                if (k >= 0)
-                        k = strbuf_printf(
-                                &sql,
-                                " FROM INFILE '/proc/self/fd/%d' COMPRESSION '%s' ",
-                                r->tmp_fd,
-                                comp ?: "none");
-                if (k >= 0)
-                        k = strbuf_puts(&sql, r->query + r->infile_at);
+                if (!r->decoded)
+                        compression = body_encoding_to_compression(r->enc) ?: "none";
+                st = r->url_statement;
+                k = strbuf_puts(&text, r->query);
         } else if (r->multipart) {
-                k = take_form(r, c, &sql, &ret);
+                k = take_form(r, c, &text, &ret);
                 if (k != 0) {
-                        strbuf_done(&sql);
+                        strbuf_done(&text);
                         return k < 0 ? MHD_NO : ret;
                 }
         } else {
-                k = strbuf_puts(&sql, strempty(r->query));
+                /* ?query= and the body are one text, as the server reads them. */
+                k = strbuf_puts(&text, strempty(r->query));
                 if (k >= 0 && !isempty(r->query) && r->body.len > 0)
-                        k = strbuf_append(&sql, "\n", 1);
+                        k = strbuf_append(&text, "\n", 1);
                 if (k >= 0)
-                        k = strbuf_append(&sql, r->body.data ?: "", r->body.len);
-                /* The body is in sql now; drop the other copy before running. */
+                        k = strbuf_append(&text, r->body.data ?: "", r->body.len);
+                /* The body is in text now; drop the other copy before running. */
                 strbuf_done(&r->body);
         }
-        if (k >= 0)
-                k = build_session_sql(r, &before, &after);
+        if (k >= 0 && !r->streaming)
+                sql_analyze(text.data ?: "", text.len, &st);
         if (k < 0) {
-                strbuf_done(&sql);
-                strbuf_done(&before);
-                strbuf_done(&after);
-                return MHD_NO;
+                ret = MHD_NO;
+                goto finish;
+        }
+
+        if (st.empty) {
+                ret = queue_exceptionf(
+                        f, c, r, r->query_id, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)");
+                goto finish;
+        }
+        if (st.refusal != SQL_ACCEPTED) {
+                log_info(
+                        "Refused a statement of %s: %s",
+                        engine_role_name(r->user),
+                        sql_refusal_message(st.refusal));
+                ret = queue_exception(f, c, r, r->query_id, sql_refusal_message(st.refusal));
+                goto finish;
+        }
+
+        if (st.insert_data) {
+                /* An INSERT's rows are never SQL: they reach the engine through a file, read by the format
+                 * (a streamed body already is in one; inline rows are written to one now). */
+                if (!r->streaming) {
+                        r->tmp_fd = open_tmp_file(f->tmp_dir);
+                        if (r->tmp_fd < 0) {
+                                log_error_errno(
+                                        r->tmp_fd,
+                                        "Failed to create a temporary file in %s: %m",
+                                        f->tmp_dir);
+                                ret = queue_exceptionf(
+                                        f,
+                                        c,
+                                        r,
+                                        r->query_id,
+                                        "Code: 76. DB::Exception: Cannot create a temporary file for the INSERT data: %s. (CANNOT_OPEN_FILE)",
+                                        strerror(-r->tmp_fd));
+                                goto finish;
+                        }
+                        k = loop_write(r->tmp_fd, text.data + st.data_at, text.len - st.data_at);
+                        if (k < 0) {
+                                log_error_errno(
+                                        k, "Failed to write the INSERT data to a temporary file: %m");
+                                ret = queue_exceptionf(
+                                        f,
+                                        c,
+                                        r,
+                                        r->query_id,
+                                        "Code: 1001. DB::Exception: Failed to write the INSERT data: %s. (STD_EXCEPTION)",
+                                        strerror(-k));
+                                goto finish;
+                        }
+                }
+                char path[64];
+                (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", r->tmp_fd);
+                k = sql_append_insert_from_file(&sql, text.data, &st, path, compression);
+        } else
+                k = strbuf_append(&sql, text.data, st.sql_end);
+        if (k >= 0)
+                k = build_settings_sql(r, &settings);
+        if (k >= 0 && r->session_id)
+                k = build_reset_sql(r, &reset);
+        if (k < 0) {
+                ret = MHD_NO;
+                goto finish;
         }
 
         /* The format the answer is in: the query's FORMAT clause, else default_format, else TabSeparated. */
-        if (!r->streaming && sql.data &&
+        if (!r->streaming && !st.insert_data &&
             sql_format_clause(sql.data, sql.len, format_buf, sizeof(format_buf)))
                 format = format_buf;
         else
                 format = r->default_format ?: "TabSeparated";
 
-        size_t skip = 0;
-        while (skip < sql.len && strchr(" \t\r\n", sql.data[skip]))
-                skip++;
-        if (skip == sql.len) {
-                ret = queue_exceptionf(
-                        f, c, r, r->query_id, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)");
-                goto finish;
-        }
-        if (r->is_get && !sql_is_read_only(sql.data, sql.len)) {
+        bool lowering;
+        unsigned readonly = request_readonly(r, &lowering);
+        if (lowering) {
                 ret = queue_exceptionf(
                         f,
                         c,
                         r,
                         r->query_id,
-                        "Code: 164. DB::Exception: Cannot execute query in readonly mode. For queries over HTTP, method GET "
-                        "implies readonly. You should use method POST for modifying queries. (READONLY)");
+                        "Code: 164. DB::Exception: %s: Cannot modify 'readonly' setting in readonly mode. (READONLY)",
+                        engine_role_name(r->user));
                 goto finish;
         }
 
@@ -1135,7 +1241,14 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                 if (r->session_timeout)
                         (void) safe_atou32(r->session_timeout, &timeout);
                 k = engine_acquire_named(
-                        f->engine, r->session_id, timeout, r->session_check, r->close_session, &session);
+                        f->engine,
+                        r->session_id,
+                        r->user,
+                        readonly,
+                        timeout,
+                        r->session_check,
+                        r->close_session,
+                        &session);
                 if (k == -EBUSY)
                         ret = queue_exceptionf(
                                 f,
@@ -1169,10 +1282,23 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                                 strerror(-k));
                 if (k < 0)
                         goto finish;
-        } else
-                session = engine_acquire(f->engine);
+        } else {
+                k = engine_session_open(f->engine, r->user, readonly, &session);
+                if (k < 0) {
+                        log_error_errno(k, "Failed to open an engine session: %m");
+                        ret = queue_exceptionf(
+                                f,
+                                c,
+                                r,
+                                r->query_id,
+                                "Code: 1001. DB::Exception: Cannot open an engine session: %s. (STD_EXCEPTION)",
+                                strerror(-k));
+                        goto finish;
+                }
+        }
 
-        k = 0;
+        /* The request's database and settings: its session is its own (or the client's named one), so
+         * nothing is reset afterwards. */
         if (r->database) {
                 StrBuf use = STRBUF_INIT(4096);
                 k = strbuf_puts(&use, "USE ");
@@ -1183,34 +1309,22 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                                 f->engine, session, use.data, use.len, "TabSeparated", &res);
                 strbuf_done(&use);
         }
-        if (k >= 0 && !res.error && before.len > 0) {
+        if (k >= 0 && !res.error && settings.len > 0) {
                 engine_result_done(f->engine, &res);
-                k = engine_session_query(f->engine, session, before.data, before.len, "TabSeparated", &res);
+                k = engine_session_query(
+                        f->engine, session, settings.data, settings.len, "TabSeparated", &res);
         }
         if (k >= 0 && !res.error) {
                 engine_result_done(f->engine, &res);
                 k = engine_session_query(f->engine, session, sql.data, sql.len, format, &res);
         }
-        /* Back to the session's defaults whatever happened, so the next request starts clean. */
-        if (after.len > 0 || (r->database && !r->session_id)) {
-                EngineResult reset = {};
-                if (after.len > 0 &&
-                    engine_session_query(
-                            f->engine, session, after.data, after.len, "TabSeparated", &reset) == 0 &&
-                    reset.error)
-                        log_warning("Failed to reset session settings: %s", reset.error);
-                engine_result_done(f->engine, &reset);
-                if (r->database && !r->session_id &&
-                    engine_session_query(
-                            f->engine,
-                            session,
-                            "USE default",
-                            strlen("USE default"),
-                            "TabSeparated",
-                            &reset) == 0 &&
-                    reset.error)
-                        log_warning("Failed to reset the session's database: %s", reset.error);
-                engine_result_done(f->engine, &reset);
+        if (reset.len > 0) {
+                EngineResult r2 = {};
+                if (engine_session_query(f->engine, session, reset.data, reset.len, "TabSeparated", &r2) ==
+                            0 &&
+                    r2.error)
+                        log_warning("Failed to reset the session's settings: %s", r2.error);
+                engine_result_done(f->engine, &r2);
         }
         engine_release(f->engine, session);
 
@@ -1222,17 +1336,56 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                         r,
                         r->query_id,
                         "Code: 1001. DB::Exception: engine call failed. (STD_EXCEPTION)");
-        } else if (res.error)
-                ret = queue_exception(f, c, r, r->query_id, res.error);
-        else
+        } else if (res.error) {
+                _cleanup_free_ char *m = engine_message_for_request(res.error, r);
+                ret = m ? queue_exception(f, c, r, r->query_id, m) : MHD_NO;
+        } else
                 ret = queue_result(r, c, r->query_id, format, &res);
         engine_result_done(f->engine, &res);
 
 finish:
+        strbuf_done(&text);
         strbuf_done(&sql);
-        strbuf_done(&before);
-        strbuf_done(&after);
+        strbuf_done(&settings);
+        strbuf_done(&reset);
         return ret;
+}
+
+/* Peers allowed to log in as otel_admin: this machine only, as the admin's "networks: localhost" in the
+ * cluster (see docs/security.md). */
+static bool peer_is_loopback(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+        if (!sa)
+                return false;
+        if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *a4 = (const struct sockaddr_in *) sa;
+                return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a6 = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                if (IN6_IS_ADDR_LOOPBACK(a6))
+                        return true;
+                return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+        }
+        return false;
+}
+
+/* The endpoint's user named user whose password is password, allowed from this peer. */
+static EngineRole authenticate(
+        HttpFrontend *f, struct MHD_Connection *c, const char *user, const char *password) {
+        for (EngineRole role = 0; role < _ENGINE_ROLE_MAX; role++) {
+                if (!streq(user, engine_role_name(role)))
+                        continue;
+                if (!f->config->passwords[role] || !secret_equal(password, f->config->passwords[role]))
+                        return _ENGINE_ROLE_INVALID;
+                if (role == ENGINE_ROLE_ADMIN && !peer_is_loopback(c))
+                        return _ENGINE_ROLE_INVALID;
+                return role;
+        }
+        return _ENGINE_ROLE_INVALID;
 }
 
 typedef struct LengthCheck {
@@ -1426,8 +1579,8 @@ static int request_check_parameters(Request *r, struct MHD_Connection *c, enum M
                                 r,
                                 r->query_id,
                                 "Code: 36. DB::Exception: session_id must be 1 to 256 characters. (BAD_ARGUMENTS)"));
-        if (r->role)
-                /* The one user has no roles to set. */
+        if (r->role && !streq(r->role, engine_role_name(r->user)))
+                /* Each user has one role, its own. */
                 return answered(
                         answer,
                         queue_exceptionf(
@@ -1447,6 +1600,14 @@ static int request_check_parameters(Request *r, struct MHD_Connection *c, enum M
                                 r->query_id,
                                 "Code: 36. DB::Exception: http_response_headers must be a map of header names to values, such as {'Cache-Control':'no-cache'}, and may not set framing headers. (BAD_ARGUMENTS)"));
         return 0;
+}
+
+/* An INSERT whose rows are the body (nothing after VALUES or the format name in ?query=): the body goes to a
+ * temporary file as it arrives and is never held in memory. */
+static bool insert_rows_are_the_body(Request *r) {
+        sql_analyze(r->query, strlen(r->query), &r->url_statement);
+        return r->url_statement.refusal == SQL_ACCEPTED && r->url_statement.insert_data &&
+               r->url_statement.data_at == strlen(r->query);
 }
 
 /* First call for a request: route, authenticate, read the URL, choose how the body is taken. Returns
@@ -1485,7 +1646,8 @@ static enum MHD_Result request_begin(
         k = request_credentials(c, &user, &password);
         if (k == -ENOMEM)
                 return MHD_NO;
-        if (k < 0 || !streq(user, f->config->user) || !secret_equal(password, f->config->password)) {
+        EngineRole user_role = k < 0 ? _ENGINE_ROLE_INVALID : authenticate(f, c, user, password);
+        if (user_role < 0) {
                 log_info("Authentication failed for user '%s'", k < 0 ? "?" : user);
                 return queue_exceptionf(
                         f,
@@ -1503,6 +1665,7 @@ static enum MHD_Result request_begin(
         r->f = f;
         __atomic_add_fetch(&f->in_flight, 1, __ATOMIC_SEQ_CST);
         r->is_get = is_get;
+        r->user = user_role;
         r->tmp_fd = -EBADF;
         r->verify_checksums = true;
         r->zlib_level = 3; /* http_zlib_compression_level's default */
@@ -1567,9 +1730,7 @@ static enum MHD_Result request_begin(
                                 r,
                                 r->query_id,
                                 "Code: 36. DB::Exception: multipart/form-data without a usable boundary. (BAD_ARGUMENTS)");
-        } else if (
-                !is_get && !isempty(r->query) &&
-                sql_insert_infile_point(r->query, strlen(r->query), &r->infile_at)) {
+        } else if (!is_get && !isempty(r->query) && insert_rows_are_the_body(r)) {
                 char format[128];
                 r->tmp_fd = open_tmp_file(f->tmp_dir);
                 if (r->tmp_fd < 0) {

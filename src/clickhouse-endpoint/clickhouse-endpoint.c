@@ -14,18 +14,17 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "secrets.h"
 #include "util.h"
 
 #ifndef CHDB_LIB_DEFAULT
 #        define CHDB_LIB_DEFAULT "/var/cache/otel-appliance/chdb/libchdb.so"
 #endif
 
-#define PASSWORD_FILE_MAX 4096
 #define EXIT_USAGE 2
 
 typedef struct Manager {
         EndpointConfig config;
-        char *password_file;
         sd_event *event;
         Engine *engine;
         HttpFrontend *http;
@@ -41,12 +40,13 @@ static Manager *manager_free(Manager *m) {
         free(m->config.listen_address);
         free(m->config.data_dir);
         free(m->config.chdb_lib);
-        free(m->config.user);
-        if (m->config.password)
-                explicit_bzero(m->config.password, strlen(m->config.password));
-        free(m->config.password);
+        free(m->config.secrets_dir);
+        for (EngineRole role = 0; role < _ENGINE_ROLE_MAX; role++)
+                if (m->config.passwords[role]) {
+                        explicit_bzero(m->config.passwords[role], strlen(m->config.passwords[role]));
+                        free(m->config.passwords[role]);
+                }
         free(m->config.schema_dir);
-        free(m->password_file);
         free(m);
         return NULL;
 }
@@ -57,30 +57,27 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static int load_password(Manager *m) {
-        _cleanup_free_ char *p = NULL;
-        size_t size;
+/* The users' passwords, generated at first start (see secrets.h). */
+static int load_passwords(Manager *m) {
+        static const SecretUser users[_ENGINE_ROLE_MAX] = {
+                [ENGINE_ROLE_ADMIN] = SECRET_ADMIN,
+                [ENGINE_ROLE_INGEST] = SECRET_INGEST,
+                [ENGINE_ROLE_READER] = SECRET_READER,
+        };
         int r;
 
-        if (m->password_file) {
-                r = read_full_file(m->password_file, PASSWORD_FILE_MAX, &p, &size);
+        r = secrets_ensure(m->config.secrets_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up --secrets-dir %s: %m", m->config.secrets_dir);
+        for (EngineRole role = 0; role < _ENGINE_ROLE_MAX; role++) {
+                r = secret_read(m->config.secrets_dir, users[role], &m->config.passwords[role]);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read --password-file %s: %m", m->password_file);
-                /* One trailing newline is the file's, not the password's. */
-                if (size > 0 && p[size - 1] == '\n')
-                        p[--size] = 0;
-                if (strlen(p) != size)
                         return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "--password-file %s contains a NUL byte",
-                                m->password_file);
-                free(m->config.password);
-                m->config.password = TAKE_PTR(p);
+                                r,
+                                "Failed to read %s/%s (empty passwords are refused): %m",
+                                m->config.secrets_dir,
+                                secret_file_name(users[role]));
         }
-        if (isempty(m->config.password))
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL),
-                        "No password configured: give --password-file or CLICKHOUSE_PASSWORD (empty passwords are refused)");
         return 0;
 }
 
@@ -97,7 +94,7 @@ static int check_config(Manager *m) {
                         m->config.listen_address);
         if (m->config.logs_ttl_days > 0 && !m->config.schema_dir)
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--logs-ttl-days needs --schema-dir");
-        return load_password(m);
+        return load_passwords(m);
 }
 
 static int run(int argc, char **argv) {
@@ -117,13 +114,14 @@ static int run(int argc, char **argv) {
                 .port = 8123,
                 .data_dir = strdup("/var/lib/otel/clickhouse"),
                 .chdb_lib = strdup(CHDB_LIB_DEFAULT),
-                .user = strdup("default"),
+                .secrets_dir = strdup("/var/lib/otel/secrets"),
                 .max_query_body = 256 * 1024 * 1024,
                 .max_connections = 64,
                 .shutdown_timeout_sec = 30,
                 .engine_sessions = 4,
         };
-        if (!m->config.listen_address || !m->config.data_dir || !m->config.chdb_lib || !m->config.user)
+        if (!m->config.listen_address || !m->config.data_dir || !m->config.chdb_lib ||
+            !m->config.secrets_dir)
                 return log_oom();
         int64_t port = 8123;
 
@@ -163,30 +161,14 @@ static int run(int argc, char **argv) {
                  "libchdb.so to load (scripts/deps/chdb.sh fetches it)",
                  config_parse_string,
                  &m->config.chdb_lib},
-                {"user",
-                 'u',
-                 "CLICKHOUSE_USER",
-                 "NAME",
-                 "default",
-                 "the one user clients must authenticate as",
-                 config_parse_string,
-                 &m->config.user},
-                {"password-file",
+                {"secrets-dir",
                  0,
-                 "CLICKHOUSE_PASSWORD_FILE",
-                 "PATH",
-                 NULL,
-                 "file holding the user's password",
+                 "CLICKHOUSE_ENDPOINT_SECRETS_DIR",
+                 "DIR",
+                 "/var/lib/otel/secrets",
+                 "the users' passwords: admin.password, ingest.password, reader.password (generated when missing)",
                  config_parse_string,
-                 &m->password_file},
-                {"password",
-                 0,
-                 "CLICKHOUSE_PASSWORD",
-                 "PASSWORD",
-                 NULL,
-                 "the user's password (prefer --password-file: arguments are visible to other users)",
-                 config_parse_string,
-                 &m->config.password},
+                 &m->config.secrets_dir},
                 {"schema-dir",
                  0,
                  "CLICKHOUSE_ENDPOINT_SCHEMA_DIR",

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 /* The embedded ClickHouse endpoint: the ClickHouse HTTP interface served on top of libchdb (the ClickHouse
  * engine as a shared library, loaded at run time). See docs/internals/clickhouse-endpoint.md. */
 
@@ -26,9 +28,10 @@ typedef struct EngineResult {
         uint64_t elapsed_ns;
 } EngineResult;
 
-/* Loads the library at lib_path and opens (or creates) the database directory data_dir, with n_sessions
- * connections to it (each runs one statement at a time; together they run concurrently). */
-int engine_open(const char *lib_path, const char *data_dir, unsigned n_sessions, Engine **ret);
+/* Loads the library at lib_path and opens (or creates) the database directory data_dir, with the
+ * endpoint's access control (users as roles, grants, constant settings); at most max_running request
+ * sessions run at once. */
+int engine_open(const char *lib_path, const char *data_dir, unsigned max_running, Engine **ret);
 Engine *engine_free(Engine *e);
 static inline void engine_freep(Engine **e) {
         if (*e)
@@ -38,31 +41,44 @@ static inline void engine_freep(Engine **e) {
 /* The server version as SELECT version() reports it, e.g. "26.5.1.1". */
 const char *engine_version(const Engine *e);
 
-/* One engine connection with its own session state (settings, current database). A caller holds one
- * across the statements that belong together (session settings, the query, their reset). */
-typedef struct EngineSession EngineSession;
+/* The endpoint's users, each a role of the engine with its own grants. */
+typedef enum EngineRole {
+        ENGINE_ROLE_ADMIN,  /* otel_admin: the schema; the endpoint's own statements */
+        ENGINE_ROLE_INGEST, /* otel_ingest: INSERT into the tables the shipper writes */
+        ENGINE_ROLE_READER, /* otel_reader: SELECT, readonly=2 */
+        _ENGINE_ROLE_MAX,
+        _ENGINE_ROLE_INVALID = -22,
+} EngineRole;
 
-/* Waits for a free session and takes it. */
-EngineSession *engine_acquire(Engine *e);
-/* The session a client named (the session_id URL parameter): an engine connection of its own, kept until it
- * has been idle for timeout_sec (or closed after this request with close_after), so that its settings,
- * current database and temporary tables live on between requests. -EBUSY when a request of the session is
- * running (the server's SESSION_IS_LOCKED), -ENOENT when must_exist and there is none, -EUSERS when 32
- * sessions are open already. engine_release() gives it back. */
+/* "otel_admin", "otel_ingest", "otel_reader". */
+const char *engine_role_name(EngineRole role);
+
+/* One engine connection for one request, with one role's rights and, when readonly is 1 or 2, that readonly
+ * level, which the session cannot lower. Waits while max_running sessions are open. */
+typedef struct EngineSession EngineSession;
+int engine_session_open(Engine *e, EngineRole role, unsigned readonly, EngineSession **ret);
+/* The session a client named (the session_id URL parameter), for one user and readonly level: an engine
+ * connection of its own, kept until it has been idle for timeout_sec (or closed after this request with
+ * close_after), so that its settings, current database and temporary tables live on between requests.
+ * -EBUSY when a request of the session is running (the server's SESSION_IS_LOCKED), -ENOENT when
+ * must_exist and there is none, -EUSERS when 32 sessions are open already. */
 int engine_acquire_named(
         Engine *e,
         const char *id,
+        EngineRole role,
+        unsigned readonly,
         unsigned timeout_sec,
         bool must_exist,
         bool close_after,
         EngineSession **ret);
+/* Gives a session back: a request's session is closed, a named one kept for its next request. */
 void engine_release(Engine *e, EngineSession *s);
 
 /* Runs one query on a held session. Returns 0 with *ret filled (ret->error set for a ClickHouse error),
  * or a negative errno when the engine could not be called at all. */
 int engine_session_query(
         Engine *e, EngineSession *s, const char *query, size_t size, const char *format, EngineResult *ret);
-/* Acquires, runs, releases; for callers that need a single statement. */
+/* Runs one of the endpoint's own statements (schema, retention) on its admin session. */
 int engine_query(Engine *e, const char *query, size_t size, const char *format, EngineResult *ret);
 void engine_result_done(Engine *e, EngineResult *r);
 
@@ -80,14 +96,40 @@ unsigned clickhouse_error_http_status(const char *name);
 
 /* --- SQL text (clickhouse-endpoint-sql.c) -------------------------------------------------------------- */
 
-/* Whether a GET may run the query: its first keyword is one of those ClickHouse runs with readonly=2
- * (SELECT, WITH, SHOW, DESCRIBE, DESC, EXISTS, EXPLAIN). */
-bool sql_is_read_only(const char *q, size_t n);
+/* Why the endpoint refuses a statement itself: what the engine would do outside the database on the
+ * endpoint's behalf, and which nothing in the engine checks (see docs/storage.md, "Access control"). */
+typedef enum SqlRefusal {
+        SQL_ACCEPTED,
+        SQL_REFUSED_MULTI_STATEMENT, /* more than one statement: the server accepts one per request */
+        SQL_REFUSED_INTO_OUTFILE,    /* ... INTO OUTFILE: the engine's client writes the file */
+        SQL_REFUSED_FROM_INFILE,     /* INSERT ... FROM INFILE: the engine's client reads the file */
+        SQL_REFUSED_SET_ROLE,        /* SET [DEFAULT] ROLE: would change the user's rights */
+        SQL_REFUSED_FILE_FUNCTION,   /* the scalar file(path): reads any file, no grant checked */
+} SqlRefusal;
 
-/* For "INSERT INTO <target> [(cols)] [SETTINGS ...] FORMAT <name>" with nothing after the format name,
- * returns true and the offset where "FROM INFILE ..." belongs (before SETTINGS, else before FORMAT). Any
- * other statement (VALUES, SELECT, inline data after FORMAT, not an INSERT) returns false. */
-bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset);
+typedef struct SqlStatement {
+        SqlRefusal refusal;
+        size_t refusal_at; /* offset of the refused construct */
+        bool empty;        /* nothing but white space and comments */
+        bool insert;
+        /* An INSERT ... VALUES or ... FORMAT F: text[data_at..] is rows, never SQL; the endpoint hands them
+         * to the engine in a file, with sql_append_insert_from_file(). */
+        bool insert_data;
+        size_t infile_at; /* where "FROM INFILE ..." belongs: before SETTINGS, else before VALUES/FORMAT */
+        size_t values_at; /* the VALUES keyword (becomes FORMAT Values), or SIZE_MAX */
+        size_t sql_end;   /* end of the statement's SQL text (before a trailing ';'; before the rows) */
+        size_t data_at;   /* where the rows begin (the text's length when there are none) */
+} SqlStatement;
+
+/* Reads a request's SQL text as the engine's lexer does. Never fails: any text gets an answer. */
+void sql_analyze(const char *q, size_t n, SqlStatement *ret);
+/* The ClickHouse exception for a refusal, as the server words it where the server has one. */
+const char *sql_refusal_message(SqlRefusal r);
+/* Appends the INSERT of st (an insert_data statement of q) with its rows read from path:
+ * q[0..infile_at) FROM INFILE 'path' COMPRESSION 'compression' q[infile_at..sql_end), VALUES becoming
+ * FORMAT Values. path must not contain quotes. */
+int sql_append_insert_from_file(
+        StrBuf *b, const char *q, const SqlStatement *st, const char *path, const char *compression);
 
 /* The output or input format a statement names in a top-level "FORMAT <name>" clause, copied into buf;
  * false when it names none (then default_format applies). */
@@ -116,8 +158,9 @@ typedef struct EndpointConfig {
         uint16_t port;
         char *data_dir;
         char *chdb_lib;
-        char *user;
-        char *password;
+        char *secrets_dir;
+        /* Each user's password (otel_admin, otel_ingest, otel_reader), by role. */
+        char *passwords[_ENGINE_ROLE_MAX];
         char *schema_dir;
         int64_t logs_ttl_days; /* 0: leave as the schema sets it */
         uint64_t max_query_body;

@@ -187,7 +187,7 @@ int supervisor_config_init(SupervisorConfig *c) {
         c->status_socket = strdup("/run/otel-supervisor/status.sock");
         c->status_listen = strdup("0.0.0.0:8090");
         c->ch_url = strdup("http://127.0.0.1:8123");
-        c->ch_user = strdup("otel");
+        c->ch_user = strdup("otel_reader");
         c->ch_database = strdup("default");
         c->ch_table = strdup("otel_logs");
         c->integrity_service = strdup("loggen");
@@ -335,11 +335,6 @@ int supervisor_config_verify(const SupervisorConfig *c) {
                 return log_error_errno(
                         SYNTHETIC_ERRNO(EINVAL),
                         "%s: local mode needs local.schema_dir (manifests/clickhouse/schema)",
-                        f);
-        if (c->mode == SUPERVISOR_MODE_CLUSTER && !c->ch_password_file)
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL),
-                        "%s: clickhouse.password_file is required: empty passwords are not accepted",
                         f);
         return 0;
 }

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -17,6 +16,7 @@
 #include "duration.h"
 #include "log.h"
 #include "parse-util.h"
+#include "secrets.h"
 #include "strbuf.h"
 #include "supervisor-cluster.h"
 #include "supervisor-manager.h"
@@ -616,25 +616,26 @@ static int read_password(const char *path, char **ret) {
         return 0;
 }
 
-/* The local runtime makes its own password once and keeps it in its data directory. */
-static int ensure_local_password(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        uint8_t raw[16];
-        char hex[33];
+/* The ClickHouse passwords: generated at first start into <state_dir>/secrets (secrets.h), which the
+ * embedded endpoint (local mode) and the Secret clickhouse-credentials (cluster mode) take them from. The
+ * supervisor itself reads as otel_reader, unless clickhouse.password_file names another password. */
+static int ensure_secrets(Manager *m) {
+        int r;
 
-        if (m->config.ch_password_file)
-                return 0;
-        if (asprintf(&path, "%s/clickhouse-password", m->config.data_dir) < 0)
+        if (asprintf(&m->secrets_dir, "%s/secrets", m->config.state_dir) < 0)
                 return log_oom();
-        if (access(path, F_OK) < 0) {
-                if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-                        return log_error_errno(errno, "Failed to get random bytes: %m");
-                for (size_t i = 0; i < sizeof(raw); i++)
-                        (void) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-                if (write_file_atomic(path, hex, 32, 0600) < 0)
-                        return log_error_errno(errno, "Failed to write %s: %m", path);
-        }
-        m->config.ch_password_file = TAKE_PTR(path);
+        r = mkdir_p(m->config.state_dir, 0750);
+        if (r >= 0)
+                r = secrets_ensure(m->secrets_dir);
+        if (r < 0)
+                return log_error_errno(
+                        r, "Failed to set up the ClickHouse passwords in %s: %m", m->secrets_dir);
+        if (m->config.ch_password_file)
+                return read_password(m->config.ch_password_file, &m->ch_password);
+        r = secret_read(m->secrets_dir, SECRET_READER, &m->ch_password);
+        if (r < 0)
+                return log_error_errno(
+                        r, "Failed to read %s/%s: %m", m->secrets_dir, secret_file_name(SECRET_READER));
         return 0;
 }
 
@@ -718,10 +719,8 @@ static int setup_local(Manager *m) {
                         ch_dir,
                         "--chdb-lib",
                         c->chdb_lib,
-                        "--user",
-                        c->ch_user,
-                        "--password-file",
-                        c->ch_password_file,
+                        "--secrets-dir",
+                        m->secrets_dir,
                         "--schema-dir",
                         c->schema_dir,
                         NULL,
@@ -738,7 +737,7 @@ static int setup_local(Manager *m) {
                         "--clickhouse-url",
                         url,
                         "--user",
-                        c->ch_user,
+                        secret_user_name(SECRET_INGEST),
                         "--checkpoint-file",
                         ckpt,
                         "--dead-letter-file",
@@ -758,9 +757,16 @@ static int setup_local(Manager *m) {
                 if (r < 0)
                         return r;
                 /* The password goes by environment, not argv, which every user can read. */
-                if (!FMT(env, "SHIPPER_PASSWORD=%s", m->ch_password))
+                _cleanup_free_ char *ingest = NULL;
+                r = secret_read(m->secrets_dir, SECRET_INGEST, &ingest);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the shipper's ClickHouse password: %m");
+                bool fits = FMT(env, "SHIPPER_PASSWORD=%s", ingest);
+                explicit_bzero(ingest, strlen(ingest));
+                if (!fits)
                         return -ENAMETOOLONG;
                 r = process_add_env(p, env);
+                explicit_bzero(env, sizeof(env));
                 if (r < 0)
                         return r;
         }
@@ -879,11 +885,8 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 r = mkdir_p(config->data_dir, 0750);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create %s: %m", config->data_dir);
-                r = ensure_local_password(m);
-                if (r < 0)
-                        return r;
         }
-        r = read_password(m->config.ch_password_file, &m->ch_password);
+        r = ensure_secrets(m);
         if (r < 0)
                 return r;
 
@@ -979,6 +982,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint_source);
         sd_event_unref(m->event);
         supervisor_config_done(&m->config);
+        free(m->secrets_dir);
         if (m->ch_password) {
                 explicit_bzero(m->ch_password, strlen(m->ch_password));
                 free(m->ch_password);

@@ -28,6 +28,7 @@ typedef struct Cluster Cluster;
 
 typedef struct Manager {
         SupervisorConfig config;
+        char *secrets_dir; /* <state_dir>/secrets: the ClickHouse passwords */
         char *ch_password;
 
         sd_event *event;

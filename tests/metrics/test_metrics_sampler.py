@@ -17,7 +17,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.environ.get("STORAGE_TESTS_DIR", os.path.join(os.path.dirname(__file__), "..", "storage")))
-from endpoint import PASSWORD, Endpoint  # noqa: E402
+from endpoint import INGEST, Endpoint  # noqa: E402
 
 SHIPPER = os.environ.get("SHIPPER", "build/src/shipper/shipper")
 UID = "0d1f3a52-7c4e-4b8e-9a7e-5f3c2b1a0e99"
@@ -98,10 +98,11 @@ class Shipper:
                      "--checkpoint-file", os.path.join(workdir, "checkpoints"),
                      "--dead-letter-file", os.path.join(workdir, "dead.jsonl"),
                      "--listen-address", "127.0.0.1", "--listen-port", str(self.port),
-                     "--retry-initial", "50ms", "--retry-max", "200ms", "--host-name", "testhost"] + list(args)
+                     "--retry-initial", "50ms", "--retry-max", "200ms", "--host-name", "testhost",
+                     "--user", INGEST[0]] + list(args)
         self.log = open(os.path.join(workdir, "shipper.log"), "ab")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, SHIPPER_PASSWORD=PASSWORD))
+                                     env=dict(os.environ, SHIPPER_PASSWORD=INGEST[1]))
         self.wait(lambda m: "shipper_sampler_ticks_total" in m, "start")
 
     def metrics(self):

@@ -12,7 +12,21 @@ import time
 import urllib.error
 import urllib.request
 
-PASSWORD = "shipper-test-password"
+# The endpoint's users (docs/security.md): the shipper inserts as otel_ingest, the tests read as otel_admin.
+INGEST = ("otel_ingest", "shipper-test-password")
+ADMIN = ("otel_admin", "admin-test-password")
+READER = ("otel_reader", "reader-test-password")
+PASSWORD = INGEST[1]  # the shipper's
+
+
+def write_secrets(directory):
+    """The users' password files as the appliance keeps them (0700 directory, 0600 files)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for name, password in (ADMIN, INGEST, READER):
+        fd = os.open(os.path.join(directory, name.replace("otel_", "") + ".password"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
 CONTAINER_ID = "0123456789abcdef" * 4
 
 
@@ -33,6 +47,7 @@ class Endpoint:
         self.binary = binary
         self.schema_dir = schema_dir
         self.data_dir = os.path.join(workdir, "clickhouse")
+        self.secrets_dir = os.path.join(workdir, "secrets")
         self.log_path = os.path.join(workdir, "endpoint.log")
         self.port = port or free_port()
         self.proc = None
@@ -43,9 +58,10 @@ class Endpoint:
 
     def start(self, timeout=120):
         logf = open(self.log_path, "ab")
+        write_secrets(self.secrets_dir)
         self.proc = subprocess.Popen(
             [self.binary, "--listen", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
-             "--password", PASSWORD, "--schema-dir", self.schema_dir],
+             "--secrets-dir", self.secrets_dir, "--schema-dir", self.schema_dir],
             stdout=logf, stderr=subprocess.STDOUT,
             # The engine only knows named zones; the test run's TZ=GMT+12 (a POSIX rule) is for our code.
             env=dict(os.environ, TZ="UTC"))
@@ -75,7 +91,7 @@ class Endpoint:
 
     def query(self, sql):
         req = urllib.request.Request(self.url + "/", data=sql.encode(),
-                                     headers={"X-ClickHouse-User": "default", "X-ClickHouse-Key": PASSWORD})
+                                     headers={"X-ClickHouse-User": ADMIN[0], "X-ClickHouse-Key": ADMIN[1]})
         with urllib.request.urlopen(req, timeout=120) as r:
             return r.read().decode()
 
@@ -93,7 +109,7 @@ class Shipper:
         self.log_path = os.path.join(workdir, "shipper.log")
         self.metrics_port = free_port()
         self.args = [self.binary, "--paths", ",".join(globs), "--clickhouse-url", endpoint_url,
-                     "--password", PASSWORD, "--checkpoint-file", self.checkpoint,
+                     "--user", INGEST[0], "--password", INGEST[1], "--checkpoint-file", self.checkpoint,
                      "--dead-letter-file", self.dead_letter, "--listen-address", "127.0.0.1",
                      "--listen-port", str(self.metrics_port), "--flush-interval", "200ms",
                      "--rescan-interval", "500ms", "--rotate-wait", "1s", "--retry-max", "2s",

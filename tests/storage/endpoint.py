@@ -18,8 +18,21 @@ import tempfile
 import time
 import urllib.parse
 
-PASSWORD = "s3cret-test-password"
-USER = "default"
+# The endpoint's three users (docs/security.md); tests write their passwords into the secrets directory.
+ADMIN = ("otel_admin", "admin-test-password")
+INGEST = ("otel_ingest", "ingest-test-password")
+READER = ("otel_reader", "reader-test-password")
+USER, PASSWORD = ADMIN  # what requests use unless they say otherwise
+
+
+def write_secrets(directory, users=(ADMIN, INGEST, READER)):
+    """Writes the users' password files as the appliance keeps them (0700 directory, 0600 files)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for name, password in users:
+        path = os.path.join(directory, name.replace("otel_", "") + ".password")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
 
 
 def require_engine():
@@ -77,11 +90,10 @@ class Endpoint:
 
     def start(self, timeout=60):
         self.port = free_port()
-        pw = os.path.join(self.data_dir + ".pw")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
+        self.secrets_dir = self.data_dir + ".secrets"
+        write_secrets(self.secrets_dir)
         args = [self.program, "--port", str(self.port), "--data-dir", self.data_dir,
-                "--chdb-lib", self.lib, "--password-file", pw] + self.extra_args
+                "--chdb-lib", self.lib, "--secrets-dir", self.secrets_dir] + self.extra_args
         if self.schema:
             args += ["--schema-dir", self.schema_dir]
         self.log_path = self.data_dir + ".log"
@@ -129,11 +141,11 @@ class Endpoint:
             self.stop()
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            for suffix in (".pw", ".log"):
-                try:
-                    os.unlink(self.data_dir + suffix)
-                except OSError:
-                    pass
+            shutil.rmtree(self.data_dir + ".secrets", ignore_errors=True)
+            try:
+                os.unlink(self.data_dir + ".log")
+            except OSError:
+                pass
 
     def __enter__(self):
         return self.start()

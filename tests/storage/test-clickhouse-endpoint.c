@@ -16,54 +16,156 @@
 /* --- SQL ------------------------------------------------------------------------------------------------
  */
 
-static void expect_point(const char *q, const char *want_rest) {
-        size_t at = 0;
-        bool ok = sql_insert_infile_point(q, strlen(q), &at);
-        if (!want_rest) {
-                cr_expect_not(ok, "expected no INFILE point in: %s", q);
+/* The INSERT sent to the engine and its rows, for q; want_sql NULL: not an INSERT with rows. */
+static void expect_insert(const char *q, const char *want_sql, const char *want_data) {
+        SqlStatement st;
+        StrBuf b = STRBUF_INIT(1 << 20);
+
+        sql_analyze(q, strlen(q), &st);
+        cr_expect_eq(st.refusal, SQL_ACCEPTED, "refused: %s", q);
+        if (!want_sql) {
+                cr_expect_not(st.insert_data, "expected no rows in: %s", q);
                 return;
         }
-        cr_assert(ok, "expected an INFILE point in: %s", q);
-        cr_expect_str_eq(q + at, want_rest, "for: %s", q);
+        cr_assert(st.insert_data, "expected rows in: %s", q);
+        cr_assert_eq(sql_append_insert_from_file(&b, q, &st, "F", "none"), 0);
+        cr_expect_str_eq(b.data, want_sql, "for: %s", q);
+        cr_expect_str_eq(q + st.data_at, want_data, "rows of: %s", q);
+        strbuf_done(&b);
 }
 
-Test(sql, insert_infile_point) {
-        expect_point("INSERT INTO otel_logs FORMAT JSONEachRow", "FORMAT JSONEachRow");
-        expect_point("insert into default.otel_logs format JSONEachRow\n", "format JSONEachRow\n");
-        expect_point("INSERT INTO t (a, b) FORMAT CSV;", "FORMAT CSV;");
-        expect_point(
-                "INSERT INTO t SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow",
-                "SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow");
-        expect_point(
-                "INSERT INTO `my table` FORMAT TSV -- trailing comment", "FORMAT TSV -- trailing comment");
-        expect_point("/* c */ INSERT INTO TABLE t FORMAT Native", "FORMAT Native");
-        expect_point("INSERT INTO FUNCTION remote('x', 'y') FORMAT Values", "FORMAT Values");
+Test(sql, insert_rows_go_to_a_file) {
+        expect_insert(
+                "INSERT INTO otel_logs FORMAT JSONEachRow",
+                "INSERT INTO otel_logs  FROM INFILE 'F' COMPRESSION 'none' FORMAT JSONEachRow",
+                "");
+        expect_insert(
+                "insert into default.otel_logs format JSONEachRow\n{\"a\":1}\n",
+                "insert into default.otel_logs  FROM INFILE 'F' COMPRESSION 'none' format JSONEachRow",
+                "{\"a\":1}\n");
+        /* Blanks, then one line end, belong to the statement; the rest is rows (even a ';'). */
+        expect_insert(
+                "INSERT INTO t (a, b) FORMAT CSV \t\r\n\n1,2;",
+                "INSERT INTO t (a, b)  FROM INFILE 'F' COMPRESSION 'none' FORMAT CSV",
+                "\n1,2;");
+        expect_insert(
+                "INSERT INTO t SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow {}",
+                "INSERT INTO t  FROM INFILE 'F' COMPRESSION 'none' SETTINGS insert_deduplication_token = 'x FORMAT y' FORMAT JSONEachRow",
+                "{}");
+        expect_insert(
+                "/* c */ INSERT INTO TABLE `my table` FORMAT TSV -- not a comment: rows",
+                "/* c */ INSERT INTO TABLE `my table`  FROM INFILE 'F' COMPRESSION 'none' FORMAT TSV",
+                "-- not a comment: rows");
+        expect_insert(
+                "INSERT INTO t VALUES (1), ('a''b;')",
+                "INSERT INTO t  FROM INFILE 'F' COMPRESSION 'none' FORMAT Values",
+                "(1), ('a''b;')");
+        expect_insert(
+                "INSERT INTO t VALUES /* c */ (1);\nSELECT 2",
+                "INSERT INTO t  FROM INFILE 'F' COMPRESSION 'none' FORMAT Values",
+                "(1);\nSELECT 2");
+        /* Tables may be called like keywords. */
+        expect_insert(
+                "INSERT INTO format.values (values) FORMAT TSV\nx",
+                "INSERT INTO format.values (values)  FROM INFILE 'F' COMPRESSION 'none' FORMAT TSV",
+                "x");
+        expect_insert(
+                "INSERT INTO {t:Identifier} FORMAT RowBinary\n\x01",
+                "INSERT INTO {t:Identifier}  FROM INFILE 'F' COMPRESSION 'none' FORMAT RowBinary",
+                "\x01");
+        expect_insert(
+                "INSERT INTO FUNCTION remote('x', 'y') FORMAT Values",
+                "INSERT INTO FUNCTION remote('x', 'y')  FROM INFILE 'F' COMPRESSION 'none' FORMAT Values",
+                "");
+        expect_insert(
+                "INSERT INTO t SELECT * FROM input('a Int8') FORMAT CSV\n1\n",
+                "INSERT INTO t  FROM INFILE 'F' COMPRESSION 'none' SELECT * FROM input('a Int8') FORMAT CSV",
+                "1\n");
 
-        expect_point("INSERT INTO t VALUES (1)", NULL);
-        expect_point("INSERT INTO t SELECT * FROM input('a Int8') FORMAT CSV", NULL);
-        expect_point("INSERT INTO t FORMAT JSONEachRow {\"a\":1}", NULL);
-        expect_point("INSERT INTO t FROM INFILE '/etc/passwd' FORMAT CSV", NULL);
-        expect_point("INSERT INTO t (x) WITH 1 AS y SELECT y", NULL);
-        expect_point("SELECT 1 FORMAT JSON", NULL);
-        expect_point("INSERT INTO t", NULL);
-        expect_point("INSERT INTO t FORMAT", NULL);
-        expect_point("INSERT t FORMAT CSV", NULL);
-        expect_point("", NULL);
-        expect_point("INSERT INTO t FORMAT 'x'", NULL);
-        expect_point("INSERT INTO t ('unterminated FORMAT CSV", NULL);
+        expect_insert("INSERT INTO t (x) WITH 1 AS y SELECT y", NULL, NULL);
+        expect_insert("INSERT INTO t SELECT * FROM s;", NULL, NULL);
+        expect_insert("SELECT 1 FORMAT JSON", NULL, NULL);
+        expect_insert("INSERT INTO t", NULL, NULL);
+        expect_insert("INSERT INTO t FORMAT", NULL, NULL);
+        expect_insert("", NULL, NULL);
 }
 
-Test(sql, read_only) {
-        cr_expect(sql_is_read_only("SELECT 1", 8));
-        cr_expect(sql_is_read_only("  with x as (select 1) select * from x", 38));
-        cr_expect(sql_is_read_only("-- c\n(SELECT 1)", 15));
-        cr_expect(sql_is_read_only("DESC otel_logs", 14));
-        cr_expect(sql_is_read_only("SHOW TABLES", 11));
-        cr_expect(sql_is_read_only("EXPLAIN SELECT 1", 16));
-        cr_expect_not(sql_is_read_only("INSERT INTO t VALUES (1)", 24));
-        cr_expect_not(sql_is_read_only("DROP TABLE t", 12));
-        cr_expect_not(sql_is_read_only("SELECTX 1", 9));
-        cr_expect_not(sql_is_read_only("", 0));
+static void expect_refusal(const char *q, SqlRefusal want) {
+        SqlStatement st;
+
+        sql_analyze(q, strlen(q), &st);
+        cr_expect_eq(st.refusal, want, "%s: refusal %d, want %d", q, st.refusal, want);
+        if (want != SQL_ACCEPTED)
+                cr_expect_not_null(sql_refusal_message(st.refusal));
+}
+
+Test(sql, refusals) {
+        expect_refusal("SELECT 1", SQL_ACCEPTED);
+        expect_refusal("SELECT 1;", SQL_ACCEPTED);
+        expect_refusal("SELECT 1; -- done\n/* really */", SQL_ACCEPTED);
+        expect_refusal("SELECT 1; SELECT 2", SQL_REFUSED_MULTI_STATEMENT);
+        expect_refusal("SELECT ';' AS x; DROP TABLE t", SQL_REFUSED_MULTI_STATEMENT);
+        expect_refusal("SELECT 'a;b', `c;d`, \"e;f\", $$g;h$$", SQL_ACCEPTED);
+
+        expect_refusal("SELECT 1 INTO OUTFILE '/tmp/x'", SQL_REFUSED_INTO_OUTFILE);
+        expect_refusal("select 1 into /* c */ outfile '/tmp/x' TRUNCATE", SQL_REFUSED_INTO_OUTFILE);
+        expect_refusal("(SELECT 1) INTO OUTFILE 'x' AND STDOUT", SQL_REFUSED_INTO_OUTFILE);
+        expect_refusal("SELECT 'INTO OUTFILE' -- INTO OUTFILE", SQL_ACCEPTED);
+
+        expect_refusal("INSERT INTO t FROM INFILE '/etc/passwd' FORMAT CSV", SQL_REFUSED_FROM_INFILE);
+        expect_refusal("INSERT INTO t (a) FROM INFILE 'x' COMPRESSION 'gzip'", SQL_REFUSED_FROM_INFILE);
+
+        expect_refusal("SET ROLE otel_admin", SQL_REFUSED_SET_ROLE);
+        expect_refusal("/**/ set   role ALL", SQL_REFUSED_SET_ROLE);
+        expect_refusal("SET DEFAULT ROLE ALL TO default", SQL_REFUSED_SET_ROLE);
+        expect_refusal("SET max_threads = 1", SQL_ACCEPTED);
+
+        /* The scalar file(): wherever an expression may be. */
+        expect_refusal("SELECT file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT FILE ( '/etc/passwd' )", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT `file`('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT \"fi\\x6ce\"('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT file/**/('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT file\xc2\xa0('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT extract(YEAR FROM file('/etc/passwd'))", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT trim(BOTH ' ' FROM file('/etc/passwd'))", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT * FROM t ARRAY JOIN file('/etc/passwd') AS x", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT x FROM t WHERE x = (SELECT file('/etc/passwd'))", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("WITH x -> file(x) AS f SELECT f('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("INSERT INTO t SELECT file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT 1 FROM t, file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        /* The file() table function: the engine's grants decide (no role has READ ON FILE). */
+        expect_refusal("SELECT * FROM file('/etc/passwd')", SQL_ACCEPTED);
+        expect_refusal("SELECT * FROM (SELECT * FROM file('/etc/passwd'))", SQL_ACCEPTED);
+        expect_refusal("SELECT * FROM t JOIN file('x') USING a", SQL_ACCEPTED);
+        expect_refusal("INSERT INTO FUNCTION file('/tmp/x') SELECT 1", SQL_ACCEPTED);
+        expect_refusal("DESCRIBE TABLE file('/etc/passwd')", SQL_ACCEPTED);
+        expect_refusal("CREATE TABLE f (s String) ENGINE = File(TSV, '/tmp/x')", SQL_ACCEPTED);
+        expect_refusal(
+                "CREATE TABLE f (s String DEFAULT file('/etc/passwd')) ENGINE = Memory",
+                SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT profile, file FROM t", SQL_ACCEPTED);
+        expect_refusal("SELECT 'file(' || x FROM t", SQL_ACCEPTED);
+        expect_refusal("SELECT 1file(1)", SQL_ACCEPTED);
+        /* Rows are never read as SQL. */
+        expect_refusal("INSERT INTO t FORMAT TSV\nfile('/etc/passwd')\n", SQL_ACCEPTED);
+        /* What the engine reads as a heredoc, a string or a nested comment hides nothing from the check. */
+        expect_refusal("SELECT $$ it's $$, file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT a$b$c, file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT /* /* */ file('/etc/passwd') */ 1", SQL_ACCEPTED); /* nested: all comment */
+        expect_refusal("SELECT /* a */ file('/etc/passwd') /* b */", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT 1 // comment\n, file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT 1 #comment\n, file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+        expect_refusal("SELECT 'it\\'s', file('/etc/passwd')", SQL_REFUSED_FILE_FUNCTION);
+}
+
+Test(sql, empty) {
+        SqlStatement st;
+        const char *q = " -- nothing\n /* at all */ ";
+        sql_analyze(q, strlen(q), &st);
+        cr_expect(st.empty);
+        sql_analyze("SELECT 1", 8, &st);
+        cr_expect_not(st.empty);
 }
 
 Test(sql, setting_names) {
@@ -308,10 +410,16 @@ Test(robustness, random_inputs) {
                 memcpy(q, buf, n);
                 q[n] = 0;
 
-                size_t at = 0;
-                if (sql_insert_infile_point(q, n, &at))
-                        cr_assert_leq(at, n);
-                (void) sql_is_read_only(q, n);
+                SqlStatement st;
+                sql_analyze(q, n, &st);
+                cr_assert_leq(st.sql_end, n);
+                cr_assert_leq(st.data_at, n);
+                if (st.insert_data) {
+                        StrBuf b = STRBUF_INIT(1 << 20);
+                        cr_assert_leq(st.infile_at, st.sql_end);
+                        cr_assert_geq(sql_append_insert_from_file(&b, q, &st, "F", "none"), 0);
+                        strbuf_done(&b);
+                }
                 (void) sql_valid_setting_name(q);
 
                 char *msg = NULL, name[64];

@@ -155,15 +155,22 @@ class AuthTest(unittest.TestCase):
     def test_ping_needs_no_auth(self):
         self.assertEqual(self.ep.request("GET", "/ping", auth=None).status, 200)
 
-    def test_refuses_to_start_without_password(self):
+    def test_refuses_to_start_with_an_empty_password(self):
         import subprocess
         import tempfile
         with tempfile.TemporaryDirectory() as d:
-            env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_PASSWORD"}
-            p = subprocess.run([self.ep.program, "--data-dir", d, "--chdb-lib", self.ep.lib, "--port", "0"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            secrets = os.path.join(d, "secrets")
+            os.mkdir(secrets, 0o700)
+            for name in ("admin", "ingest"):
+                with open(os.path.join(secrets, name + ".password"), "w") as f:
+                    f.write("a-password\n")
+            with open(os.path.join(secrets, "reader.password"), "w") as f:
+                f.write("\n")
+            p = subprocess.run([self.ep.program, "--data-dir", os.path.join(d, "data"), "--chdb-lib", self.ep.lib,
+                                "--port", "0", "--secrets-dir", secrets],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
             self.assertNotEqual(p.returncode, 0)
-            self.assertIn(b"No password configured", p.stdout)
+            self.assertIn(b"reader.password (empty passwords are refused)", p.stdout)
             p = subprocess.run([self.ep.program, "--data-dir", d, "--port", "99999"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
             self.assertEqual(p.returncode, 2, p.stdout)
@@ -175,7 +182,8 @@ class AuthTest(unittest.TestCase):
         import subprocess
         import tempfile
         with tempfile.TemporaryDirectory() as d:
-            env = dict(os.environ, CLICKHOUSE_PASSWORD="pw")
+            env = dict(os.environ)
+            secrets = ["--secrets-dir", os.path.join(d, "secrets")]
             cases = [
                 (["--port", "99999"], b"--port"),
                 (["--port", "-1"], b"--port"),
@@ -188,14 +196,14 @@ class AuthTest(unittest.TestCase):
             ]
             for args, option in cases:
                 p = subprocess.run(
-                    [self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so"] + args,
+                    [self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so"] + secrets + args,
                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
                 self.assertEqual(p.returncode, 2, (args, p.stdout))
                 self.assertIn(option, p.stdout, args)
                 self.assertNotIn(b"libchdb", p.stdout, args)
             # A run-time failure (the engine cannot be loaded) is 1, not 2.
             p = subprocess.run([self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so",
-                                "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                "--port", "0"] + secrets, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=60)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(b"libchdb", p.stdout)

@@ -100,8 +100,13 @@ class Endpoint:
         self.port = free_port()
         self.dir = tmp_path / "clickhouse"
         self.dir.mkdir()
-        self.password_file = tmp_path / "ch-password"
-        self.password_file.write_text("s3cret-for-tests\n")
+        # The ClickHouse users' passwords (docs/security.md): the supervisor reads as otel_reader, the
+        # test inserts as otel_ingest, as the in-cluster shipper does.
+        self.secrets = tmp_path / "ch-secrets"
+        self.secrets.mkdir(mode=0o700)
+        for name in ("admin", "ingest", "reader"):
+            (self.secrets / f"{name}.password").write_text(f"{name}-s3cret-for-tests\n")
+        self.password_file = self.secrets / "reader.password"
         self.proc = None
         self.count = 0
         self.feeding = True
@@ -113,7 +118,7 @@ class Endpoint:
         self.log = open(self.dir / "endpoint.log", "a")
         self.proc = subprocess.Popen(
             [BIN["endpoint"], "--listen", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.dir / "data"), "--chdb-lib", CHDB_LIB,
-             "--user", "otel", "--password-file", str(self.password_file), "--schema-dir", os.path.join(SOURCE_ROOT, "manifests", "clickhouse", "schema")],
+             "--secrets-dir", str(self.secrets), "--schema-dir", os.path.join(SOURCE_ROOT, "manifests", "clickhouse", "schema")],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self._ping(), 60, what="endpoint up")
 
@@ -137,7 +142,7 @@ class Endpoint:
                        "ResourceAttributes": {"k8s.pod.name": "loggen-test", "k8s.container.id": "c1"},
                        "LogAttributes": {"count": str(self.count), "random_number": "7", "random_string": "alpha"}}
                 req = urllib.request.Request(f"http://127.0.0.1:{self.port}/?query=INSERT%20INTO%20otel_logs%20FORMAT%20JSONEachRow", data=json.dumps(row).encode(),
-                                             headers={"X-ClickHouse-User": "otel", "X-ClickHouse-Key": "s3cret-for-tests"})
+                                             headers={"X-ClickHouse-User": "otel_ingest", "X-ClickHouse-Key": "ingest-s3cret-for-tests"})
                 try:
                     urllib.request.urlopen(req, timeout=5).read()
                 except OSError:
@@ -162,7 +167,7 @@ status:
   listen: 127.0.0.1:{status_port}
 clickhouse:
   url: http://127.0.0.1:{endpoint.port}
-  user: otel
+  user: otel_reader
   password_file: {endpoint.password_file}
 cluster:
   minikube: {MINIKUBE}

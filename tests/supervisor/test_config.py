@@ -30,7 +30,6 @@ BAD = [
     ("duplicate key", "mode: local\nmode: cluster\n", ":2: duplicate key \"mode\" (first at line 1)"),
     ("empty value", "state_dir: \"\"\n", ":1: state_dir"),
     ("local needs the engine", "mode: local\nlocal:\n  schema_dir: /tmp\n", "local mode needs local.chdb_lib"),
-    ("cluster needs a password", "mode: cluster\n", "password_file is required"),
 ]
 
 

@@ -24,8 +24,6 @@ stop_timeout: 10s
 status:
   socket: {tmp_path}/status.sock
   listen: 127.0.0.1:{ports['status']}
-clickhouse:
-  user: otel
 local:
   data_dir: {tmp_path}/data
   loggen: {BIN['loggen']}
@@ -59,9 +57,10 @@ def ready(sup, timeout=120):
     assert rc == 0, f"not ready: {err}\n{sup.logtext()[-4000:]}"
 
 
-def query(sup, sql):
-    pw = open(os.path.join(sup.dir, "data", "clickhouse-password")).read().strip()
-    req = urllib.request.Request(f"http://127.0.0.1:{sup.ports['clickhouse']}/", data=sql.encode(), headers={"X-ClickHouse-User": "otel", "X-ClickHouse-Key": pw})
+def query(sup, sql, user="reader"):
+    """Runs sql as one of the ClickHouse users whose passwords the supervisor generated (docs/security.md)."""
+    pw = open(os.path.join(sup.dir, "state", "secrets", f"{user}.password")).read().strip()
+    req = urllib.request.Request(f"http://127.0.0.1:{sup.ports['clickhouse']}/", data=sql.encode(), headers={"X-ClickHouse-User": f"otel_{user}", "X-ClickHouse-Key": pw})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read().decode()
 

@@ -47,7 +47,7 @@ def test_children_sampled_and_quality_reported(stack):
     now = int(time.time() * 1000)
     rows = [{"customer_id": "test", "vm_id": f"flagged-{i}", "timestamp": now, "interval_ms": 100, "quality": q}
             for i, q in enumerate([1, 2, 2, 4, 4, 4])]
-    query(sup, "INSERT INTO metrics_raw FORMAT JSONEachRow " + "".join(json.dumps(r) + "\n" for r in rows))
+    query(sup, "INSERT INTO metrics_raw FORMAT JSONEachRow " + "".join(json.dumps(r) + "\n" for r in rows), user="ingest")
 
     def reported():
         s = samples(sup)
@@ -61,6 +61,6 @@ def test_children_sampled_and_quality_reported(stack):
     assert metric(sup, "memory_over_limit") >= before["memory_over_limit"] + 3
 
     # Without the table the status says why, and /metrics leaves the figures out.
-    query(sup, "RENAME TABLE metrics_raw TO metrics_raw_gone")
+    query(sup, "RENAME TABLE metrics_raw TO metrics_raw_gone", user="admin")
     wait_until(lambda: "metrics_raw" in samples(sup).get("error", ""), 30, what="the error in the status")
     assert metric(sup, "gap") is None

@@ -1,5 +1,8 @@
 -- Feeds otel_logs_hourly from every block inserted into otel_logs.
 CREATE MATERIALIZED VIEW IF NOT EXISTS default.otel_logs_hourly_mv TO default.otel_logs_hourly
+-- Runs with the rights of its creator (the admin), so that the writers need INSERT on the source table
+-- only: neither SELECT on it nor INSERT on the aggregate.
+SQL SECURITY DEFINER
 AS SELECT
   toStartOfHour(Timestamp) AS hour,
   ServiceName,

@@ -1,5 +1,8 @@
 -- Feeds metrics_hourly from every block inserted into metrics_raw.
 CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_hourly_mv TO default.metrics_hourly
+-- Runs with the rights of its creator (the admin), so that the writers need INSERT on the source table
+-- only: neither SELECT on it nor INSERT on the aggregate.
+SQL SECURITY DEFINER
 AS SELECT
   customer_id,
   vm_id,
