@@ -1361,14 +1361,16 @@ static bool peer_is_loopback(struct MHD_Connection *c) {
         if (!sa)
                 return false;
         if (sa->sa_family == AF_INET) {
-                const struct sockaddr_in *a4 = (const struct sockaddr_in *) sa;
-                return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+                struct sockaddr_in a4;
+                memcpy(&a4, sa, sizeof(a4));
+                return (ntohl(a4.sin_addr.s_addr) >> 24) == 127;
         }
         if (sa->sa_family == AF_INET6) {
-                const struct in6_addr *a6 = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-                if (IN6_IS_ADDR_LOOPBACK(a6))
+                struct sockaddr_in6 a6;
+                memcpy(&a6, sa, sizeof(a6));
+                if (IN6_IS_ADDR_LOOPBACK(&a6.sin6_addr))
                         return true;
-                return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+                return IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr) && a6.sin6_addr.s6_addr[12] == 127;
         }
         return false;
 }
