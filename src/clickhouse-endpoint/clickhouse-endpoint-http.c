@@ -637,6 +637,69 @@ finish:
         return ret;
 }
 
+typedef struct LengthCheck {
+        bool seen;
+        bool conflict;
+        uint64_t value;
+} LengthCheck;
+
+static enum MHD_Result check_content_length(
+        void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        LengthCheck *lc = cls;
+
+        if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+                return MHD_YES;
+        /* A field may also carry a list ("5, 7"): every element counts as a value of its own. */
+        for (const char *p = strempty(value);;) {
+                uint64_t v = 0;
+                bool digits = false;
+
+                p += strspn(p, " \t");
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        if (v > (UINT64_MAX - 9) / 10) {
+                                lc->conflict = true;
+                                return MHD_NO;
+                        }
+                        v = v * 10 + (uint64_t) (*p - '0');
+                        digits = true;
+                }
+                p += strspn(p, " \t");
+                if (!digits || (*p != ',' && *p != 0) || (lc->seen && v != lc->value)) {
+                        lc->conflict = true;
+                        return MHD_NO;
+                }
+                lc->seen = true;
+                lc->value = v;
+                if (*p == 0)
+                        break;
+                p++;
+        }
+        return MHD_YES;
+}
+
+/* RFC 9112 §6.3: a message whose Content-Length values differ (two fields, or a list) has no reliable
+ * framing; the server must answer 400 and close the connection, whatever length it would have picked. */
+static bool request_has_conflicting_length(struct MHD_Connection *c) {
+        LengthCheck lc = {};
+        (void) MHD_get_connection_values(c, MHD_HEADER_KIND, check_content_length, &lc);
+        return lc.conflict;
+}
+
+static enum MHD_Result queue_bad_framing(struct MHD_Connection *c) {
+        static const char text[] = "Bad Request: conflicting or invalid Content-Length header fields.\n";
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        resp = MHD_create_response_from_buffer(strlen(text), (void *) text, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_TEXT);
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        ret = MHD_queue_response(c, MHD_HTTP_BAD_REQUEST, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 /* First call for a request: route, authenticate, read the URL, choose how the body is taken. Returns
  * MHD_YES with *ret set to go on, or the result of having queued a final answer. */
 static enum MHD_Result request_begin(
@@ -646,6 +709,8 @@ static enum MHD_Result request_begin(
         int k;
 
         *ret = NULL;
+        if (request_has_conflicting_length(c))
+                return queue_bad_framing(c);
         bool is_get = streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);
         if (!is_get && !streq(method, MHD_HTTP_METHOD_POST))
                 return queue_text(
@@ -797,9 +862,36 @@ _printf_(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
                 log_debug("libmicrohttpd: %s", m);
 }
 
+int endpoint_parse_listen_address(
+        const char *address, uint16_t port, struct sockaddr_storage *ret, bool *ret_ipv6) {
+        struct sockaddr_storage ss = {};
+        bool ipv6 = strchr(address, ':');
+
+        if (ipv6) {
+                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) &ss;
+                a6->sin6_family = AF_INET6;
+                a6->sin6_port = htons(port);
+                if (inet_pton(AF_INET6, address, &a6->sin6_addr) != 1)
+                        return -EINVAL;
+        } else {
+                struct sockaddr_in *a4 = (struct sockaddr_in *) &ss;
+                a4->sin_family = AF_INET;
+                a4->sin_port = htons(port);
+                if (inet_pton(AF_INET, address, &a4->sin_addr) != 1)
+                        return -EINVAL;
+        }
+        if (ret)
+                *ret = ss;
+        if (ret_ipv6)
+                *ret_ipv6 = ipv6;
+        return 0;
+}
+
 int http_frontend_start(const EndpointConfig *config, Engine *engine, HttpFrontend **ret) {
         _cleanup_free_ HttpFrontend *f = NULL;
         struct sockaddr_storage ss = {};
+        bool ipv6 = false;
+        int k;
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                          MHD_USE_ERROR_LOG;
 
@@ -816,26 +908,11 @@ int http_frontend_start(const EndpointConfig *config, Engine *engine, HttpFronte
         if (mkdir(f->tmp_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create %s: %m", f->tmp_dir);
 
-        if (strchr(config->listen_address, ':')) {
-                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) &ss;
-                a6->sin6_family = AF_INET6;
-                a6->sin6_port = htons(config->port);
-                if (inet_pton(AF_INET6, config->listen_address, &a6->sin6_addr) != 1)
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "Invalid listen address '%s'",
-                                config->listen_address);
+        k = endpoint_parse_listen_address(config->listen_address, config->port, &ss, &ipv6);
+        if (k < 0)
+                return log_error_errno(k, "Invalid listen address '%s'", config->listen_address);
+        if (ipv6)
                 flags |= MHD_USE_IPv6;
-        } else {
-                struct sockaddr_in *a4 = (struct sockaddr_in *) &ss;
-                a4->sin_family = AF_INET;
-                a4->sin_port = htons(config->port);
-                if (inet_pton(AF_INET, config->listen_address, &a4->sin_addr) != 1)
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "Invalid listen address '%s'",
-                                config->listen_address);
-        }
 
         f->daemon = MHD_start_daemon(
                 flags,

@@ -112,6 +112,12 @@ typedef struct EndpointConfig {
 
 typedef struct HttpFrontend HttpFrontend;
 
+struct sockaddr_storage;
+/* Parses --listen (an IPv4 or IPv6 address, no name lookup) into a socket address with the port; -EINVAL if
+ * it is neither. ret and ret_ipv6 may be NULL to only check it. */
+int endpoint_parse_listen_address(
+        const char *address, uint16_t port, struct sockaddr_storage *ret, bool *ret_ipv6);
+
 int http_frontend_start(const EndpointConfig *config, Engine *engine, HttpFrontend **ret);
 uint16_t http_frontend_port(const HttpFrontend *f);
 /* Stops accepting, waits up to timeout_sec for requests in flight to finish, then stops. */
