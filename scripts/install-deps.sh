@@ -45,15 +45,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   t=$(date +%s)
   echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Concurrent runs (parallel test jobs, another checkout) wait for dpkg's lock instead of failing.
+  apt-get -o DPkg::Lock::Timeout=900 update -qq
+  apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "install-deps: Debian packages installed in $(($(date +%s) - t)) s"
 fi
 
 for hook in "${hooks[@]}"; do
   [ -e "$hook" ] || continue
   t=$(date +%s)
-  bash "$hook"
+  # One run of a hook at a time on a machine: a second waits, then finds the cache filled.
+  flock "/tmp/.otel-deps-$(basename "$hook").lock" bash "$hook"
   d=$(($(date +%s) - t))
   if [ $d -gt 1 ]; then
     echo "install-deps: $(basename "$hook") took $d s"
