@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shipper-resources.h"
+#include "sampler-resources.h"
 
 static char root[] = "/tmp/test-metrics-XXXXXX";
 

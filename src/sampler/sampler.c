@@ -18,8 +18,8 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "shipper-manager.h"
-#include "shipper-resources.h"
-#include "shipper-sampler.h"
+#include "sampler-resources.h"
+#include "sampler.h"
 #include "util.h"
 
 #define SAMPLER_ROWS_MAX (256 * 1024 * 1024)

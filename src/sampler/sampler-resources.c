@@ -14,7 +14,7 @@
 #include "cleanup.h"
 #include "macro.h"
 #include "parse-util.h"
-#include "shipper-resources.h"
+#include "sampler-resources.h"
 
 #define READ_MAX (64 * 1024)
 
