@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,8 +98,6 @@ typedef struct Request {
         bool multipart;
         char *boundary;
         bool streaming;
-        bool native_in; /* the streamed body is Native of client_revision: convert before the engine reads it
-                         */
         SqlStatement url_statement; /* ?query= of a streamed INSERT */
         int tmp_fd;
         bool decoded; /* the file holds the body decoded (no COMPRESSION for the engine) */
@@ -838,36 +835,6 @@ static char *engine_message_for_request(const char *message, const Request *r) {
 
 /* --- body ---------------------------------------------------------------------------------------------- */
 
-typedef struct FileWriter {
-        int fd;
-        char buf[256 * 1024];
-        size_t len;
-} FileWriter;
-
-static int file_writer_flush(FileWriter *w) {
-        int k = w->len > 0 ? loop_write(w->fd, w->buf, w->len) : 0;
-        w->len = 0;
-        return k;
-}
-
-static int file_writer_write(void *userdata, const void *data, size_t size) {
-        FileWriter *w = userdata;
-        int k;
-
-        if (size >= sizeof(w->buf)) {
-                k = file_writer_flush(w);
-                return k < 0 ? k : loop_write(w->fd, data, size);
-        }
-        if (w->len + size > sizeof(w->buf)) {
-                k = file_writer_flush(w);
-                if (k < 0)
-                        return k;
-        }
-        memcpy(w->buf + w->len, data, size);
-        w->len += size;
-        return 0;
-}
-
 /* Where decoded body bytes end up: the INSERT's temporary file, or memory (bounded). */
 static int sink_final(void *userdata, const void *data, size_t size) {
         Request *r = userdata;
@@ -906,7 +873,9 @@ static enum MHD_Result queue_body_error(Request *r, struct MHD_Connection *c) {
                         r,
                         r->query_id,
                         "Code: 354. DB::Exception: inflate/decompress failed: the request body is not valid %s data. (ZLIB_INFLATE_FAILED)",
-                        r->enc == BODY_ZSTD ? "zstd" : "gzip/deflate");
+                        r->enc == BODY_ZSTD  ? "zstd"
+                        : r->enc == BODY_LZ4 ? "lz4"
+                                             : "gzip/deflate");
         case -EILSEQ:
                 return queue_exceptionf(
                         f,
@@ -949,91 +918,6 @@ static enum MHD_Result queue_body_error(Request *r, struct MHD_Connection *c) {
 static int answered(enum MHD_Result *answer, enum MHD_Result v) {
         *answer = v;
         return 1;
-}
-
-/* Rewrites the streamed Native body from the client's revision to the engine's, into a new temporary file.
- */
-/* Both return 0 to go on, 1 when an error answer was queued (its result in *answer), or -ENOMEM. */
-static int convert_native_body(Request *r, struct MHD_Connection *c, enum MHD_Result *answer) {
-        HttpFrontend *f = r->f;
-        _cleanup_free_ char *error = NULL;
-        _cleanup_free_ FileWriter *w = NULL;
-        struct stat st;
-        void *map = NULL;
-        int k;
-
-        if (fstat(r->tmp_fd, &st) < 0)
-                return answered(
-                        answer,
-                        queue_exceptionf(
-                                f,
-                                c,
-                                r,
-                                r->query_id,
-                                "Code: 1001. DB::Exception: %s. (STD_EXCEPTION)",
-                                strerror(errno)));
-        w = new0(FileWriter, 1);
-        if (!w)
-                return -ENOMEM;
-        w->fd = open_tmp_file(f->tmp_dir);
-        if (w->fd < 0)
-                return answered(
-                        answer,
-                        queue_exceptionf(
-                                f,
-                                c,
-                                r,
-                                r->query_id,
-                                "Code: 76. DB::Exception: Cannot create a temporary file for the INSERT body: %s. (CANNOT_OPEN_FILE)",
-                                strerror(-w->fd)));
-        if (st.st_size > 0) {
-                map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, r->tmp_fd, 0);
-                if (map == MAP_FAILED) {
-                        safe_close(w->fd);
-                        return answered(
-                                answer,
-                                queue_exceptionf(
-                                        f,
-                                        c,
-                                        r,
-                                        r->query_id,
-                                        "Code: 1001. DB::Exception: %s. (STD_EXCEPTION)",
-                                        strerror(errno)));
-                }
-                k = native_convert(
-                        map, (size_t) st.st_size, r->client_revision, 0, file_writer_write, w, &error);
-                if (k >= 0)
-                        k = file_writer_flush(w);
-                (void) munmap(map, (size_t) st.st_size);
-        } else
-                k = 0;
-        if (k < 0) {
-                safe_close(w->fd);
-                if (error)
-                        return answered(
-                                answer,
-                                queue_exceptionf(
-                                        f,
-                                        c,
-                                        r,
-                                        r->query_id,
-                                        "Code: 117. DB::Exception: Cannot read the Native body of protocol revision %" PRIu64
-                                        ": %s. (INCORRECT_DATA)",
-                                        r->client_revision,
-                                        error));
-                return answered(
-                        answer,
-                        queue_exceptionf(
-                                f,
-                                c,
-                                r,
-                                r->query_id,
-                                "Code: 1001. DB::Exception: %s. (STD_EXCEPTION)",
-                                strerror(-k)));
-        }
-        safe_close(r->tmp_fd);
-        r->tmp_fd = w->fd;
-        return 0;
 }
 
 /* A multipart/form-data body: the form's query fields after ?query=, its param_* fields as query
@@ -1123,11 +1007,6 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
 
         if (r->streaming) {
                 /* The rows arrived in tmp_fd; ?query= is the statement. */
-                if (r->native_in) {
-                        k = convert_native_body(r, c, &ret);
-                        if (k != 0)
-                                return k < 0 ? MHD_NO : ret;
-                }
                 if (!r->decoded)
                         compression = body_encoding_to_compression(r->enc) ?: "none";
                 st = r->url_statement;
@@ -1171,7 +1050,9 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
 
         if (st.insert_data) {
                 /* An INSERT's rows are never SQL: they reach the engine through a file, read by the format
-                 * (a streamed body already is in one; inline rows are written to one now). */
+                 * (a streamed body already is in one; inline rows are written to one now). This also spares
+                 * whole INSERTs in the body (clickhouse-connect sends its inserts so) the engine's
+                 * max_query_size cut of inline data. */
                 if (!r->streaming) {
                         r->tmp_fd = open_tmp_file(f->tmp_dir);
                         if (r->tmp_fd < 0) {
@@ -1718,7 +1599,7 @@ static enum MHD_Result request_begin(
                         c,
                         r,
                         r->query_id,
-                        "Code: 36. DB::Exception: Unknown HTTP Content-Encoding '%s': supported are gzip, deflate and zstd. (BAD_ARGUMENTS)",
+                        "Code: 36. DB::Exception: Unknown HTTP Content-Encoding '%s': supported are gzip, deflate, zstd and lz4. (BAD_ARGUMENTS)",
                         encoding);
 
         bool decompress = param_true(r->decompress);
@@ -1733,7 +1614,6 @@ static enum MHD_Result request_begin(
                                 r->query_id,
                                 "Code: 36. DB::Exception: multipart/form-data without a usable boundary. (BAD_ARGUMENTS)");
         } else if (!is_get && !isempty(r->query) && insert_rows_are_the_body(r)) {
-                char format[128];
                 r->tmp_fd = open_tmp_file(f->tmp_dir);
                 if (r->tmp_fd < 0) {
                         log_error_errno(
@@ -1747,11 +1627,10 @@ static enum MHD_Result request_begin(
                                 strerror(-r->tmp_fd));
                 }
                 r->streaming = true;
-                r->native_in = r->client_revision > 0 &&
-                               sql_format_clause(r->query, strlen(r->query), format, sizeof(format)) &&
-                               streq(format, "Native");
-                /* Otherwise the engine undoes the Content-Encoding itself, reading the file. */
-                r->decoded = decompress || r->native_in;
+                /* Otherwise the engine undoes the Content-Encoding itself, reading the file. Native bodies
+                 * are revision 0 whatever client_protocol_version says: the server applies it to output
+                 * formats only (and clickhouse-go encodes its inserts so). */
+                r->decoded = decompress;
         }
         if (!r->streaming || r->decoded) {
                 if (decompress) {

@@ -252,15 +252,16 @@ typedef enum BodyEncoding {
         BODY_GZIP,
         BODY_DEFLATE,
         BODY_ZSTD,
+        BODY_LZ4, /* the LZ4 frame format */
         _BODY_ENCODING_MAX,
         _BODY_ENCODING_INVALID = -22,
 } BodyEncoding;
 
 /* Content-Encoding header value to encoding (NULL or "" is identity); _BODY_ENCODING_INVALID if unknown. */
 BodyEncoding body_encoding_from_string(const char *s);
-/* The response encoding for an Accept-Encoding value (zstd, then gzip, then deflate), identity otherwise. */
+/* The response encoding for an Accept-Encoding value (zstd, lz4, gzip, deflate), identity otherwise. */
 BodyEncoding body_encoding_from_accept(const char *accept);
-/* Compresses a whole response body (gzip, deflate or zstd) at the given level. */
+/* Compresses a whole response body (gzip, deflate, zstd or lz4) at the given level (not for lz4). */
 int body_encode(BodyEncoding enc, int level, const void *data, size_t size, char **ret, size_t *ret_size);
 /* The name the engine's COMPRESSION clause uses, or NULL for identity. */
 const char *body_encoding_to_compression(BodyEncoding enc);
