@@ -64,7 +64,7 @@ def test_children_sampled_and_quality_reported(stack):
     assert before["unbilled_late_samples"] == 0
     old = int(time.time()) // 3600 * 3600 * 1000 - 50 * 3_600_000
     late = {"customer_id": "test", "vm_id": "late", "timestamp": old + 60_000, "interval_ms": 100}
-    query(sup, "INSERT INTO metrics_raw FORMAT JSONEachRow " + json.dumps(late) + "\n")
+    query(sup, "INSERT INTO metrics_raw FORMAT JSONEachRow " + json.dumps(late) + "\n", user="ingest")
     wait_until(lambda: samples(sup).get("unbilled_late_samples") == 1, 30, what="the late sample in the status")
     st, _, body = http("GET", "/metrics", port=sup.ports["status"])
     assert "otel_supervisor_resource_unbilled_late_samples 1\n" in body.decode()
