@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <string.h>
 #include <strings.h>
 
 #include "clickhouse-endpoint.h"
@@ -167,4 +168,27 @@ bool sql_valid_setting_name(const char *s) {
                 if (!isalnum((unsigned char) *p) && *p != '_')
                         return false;
         return strlen(s) <= 128;
+}
+
+bool sql_format_clause(const char *q, size_t n, char *buf, size_t size) {
+        size_t pos = 0;
+        bool found = false;
+
+        /* The last FORMAT keyword at the top level that is followed by a name. A FORMAT inside a subquery
+         * or a string is inside a single token here, so it does not count. */
+        for (;;) {
+                Token t = next_token(q, n, &pos);
+                if (t.kind == TOKEN_END)
+                        return found;
+                if (!token_is(q, &t, "FORMAT"))
+                        continue;
+                size_t after = pos;
+                Token name = next_token(q, n, &after);
+                if (name.kind != TOKEN_WORD || name.len + 1 > size)
+                        continue;
+                memcpy(buf, q + name.start, name.len);
+                buf[name.len] = 0;
+                found = true;
+                pos = after;
+        }
 }
