@@ -30,7 +30,8 @@ typedef struct SamplerConfig {
         char *cgroup_root;
         char *pods_log_dir;
         char *host_name;
-        int64_t children_of; /* 0: the shipper's parent */
+        int64_t children_of;      /* 0: the shipper's parent */
+        int64_t net_counter_bits; /* 64, or 32: /proc/net/dev counters of a 32-bit kernel wrap */
 } SamplerConfig;
 
 void sampler_config_init(SamplerConfig *c);

@@ -403,6 +403,7 @@ static cJSON *samples_json(Manager *m) {
         cJSON_AddNumberToObject(o, "gaps", (double) q->gaps);
         cJSON_AddNumberToObject(o, "cpu_over_allocation", (double) q->cpu_over);
         cJSON_AddNumberToObject(o, "memory_over_limit", (double) q->memory_over);
+        cJSON_AddNumberToObject(o, "unbilled_late_samples", (double) q->unbilled_late);
         return o;
 }
 

@@ -6,8 +6,9 @@ the same samples (never with the engine's own output).
 A sample (a metrics_raw row as a dict) covers the interval_ms milliseconds before its timestamp (an
 interval_ms of 0 counts as 1). Its amounts (CPU µs, bytes) are spread evenly over that interval: a bucket
 (hour, 5-minute window) that covers the milliseconds [s, e) of the interval, counted from the interval's
-start, gets floor(A * e / span) - floor(A * s / span) of an amount A, and memory_used_bytes * (e - s) byte-ms
-of memory. The averages, maxima and the sample count belong to the bucket of the timestamp.
+start, gets floor(A * e / span) - floor(A * s / span) of each counter column A (cpu_used_us,
+network_rx_bytes, network_tx_bytes, disk_read_bytes, disk_write_bytes), and memory_used_bytes * (e - s)
+byte-ms of memory. The averages, maxima and the sample count belong to the bucket of the timestamp.
 """
 import math
 from decimal import ROUND_DOWN, Decimal
@@ -74,7 +75,7 @@ def rollup(rows, bucket_ms):
             c.cpu_us += share(r["cpu_used_us"], s, e, span)
             c.rx += share(r["network_rx_bytes"], s, e, span)
             c.tx += share(r["network_tx_bytes"], s, e, span)
-            c.disk += share(r["disk_read_bytes"] + r["disk_write_bytes"], s, e, span)
+            c.disk += share(r["disk_read_bytes"], s, e, span) + share(r["disk_write_bytes"], s, e, span)
             c.byte_ms += r["memory_used_bytes"] * (e - s)
             if own:
                 c.samples += 1
