@@ -817,7 +817,9 @@ static enum MHD_Result queue_body_error(Request *r, struct MHD_Connection *c) {
                         r,
                         r->query_id,
                         "Code: 354. DB::Exception: inflate/decompress failed: the request body is not valid %s data. (ZLIB_INFLATE_FAILED)",
-                        r->enc == BODY_ZSTD ? "zstd" : "gzip/deflate");
+                        r->enc == BODY_ZSTD  ? "zstd"
+                        : r->enc == BODY_LZ4 ? "lz4"
+                                             : "gzip/deflate");
         case -EILSEQ:
                 return queue_exceptionf(
                         f,
@@ -971,6 +973,38 @@ static enum MHD_Result request_run(Request *r, struct MHD_Connection *c) {
                         k = strbuf_append(&sql, r->body.data ?: "", r->body.len);
                 /* The body is in sql now; drop the other copy before running. */
                 strbuf_done(&r->body);
+                /* A whole INSERT with its rows in the text (clickhouse-connect sends its inserts so): the
+                 * engine reads inline data only up to max_query_size, so the rows go through a file as for
+                 * a streamed INSERT. */
+                size_t at, end, data;
+                if (k >= 0 && sql.data && sql_insert_inline_data(sql.data, sql.len, &at, &end, &data)) {
+                        StrBuf stmt = STRBUF_INIT(SIZE_MAX / 2);
+                        r->tmp_fd = open_tmp_file(f->tmp_dir);
+                        if (r->tmp_fd < 0) {
+                                strbuf_done(&sql);
+                                return queue_exceptionf(
+                                        f,
+                                        c,
+                                        r,
+                                        r->query_id,
+                                        "Code: 76. DB::Exception: Cannot create a temporary file for the INSERT body: %s. (CANNOT_OPEN_FILE)",
+                                        strerror(-r->tmp_fd));
+                        }
+                        k = loop_write(r->tmp_fd, sql.data + data, sql.len - data);
+                        if (k >= 0)
+                                k = strbuf_append(&stmt, sql.data, at);
+                        if (k >= 0)
+                                k = strbuf_printf(
+                                        &stmt,
+                                        " FROM INFILE '/proc/self/fd/%d' COMPRESSION 'none' ",
+                                        r->tmp_fd);
+                        if (k >= 0)
+                                k = strbuf_append(&stmt, sql.data + at, end - at);
+                        strbuf_done(&sql);
+                        sql = stmt;
+                        r->streaming =
+                                true; /* for the format of the answer: the statement's FORMAT is input */
+                }
         }
         if (k >= 0)
                 k = build_session_sql(r, &before, &after);
@@ -1430,7 +1464,7 @@ static enum MHD_Result request_begin(
                         c,
                         r,
                         r->query_id,
-                        "Code: 36. DB::Exception: Unknown HTTP Content-Encoding '%s': supported are gzip, deflate and zstd. (BAD_ARGUMENTS)",
+                        "Code: 36. DB::Exception: Unknown HTTP Content-Encoding '%s': supported are gzip, deflate, zstd and lz4. (BAD_ARGUMENTS)",
                         encoding);
 
         bool decompress = param_true(r->decompress);

@@ -93,6 +93,12 @@ bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset);
  * false when it names none (then default_format applies). */
 bool sql_format_clause(const char *q, size_t n, char *buf, size_t size);
 
+/* For "INSERT INTO <target> ... FORMAT <name> <data>" (data inline, as clients send a whole statement in the
+ * body): where FROM INFILE belongs (*ret_offset), where the statement ends (*ret_end, after the format name)
+ * and where the data starts (*ret_data: after spaces and tabs and then one line break, as the server's
+ * parser has it). False for any other statement. */
+bool sql_insert_inline_data(const char *q, size_t n, size_t *ret_offset, size_t *ret_end, size_t *ret_data);
+
 /* A setting or parameter name: [A-Za-z_][A-Za-z0-9_.]* (dots for param names are not allowed). */
 bool sql_valid_setting_name(const char *s);
 
@@ -209,15 +215,16 @@ typedef enum BodyEncoding {
         BODY_GZIP,
         BODY_DEFLATE,
         BODY_ZSTD,
+        BODY_LZ4, /* the LZ4 frame format */
         _BODY_ENCODING_MAX,
         _BODY_ENCODING_INVALID = -22,
 } BodyEncoding;
 
 /* Content-Encoding header value to encoding (NULL or "" is identity); _BODY_ENCODING_INVALID if unknown. */
 BodyEncoding body_encoding_from_string(const char *s);
-/* The response encoding for an Accept-Encoding value (zstd, then gzip, then deflate), identity otherwise. */
+/* The response encoding for an Accept-Encoding value (zstd, lz4, gzip, deflate), identity otherwise. */
 BodyEncoding body_encoding_from_accept(const char *accept);
-/* Compresses a whole response body (gzip, deflate or zstd) at the given level. */
+/* Compresses a whole response body (gzip, deflate, zstd or lz4) at the given level (not for lz4). */
 int body_encode(BodyEncoding enc, int level, const void *data, size_t size, char **ret, size_t *ret_size);
 /* The name the engine's COMPRESSION clause uses, or NULL for identity. */
 const char *body_encoding_to_compression(BodyEncoding enc);

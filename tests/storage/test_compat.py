@@ -175,6 +175,11 @@ class CompatTest(unittest.TestCase):
         self.assertEqual(r.headers.get("content-encoding"), "zstd")
         out = subprocess.run(["zstd", "-d", "-q", "-c"], input=r.body, stdout=subprocess.PIPE, check=True).stdout
         self.assertEqual(out, b"1\n")
+        r = self.ep.query("SELECT number FROM numbers(5000)", params={"enable_http_compression": "1"},
+                          headers={"Accept-Encoding": "lz4"})
+        self.assertEqual(r.headers.get("content-encoding"), "lz4")
+        out = subprocess.run(["lz4", "-d", "-c"], input=r.body, stdout=subprocess.PIPE, check=True).stdout
+        self.assertEqual(out.decode(), "".join(f"{i}\n" for i in range(5000)))
         # Without the setting, or for an encoding not written here, the answer is plain.
         r = self.ep.query("SELECT 1", headers={"Accept-Encoding": "gzip"})
         self.assertNotIn("content-encoding", r.headers)
@@ -224,20 +229,48 @@ class CompatTest(unittest.TestCase):
         native = self.ep.query(self.NATIVE_QUERY).body
         framed = self.ep.query(self.NATIVE_QUERY, params={"compress": "1"}).body
         zst = subprocess.run(["zstd", "-q", "-c"], input=native, stdout=subprocess.PIPE, check=True).stdout
+        lz4 = subprocess.run(["lz4", "-q", "-c"], input=native, stdout=subprocess.PIPE, check=True).stdout
+        lz4_stmt = subprocess.run(["lz4", "-q", "-c"], input=b"INSERT INTO t FORMAT Native\n" + native,
+                                  stdout=subprocess.PIPE, check=True).stdout
         cases = [
             ("plain", native, {}, {}),
             ("zstd", zst, {"Content-Encoding": "zstd"}, {}),
             ("gzip", gzip.compress(native), {"Content-Encoding": "gzip"}, {}),
+            ("lz4", lz4, {"Content-Encoding": "lz4"}, {}),
+            ("lz4, statement in the body", lz4_stmt, {"Content-Encoding": "lz4"}, {}),
+            ("statement in the body", b"INSERT INTO t FORMAT Native\n" + native, {}, {}),
             ("framed", framed, {}, {"decompress": "1"}),
             ("framed+gzip", gzip.compress(framed), {"Content-Encoding": "gzip"}, {"decompress": "1"}),
         ]
         for name, body, headers, params in cases:
             self.ep.ok("TRUNCATE TABLE t")
-            r = self.ep.query("INSERT INTO t FORMAT Native", body=body, headers=headers, params=params)
+            if "statement" in name:
+                r = self.ep.request("POST", "/", body=body, headers=headers, params=params)
+            else:
+                r = self.ep.query("INSERT INTO t FORMAT Native", body=body, headers=headers, params=params)
             self.assertEqual(r.status, 200, (name, r))
             self.assertEqual(json.loads(r.headers["x-clickhouse-summary"])["written_rows"], "1000", name)
             self.assertEqual(self.ep.scalar("SELECT count(), sum(n), countIf(o IS NULL) FROM t"),
                              "1000\t499500\t500", name)
+
+    def test_statement_with_inline_rows_beyond_max_query_size(self):
+        """clickhouse-connect sends "INSERT ... FORMAT Native\n<rows>" as the body; the rows may be far larger
+        than the engine's max_query_size (256 KiB) and must all arrive."""
+        rows = "".join(f"{i}\tline {i}\n" for i in range(100000)).encode()
+        self.assertGreater(len(rows), 1 << 20)
+        r = self.ep.request("POST", "/", body=b"INSERT INTO t (n, s) FORMAT TSV\n" + rows)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.ep.scalar("SELECT count(), sum(n) FROM t"), f"100000\t{sum(range(100000))}")
+        # With the statement in the URL and more of it in the body, as the server joins them.
+        self.ep.ok("TRUNCATE TABLE t")
+        r = self.ep.query("INSERT INTO t (n, s)", body=b"FORMAT TSV\n" + rows)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.ep.scalar("SELECT count() FROM t"), "100000")
+        # Broken rows still fail whole.
+        self.ep.ok("TRUNCATE TABLE t")
+        r = self.ep.request("POST", "/", body=b"INSERT INTO t (n, s) FORMAT TSV\n" + rows + b"x\ty\n")
+        self.assertNotEqual(r.status, 200, r)
+        self.assertEqual(self.ep.scalar("SELECT count() FROM t"), "0")
 
     def test_native_types_not_walked_are_refused(self):
         r = self.ep.query("SELECT 1::Dynamic AS d FORMAT Native",
