@@ -188,4 +188,3 @@ int setup_local(Manager *m) {
         }
         return 0;
 }
-
