@@ -43,8 +43,9 @@ def log(*a):
 class Endpoint:
     """The embedded ClickHouse endpoint (the real engine, libchdb)."""
 
-    def __init__(self, binary, schema_dir, workdir, port=None):
+    def __init__(self, binary, schema_dir, workdir, port=None, extra_args=None):
         self.binary = binary
+        self.extra_args = list(extra_args or [])
         self.schema_dir = schema_dir
         self.data_dir = os.path.join(workdir, "clickhouse")
         self.secrets_dir = os.path.join(workdir, "secrets")
@@ -61,7 +62,7 @@ class Endpoint:
         write_secrets(self.secrets_dir)
         self.proc = subprocess.Popen(
             [self.binary, "--listen", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
-             "--secrets-dir", self.secrets_dir, "--schema-dir", self.schema_dir],
+             "--secrets-dir", self.secrets_dir, "--schema-dir", self.schema_dir] + self.extra_args,
             stdout=logf, stderr=subprocess.STDOUT,
             # The engine only knows named zones; the test run's TZ=GMT+12 (a POSIX rule) is for our code.
             env=dict(os.environ, TZ="UTC"))
