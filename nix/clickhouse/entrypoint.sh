@@ -1,49 +1,45 @@
 # Entrypoint of the otel/clickhouse image (wrapped by writeShellApplication: bash, set -euo pipefail).
-# Environment, as the official clickhouse-server image reads it:
-#   CLICKHOUSE_USER            the image's user (default: otel)
-#   CLICKHOUSE_PASSWORD        its password, or CLICKHOUSE_PASSWORD_FILE naming a file with it;
-#                              an empty password is refused
-#   CLICKHOUSE_DB              a database to create besides default (optional)
-#   CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT  1 (default) or 0: whether that user may manage users
-#   CLICKHOUSE_CONFIG_DIR      where the runtime configuration is assembled (default: /tmp/clickhouse-server)
-# The configuration is nixpkgs' stock config.xml with /etc/clickhouse-server/config.d/*.xml, and a
-# users.xml holding only CLICKHOUSE_USER (password from the environment) with
-# /etc/clickhouse-server/users.d/*.xml merged over it; the stock users.xml (a default user without
-# password) is never used. On the first start every /docker-entrypoint-initdb.d/*.sql runs once, in
-# name order, against a server listening on 127.0.0.1 only; then the server starts for real.
+# Environment:
+#   CLICKHOUSE_ADMIN_PASSWORD   otel_admin's password (or CLICKHOUSE_ADMIN_PASSWORD_FILE naming a file
+#                               with it); the init scripts run as otel_admin
+#   CLICKHOUSE_INGEST_PASSWORD  otel_ingest's (or ..._FILE)
+#   CLICKHOUSE_READER_PASSWORD  otel_reader's (or ..._FILE)
+#   CLICKHOUSE_DB               a database to create besides default (optional)
+#   CLICKHOUSE_CONFIG_DIR       where the runtime configuration is assembled (default: /tmp/clickhouse-server)
+# Each password must be set and not empty. The users themselves (otel_admin, otel_ingest, otel_reader, their
+# grants and networks) are defined in /etc/clickhouse-server/users.d/ (the manifests' ConfigMap), which
+# reads the passwords from these variables (from_env); the users.xml written here holds only the default
+# profile and quota, so the stock users.xml (a default user without password) is never used and no user
+# exists that the configuration does not name. On the first start every /docker-entrypoint-initdb.d/*.sql
+# runs once, in name order, as otel_admin against a server listening on 127.0.0.1 only; then the server
+# starts for real.
 
-user=${CLICKHOUSE_USER:-otel}
-password=${CLICKHOUSE_PASSWORD:-}
-if [ -z "$password" ] && [ -n "${CLICKHOUSE_PASSWORD_FILE:-}" ]; then
-	if ! password=$(cat -- "$CLICKHOUSE_PASSWORD_FILE"); then
-		echo "otel-clickhouse: cannot read CLICKHOUSE_PASSWORD_FILE=$CLICKHOUSE_PASSWORD_FILE" >&2
+# Reads $1 (the variable's name) or the file named by ${1}_FILE; refuses an empty value. The users'
+# configuration reads the variable (from_env), never a file on disk.
+read_password() {
+	local name=$1 file_var="${1}_FILE" value
+	value=${!name:-}
+	if [ -z "$value" ] && [ -n "${!file_var:-}" ]; then
+		if ! value=$(cat -- "${!file_var}"); then
+			echo "otel-clickhouse: cannot read $file_var=${!file_var}" >&2
+			exit 2
+		fi
+	fi
+	if [ -z "$value" ]; then
+		echo "otel-clickhouse: $name (or $file_var) must be set and not empty" >&2
 		exit 2
 	fi
-fi
-if [ -z "$password" ]; then
-	echo "otel-clickhouse: CLICKHOUSE_PASSWORD (or CLICKHOUSE_PASSWORD_FILE) must be set and not empty" >&2
-	exit 2
-fi
-# The users' configuration reads it from the environment (from_env), never from a file on disk.
-export CLICKHOUSE_PASSWORD="$password"
-case $user in
-'' | *[!A-Za-z0-9_]*)
-	echo "otel-clickhouse: CLICKHOUSE_USER='$user' must be letters, digits and _" >&2
-	exit 2
-	;;
-esac
+	export "$name=$value"
+}
+read_password CLICKHOUSE_ADMIN_PASSWORD
+read_password CLICKHOUSE_INGEST_PASSWORD
+read_password CLICKHOUSE_READER_PASSWORD
+user=otel_admin
+password=$CLICKHOUSE_ADMIN_PASSWORD
 db=${CLICKHOUSE_DB:-}
 case $db in
 *[!A-Za-z0-9_]*)
 	echo "otel-clickhouse: CLICKHOUSE_DB='$db' must be letters, digits and _" >&2
-	exit 2
-	;;
-esac
-access=${CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT:-1}
-case $access in
-0 | 1) ;;
-*)
-	echo "otel-clickhouse: CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT='$access' must be 0 or 1" >&2
 	exit 2
 	;;
 esac
@@ -66,17 +62,13 @@ cat >"$confdir/users.xml" <<XML
 <clickhouse>
     <profiles><default/></profiles>
     <quotas><default/></quotas>
-    <users>
-        <$user>
-            <password from_env="CLICKHOUSE_PASSWORD"/>
-            <networks><ip>::/0</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-            <access_management>$access</access_management>
-        </$user>
-    </users>
+    <users/>
 </clickhouse>
 XML
+if ! grep -qs "<$user>" "$confdir"/users.d/*.xml; then
+	echo "otel-clickhouse: no users.d/*.xml defines $user (the manifests' clickhouse-config ConfigMap)" >&2
+	exit 2
+fi
 
 marker=$datadir/.otel-initdb-done
 if [ ! -e "$marker" ] && compgen -G "/docker-entrypoint-initdb.d/*.sql" >/dev/null; then

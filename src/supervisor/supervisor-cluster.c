@@ -22,6 +22,7 @@
 #include "log.h"
 #include "supervisor-cluster.h"
 #include "supervisor-command.h"
+#include "supervisor-credentials.h"
 #include "supervisor-images.h"
 #include "supervisor-watch.h"
 #include "util.h"
@@ -47,6 +48,7 @@ struct Cluster {
         char *kubeconfig_path;
         char *kubeconfig_env;
         char *images_work_dir;
+        char *secrets_dir; /* <state_dir>/secrets: the passwords of the Secret clickhouse-credentials */
 
         Phase phase;
         Command *command;
@@ -398,6 +400,8 @@ static void start_images(Cluster *c) {
 
 /* --- applying ---------------------------------------------------------------------------------------- */
 
+static void start_credentials(Cluster *c);
+
 static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userdata) {
         Cluster *c = userdata;
 
@@ -434,9 +438,54 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
         c->n_applied = res->n_applied;
         c->n_pruned = res->n_pruned;
         log_info("Applied %zu objects, pruned %zu.", res->n_applied, res->n_pruned);
+        start_credentials(c);
+}
+
+/* After the manifests (the namespace exists then): the Secret the workloads read their ClickHouse passwords
+ * from. Pods that started before it existed wait in CreateContainerConfigError and start once it does. */
+static void on_credentials(K8sResultClass result, const char *message, bool created, void *userdata) {
+        Cluster *c = userdata;
+
+        c->busy = false;
+        if (result != K8S_RESULT_OK) {
+                set_str(&c->apply_error, message);
+                log_warning(
+                        "The Secret %s could not be checked or created: %s", CREDENTIALS_SECRET, message);
+                phase_reason(
+                        c,
+                        STATE_APPLYING,
+                        "the Secret %s could not be checked or created: %s",
+                        CREDENTIALS_SECRET,
+                        message);
+                if (result == K8S_RESULT_RETRY)
+                        c->phase = PHASE_CHECK_CLUSTER;
+                retry_later(c);
+                return;
+        }
         phase_reason(
-                c, STATE_WAITING_ROLLOUT, "applied %zu objects, waiting for the rollout", res->n_applied);
+                c,
+                STATE_WAITING_ROLLOUT,
+                "applied %zu objects%s, waiting for the rollout",
+                c->n_applied,
+                created ? " and created the ClickHouse credentials" : "");
         advance(c, PHASE_ROLLOUT);
+}
+
+static void start_credentials(Cluster *c) {
+        int r;
+
+        c->busy = true;
+        r = credentials_ensure(c->client, c->config->namespace, c->secrets_dir, on_credentials, c);
+        if (r < 0) {
+                c->busy = false;
+                phase_reason(
+                        c,
+                        STATE_APPLYING,
+                        "cannot check the Secret %s: %s",
+                        CREDENTIALS_SECRET,
+                        strerror(-r));
+                retry_later(c);
+        }
 }
 
 static void start_apply(Cluster *c) {
@@ -771,7 +820,8 @@ int cluster_new(sd_event *event, const SupervisorConfig *config, const ClusterHo
         c->event = sd_event_ref(event);
         if (asprintf(&c->kubeconfig_path, "%s/kubeconfig", config->state_dir) < 0 ||
             asprintf(&c->kubeconfig_env, "KUBECONFIG=%s", c->kubeconfig_path) < 0 ||
-            asprintf(&c->images_work_dir, "%s/images", config->state_dir) < 0) {
+            asprintf(&c->images_work_dir, "%s/images", config->state_dir) < 0 ||
+            asprintf(&c->secrets_dir, "%s/secrets", config->state_dir) < 0) {
                 sd_event_unref(c->event);
                 return log_oom();
         }
@@ -850,6 +900,7 @@ Cluster *cluster_free(Cluster *c) {
         free(c->kubeconfig_path);
         free(c->kubeconfig_env);
         free(c->images_work_dir);
+        free(c->secrets_dir);
         free(c->host);
         free(c->apiserver);
         free(c->kubelet);

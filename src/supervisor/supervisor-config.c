@@ -185,7 +185,7 @@ int supervisor_config_init(SupervisorConfig *c) {
         };
         c->state_dir = strdup("/var/lib/otel-supervisor");
         c->status_socket = strdup("/run/otel-supervisor/status.sock");
-        c->status_listen = strdup("0.0.0.0:8090");
+        c->status_listen = strdup("127.0.0.1:8090");
         c->ch_url = strdup("http://127.0.0.1:8123");
         c->ch_user = strdup("otel_reader");
         c->ch_database = strdup("default");

@@ -16,8 +16,12 @@ need() {
 }
 need '^  manifests_dir: /etc/otel-supervisor/manifests$' vm/config.yaml
 need '^  images_dir: /var/lib/otel/images$' vm/config.yaml
-need '^  password_file: /etc/otel-supervisor/clickhouse-password$' vm/config.yaml
-need '"otel-supervisor/clickhouse-password"' vm/default.nix
+need '^  user: otel_reader$' vm/config.yaml
+# No password goes into the Nix store: the supervisor generates them at first boot (docs/security.md).
+if grep -nE 'password_file|clickhouse-password' vm/config.yaml vm/default.nix; then
+	echo "supervisor-config: the VM's configuration names a password file; passwords are generated at first boot" >&2
+	fail=1
+fi
 need '"d /var/lib/otel/images ' vm/default.nix
 need '^mode: cluster$' vm/config.yaml
 [ $fail = 0 ]

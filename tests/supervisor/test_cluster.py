@@ -258,6 +258,23 @@ def test_start_images_apply_ready_and_faults(cluster):
     os.unlink(cluster["manifests"] / "extra.yaml")
     wait_until(lambda: not _exists(kube, "/api/v1/namespaces/otel-demo/configmaps/extra-settings"), 60, what="ConfigMap pruned")
 
+    # The ClickHouse credentials: no Secret is in the manifests; the supervisor created it from the passwords
+    # it generated into its state directory (0600 files), and pruning — which ran above — left it alone.
+    import base64
+    sec = kube.request("GET", "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials")
+    secrets = cluster["tmp"] / "state" / "secrets"
+    assert oct(secrets.stat().st_mode & 0o777) == "0o700"
+    for key in ("admin", "ingest", "reader"):
+        f = secrets / f"{key}.password"
+        assert oct(f.stat().st_mode & 0o777) == "0o600"
+        assert base64.b64decode(sec["data"][f"{key}-password"]).decode() == f.read_text().strip()
+    assert "otel.appliance/inventory" not in sec["metadata"].get("labels", {})
+    # Deleted, it comes back with the same passwords at the next apply.
+    kube.request("DELETE", "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials")
+    wait_until(lambda: _exists(kube, "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials"), 60, what="Secret created again")
+    again = kube.request("GET", "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials")
+    assert again["data"] == sec["data"]
+
     # Drift is corrected: a change made behind the supervisor's back is undone by the periodic re-apply.
     kube.request("PATCH", "/apis/apps/v1/namespaces/otel-demo/deployments/loggen", {"spec": {"replicas": 3}}, content_type="application/merge-patch+json")
     want = yaml.safe_load(open(cluster["manifests"] / "loggen" / "deployment.yaml"))["spec"].get("replicas", 1)
