@@ -102,7 +102,8 @@ int multipart_parse(
         for (;;) {
                 if (end - p >= 2 && p[0] == '-' && p[1] == '-')
                         break; /* closing delimiter */
-                p += strspn(p, " \t");
+                while (p < end && (*p == ' ' || *p == '\t')) /* transport padding; the body has no NUL */
+                        p++;
                 if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
                         r = -EBADMSG;
                         goto fail;

@@ -162,12 +162,14 @@ char *status_render_metrics(const StatusSources *s) {
                 "# TYPE otel_supervisor_clickhouse_up gauge\notel_supervisor_clickhouse_up %d\n"
                 "# HELP otel_supervisor_clickhouse_rows Rows in the logs table.\n"
                 "# TYPE otel_supervisor_clickhouse_rows gauge\notel_supervisor_clickhouse_rows %" PRIu64 "\n"
-                "# HELP otel_supervisor_pipeline_lost_total Count values missing below the highest one seen.\n"
-                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64
+                /* Gauges: what ClickHouse holds now (rows deleted or expired change them), not events
+                 * counted since the start, hence no _total suffix. */
+                "# HELP otel_supervisor_pipeline_lost_rows Count values missing below the highest one seen.\n"
+                "# TYPE otel_supervisor_pipeline_lost_rows gauge\notel_supervisor_pipeline_lost_rows %" PRIu64
                 "\n"
-                "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
-                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64
-                "\n",
+                "# HELP otel_supervisor_pipeline_duplicated_rows Rows beyond the first of each Count value.\n"
+                "# TYPE otel_supervisor_pipeline_duplicated_rows gauge\n"
+                "otel_supervisor_pipeline_duplicated_rows %" PRIu64 "\n",
                 h->reachable && clickhouse_silence(s) <= 0,
                 h->rows,
                 h->lost,
