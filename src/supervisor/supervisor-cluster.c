@@ -186,17 +186,17 @@ static bool parse_minikube_status(Cluster *c, const char *out) {
 
 static int connect_api(Cluster *c) {
         _cleanup_(k8s_kubeconfig_freep) K8sKubeconfig *kc = NULL;
-        char err[512] = "";
+        _cleanup_free_ char *error = NULL;
         int r;
 
-        r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, err, sizeof(err));
+        r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, &error);
         if (r < 0) {
                 phase_reason(
                         c,
                         STATE_STARTING_CLUSTER,
                         "cannot read the kubeconfig of profile %s: %s",
                         c->config->profile,
-                        err);
+                        error ?: strerror(-r));
                 return r;
         }
         c->client = k8s_client_free(c->client);
@@ -447,12 +447,14 @@ static void start_apply(Cluster *c) {
                 .default_namespace = c->config->namespace,
                 .prune = true,
         };
-        char err[1024] = "";
+        _cleanup_free_ char *error = NULL;
         int r;
 
         c->reapply_wanted = false;
-        r = k8s_manifest_set_add_dir(&set, c->config->manifests_dir, err, sizeof(err));
+        r = k8s_manifest_set_add_dir(&set, c->config->manifests_dir, &error);
         if (r < 0) {
+                const char *err = error ?: strerror(-r);
+
                 set_str(&c->apply_error, err);
                 log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
                 if (!c->up_once)
