@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "errmsg.h"
 #include "curl-glue.h"
+#include "duration.h"
 #include "k8s-client.h"
 #include "log.h"
 #include "macro.h"
@@ -264,8 +265,8 @@ int k8s_client_new(sd_event *event, K8sKubeconfig *kc, K8sClient **ret) {
         if (!c)
                 return -ENOMEM;
         c->event = sd_event_ref(event);
-        c->request_usec = 30 * 1000000ULL;
-        c->connect_usec = 5 * 1000000ULL;
+        c->request_usec = 30 * USEC_PER_SEC;
+        c->connect_usec = 5 * USEC_PER_SEC;
         r = curl_glue_new(event, &c->glue);
         if (r < 0)
                 return r;
@@ -463,8 +464,9 @@ int k8s_client_request(
             (r = curl_setopt_checked(e, CURLOPT_HEADERDATA, q)) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_ERRORBUFFER, q->curl_error)) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_NOSIGNAL, 1L)) < 0 ||
-            (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / 1000))) < 0 ||
-            (r = curl_setopt_checked(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / 1000))) < 0 ||
+            (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / USEC_PER_MSEC))) < 0 ||
+            (r = curl_setopt_checked(
+                     e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / USEC_PER_MSEC))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_PROTOCOLS_STR, "http,https")) < 0 ||
             /* HTTP/1.1: parallel requests get connections of their own (kept alive and reused) rather than
              * streams multiplexed on one HTTP/2 connection: one failure fewer to share. (A list answer

@@ -161,7 +161,7 @@ static int verb_wait(void) {
                 }
                 if (now_sec() >= end)
                         break;
-                (void) usleep(500 * 1000);
+                (void) usleep(500 * USEC_PER_MSEC);
         }
         if (!reached) {
                 log_error("cannot reach the supervisor: %s", error ?: strerror(-r));

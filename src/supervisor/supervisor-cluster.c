@@ -26,9 +26,9 @@
 #include "supervisor-watch.h"
 #include "util.h"
 
-#define RETRY_INITIAL_USEC (5 * UINT64_C(1000000))
-#define RETRY_MAX_USEC (5 * 60 * UINT64_C(1000000))
-#define COMMAND_TIMEOUT_USEC (5 * 60 * UINT64_C(1000000))
+#define RETRY_INITIAL_USEC (5 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (5 * 60 * USEC_PER_SEC)
+#define COMMAND_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
 #define INVENTORY "otel-appliance"
 
 typedef enum Phase {
@@ -206,7 +206,7 @@ static int connect_api(Cluster *c) {
                         c, STATE_STARTING_CLUSTER, "cannot set up the Kubernetes client: %s", strerror(-r));
                 return r;
         }
-        k8s_client_set_timeouts(c->client, 30 * UINT64_C(1000000), 5 * UINT64_C(1000000));
+        k8s_client_set_timeouts(c->client, 30 * USEC_PER_SEC, 5 * USEC_PER_SEC);
         return 0;
 }
 
@@ -640,7 +640,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 else
                         start_health(c);
         }
-        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->poll_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(c->config->poll_interval));
         if (r >= 0)
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -664,7 +664,7 @@ static int on_reapply_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (c->phase == PHASE_UP || c->phase == PHASE_ROLLOUT || (c->phase == PHASE_APPLY && c->apply_error))
                 c->reapply_wanted = true;
-        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->reapply_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(c->config->reapply_interval));
         if (r >= 0)
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (c->reapply_wanted && c->phase == PHASE_APPLY && !c->busy)
@@ -741,7 +741,7 @@ int cluster_status_json(Cluster *c, cJSON *root) {
         if (apply) {
                 char t[32];
                 if (c->applied_usec) {
-                        time_t s = (time_t) (c->applied_usec / 1000000);
+                        time_t s = (time_t) (c->applied_usec / USEC_PER_SEC);
                         struct tm tm;
                         (void) gmtime_r(&s, &tm);
                         (void) strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -806,7 +806,7 @@ int cluster_start(Cluster *c) {
                 c->event,
                 &c->poll_timer,
                 CLOCK_MONOTONIC,
-                (uint64_t) c->config->poll_interval / 1000,
+                nsec_to_usec(c->config->poll_interval),
                 0,
                 on_poll,
                 c);
@@ -815,7 +815,7 @@ int cluster_start(Cluster *c) {
                         c->event,
                         &c->reapply_timer,
                         CLOCK_MONOTONIC,
-                        (uint64_t) c->config->reapply_interval / 1000,
+                        nsec_to_usec(c->config->reapply_interval),
                         0,
                         on_reapply_timer,
                         c);

@@ -98,7 +98,7 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         else if (h->rows == 0)
                 add_reason(reasons, "no logs in ClickHouse yet");
         else {
-                int64_t age = (int64_t) now * 1000 - h->newest_nsec;
+                int64_t age = usec_to_nsec(now) - h->newest_nsec;
                 if (age > m->config.max_log_age) {
                         char d[DURATION_STRING_MAX];
                         add_reason(
