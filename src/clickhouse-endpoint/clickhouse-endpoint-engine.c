@@ -321,6 +321,19 @@ const char *engine_version(const Engine *e) {
         return e->version;
 }
 
+static void named_close(Engine *e, EngineSession *s);
+
+/* Ends the named sessions idle past their timeout, as the server ends them. Called with the lock held. */
+static void named_sweep(Engine *e) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++) {
+                EngineSession *n = &e->named[i];
+                if (n->conn && !n->busy && n->expires_usec <= now)
+                        named_close(e, n);
+        }
+}
+
 /* Opens a connection with a role's rights and readonly level: SET ROLE and SET readonly, which a client
  * cannot send (SET ROLE is refused by the endpoint) or undo (readonly cannot be lowered). */
 static int session_connect(Engine *e, EngineRole role, unsigned readonly, EngineSession *s) {
@@ -355,6 +368,7 @@ int engine_session_open(Engine *e, EngineRole role, unsigned readonly, EngineSes
                 return -ENOMEM;
 
         pthread_mutex_lock(&e->lock);
+        named_sweep(e);
         while (e->running >= e->max_running)
                 pthread_cond_wait(&e->freed, &e->lock);
         e->running++;
@@ -407,21 +421,17 @@ int engine_acquire_named(
         bool close_after,
         EngineSession **ret) {
         EngineSession *s = NULL, *free_slot = NULL;
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
         int r = 0;
 
         if (!engine_role_name(role) || readonly > 2)
                 return -EINVAL;
         pthread_mutex_lock(&e->lock);
-        /* Sessions idle past their timeout end here, as the server ends them. A session belongs to the
-         * user who opened it, with its readonly level: the same id by another user, or over GET by a user
-         * whose POST requests may write, is another session. */
+        named_sweep(e);
+        /* A session belongs to the user who opened it, with its readonly level: the same id by another
+         * user, or over GET by a user whose POST requests may write, is another session. */
         for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++) {
                 EngineSession *n = &e->named[i];
-                bool mine = n->conn && streq(n->id, id) && n->role == role && n->readonly == readonly;
-                if (n->conn && !n->busy && n->expires_usec <= now && !mine)
-                        named_close(e, n);
-                if (mine)
+                if (n->conn && streq(n->id, id) && n->role == role && n->readonly == readonly)
                         s = n;
                 else if (!n->conn && !free_slot)
                         free_slot = n;

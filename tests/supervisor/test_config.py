@@ -28,6 +28,9 @@ BAD = [
     ("bad listen", "status:\n  listen: nowhere\n", ":2: status.listen"),
     ("syntax error", "mode: local\n  bad: [indent\n", ":2:"),
     ("duplicate key", "mode: local\nmode: cluster\n", ":2: duplicate key \"mode\" (first at line 1)"),
+    ("duplicate nested key", "local:\n  loggen: a\n  shipper: b\n  loggen: c\n", ":4: duplicate key \"loggen\" (first at line 2)"),
+    ("duplicate section", "local:\n  loggen: a\nstatus:\n  listen: \"\"\nlocal:\n  shipper: b\n", ":5: duplicate key \"local\" (first at line 1)"),
+    ("not a mapping", "- mode\n- local\n", ":1: expected a mapping of settings, got a list"),
     ("empty value", "state_dir: \"\"\n", ":1: state_dir"),
     ("local needs the engine", "mode: local\nlocal:\n  schema_dir: /tmp\n", "local mode needs local.chdb_lib"),
 ]
