@@ -70,6 +70,7 @@
           all-images = images.all;
         }
         // lib.optionalAttrs (images.hyperdx != null) { hyperdx-image = images.hyperdx; }
+        // lib.optionalAttrs (images.mongodb != null) { mongodb-image = images.mongodb; }
         // lib.optionalAttrs (system == "x86_64-linux") {
           vm = self.nixosConfigurations.otel-vm.config.microvm.declaredRunner;
         }

@@ -37,19 +37,29 @@ in
     ref = "otel/clickhouse:${version}";
   };
 
-  # Pulled, pinned by digest: ClickStack's local HyperDX image (UI on 8080, API on 8000, no
-  # MongoDB or login; its connection to our ClickHouse is configured by the manifests).
-  # The manifests name it by digest, so the node pulls exactly this image (a `docker load`ed
-  # archive carries no registry digest, which is why it is not pre-loaded; docs/vm.md).
-  # `hash` is the Nix hash of dockerTools.pullImage's output for packages.hyperdx-image; it can
-  # only be computed by pulling (docs/nix.md, "Pinning the HyperDX image"), so it stays null
-  # until someone with registry access fills it in.
+  # Pulled, pinned by digest (docs/vm.md): HyperDX as ClickStack documents it for your own ClickHouse —
+  # the HyperDX-only image (API + app, its entry script sets IS_LOCAL_APP_MODE=REQUIRED_AUTH: a login is
+  # required), and MongoDB, the state store it needs, as a workload of its own (manifests/hyperdx/). The
+  # manifests name them by digest, so the node pulls exactly these (a `docker load`ed archive carries no
+  # registry digest, which is why they are not pre-loaded).
+  # The digests (linux/amd64 manifests of hyperdx 2.35.0, upstream's MongoDB 5.0.32-focal) could not be
+  # read from the registries here (docs/nix.md, "Pinning the pulled images"); `hash`, the Nix hash of
+  # dockerTools.pullImage's output, can only be computed by pulling, so it stays null until someone with
+  # registry access fills it in.
   hyperdx = rec {
-    name = "docker.io/clickhouse/clickstack-local";
-    digest = "sha256:6d0019b129a0a0b36ff9d33b7cf628be977704bf6e74814f4add06efb74cf315";
+    name = "docker.hyperdx.io/hyperdx/hyperdx";
+    tag = "2.35.0";
+    digest = "sha256:8393af3d166b59778171e8bd78f0e0175c2053e5a39c85c8452520ede0d08ea5";
     ref = "${name}@${digest}";
-    tag = "pinned";
     file = "hyperdx.tar";
+    hash = null;
+  };
+  mongodb = rec {
+    name = "docker.io/library/mongo";
+    tag = "5.0.32-focal";
+    digest = "sha256:b2ace5ddbeb6d2e035aab54c486b8145bef83cff7bc3d518598b8449db74f3aa";
+    ref = "${name}@${digest}";
+    file = "mongodb.tar";
     hash = null;
   };
 }

@@ -89,25 +89,30 @@ let
     };
   };
 
-  hyperdxImage =
-    if imagesData.hyperdx.hash == null then
+  # A pinned pulled image, once its Nix hash is known (images/images.nix).
+  pulled =
+    role:
+    if imagesData.${role}.hash == null then
       null
     else
       dockerTools.pullImage {
-        imageName = imagesData.hyperdx.name;
-        imageDigest = imagesData.hyperdx.digest;
-        inherit (imagesData.hyperdx) hash;
-        finalImageName = imagesData.hyperdx.name;
-        finalImageTag = imagesData.hyperdx.tag;
+        imageName = imagesData.${role}.name;
+        imageDigest = imagesData.${role}.digest;
+        inherit (imagesData.${role}) hash;
+        finalImageName = imagesData.${role}.name;
+        finalImageTag = imagesData.${role}.tag;
         os = "linux";
         arch = "amd64";
       };
+  hyperdxImage = pulled "hyperdx";
+  mongodbImage = pulled "mongodb";
 in
 {
   loggen = loggenImage;
   shipper = shipperImage;
   clickhouse = clickhouseImage;
   hyperdx = hyperdxImage;
+  mongodb = mongodbImage;
   inherit schema;
 
   # The directory the VM links to /var/lib/otel/images: one tarball per image, named as
@@ -118,5 +123,6 @@ in
     ln -s ${shipperImage} $out/${imagesData.shipper.file}
     ln -s ${clickhouseImage} $out/${imagesData.clickhouse.file}
     ${lib.optionalString (hyperdxImage != null) "ln -s ${hyperdxImage} $out/${imagesData.hyperdx.file}"}
+    ${lib.optionalString (mongodbImage != null) "ln -s ${mongodbImage} $out/${imagesData.mongodb.file}"}
   '';
 }

@@ -192,7 +192,10 @@ in
           "shipper"
           "clickhouse"
         ]
-        ++ lib.optional (imagesData.hyperdx.hash != null) "hyperdx"
+        ++ lib.filter (role: imagesData.${role}.hash != null) [
+          "hyperdx"
+          "mongodb"
+        ]
       );
 
     # Guest ports served from inside the cluster without a NodePort (ClickHouse's ClusterIP Service,

@@ -16,22 +16,24 @@
 
 static const struct {
         const char *user, *file, *key;
-} secrets[_SECRET_USER_MAX] = {
+} secrets[_SECRET_MAX] = {
         [SECRET_ADMIN] = {"otel_admin", "admin.password", "admin-password"},
         [SECRET_INGEST] = {"otel_ingest", "ingest.password", "ingest-password"},
         [SECRET_READER] = {"otel_reader", "reader.password", "reader-password"},
+        [SECRET_MONGODB] = {NULL, "mongodb.password", "mongodb-password"},
+        [SECRET_HYPERDX_SESSION] = {NULL, "hyperdx-session.secret", "session-secret"},
 };
 
 const char *secret_user_name(SecretUser u) {
-        return u >= 0 && u < _SECRET_USER_MAX ? secrets[u].user : NULL;
+        return u >= 0 && u < _SECRET_MAX ? secrets[u].user : NULL;
 }
 
 const char *secret_file_name(SecretUser u) {
-        return u >= 0 && u < _SECRET_USER_MAX ? secrets[u].file : NULL;
+        return u >= 0 && u < _SECRET_MAX ? secrets[u].file : NULL;
 }
 
 const char *secret_key_name(SecretUser u) {
-        return u >= 0 && u < _SECRET_USER_MAX ? secrets[u].key : NULL;
+        return u >= 0 && u < _SECRET_MAX ? secrets[u].key : NULL;
 }
 
 int secret_generate(char **ret) {
@@ -98,7 +100,7 @@ int secrets_ensure(const char *dir) {
                 return -errno;
         if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
-        for (SecretUser u = 0; u < _SECRET_USER_MAX; u++) {
+        for (SecretUser u = 0; u < _SECRET_MAX; u++) {
                 r = create_secret_file(dir, secret_file_name(u));
                 if (r < 0)
                         return r;

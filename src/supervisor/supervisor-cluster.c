@@ -441,21 +441,19 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
         start_credentials(c);
 }
 
-/* After the manifests (the namespace exists then): the Secret the workloads read their ClickHouse passwords
- * from. Pods that started before it existed wait in CreateContainerConfigError and start once it does. */
+/* After the manifests (the namespace exists then): the Secrets the workloads read their passwords from. Pods
+ * that started before they existed wait in CreateContainerConfigError and start once they do. */
 static void on_credentials(K8sResultClass result, const char *message, bool created, void *userdata) {
         Cluster *c = userdata;
 
         c->busy = false;
         if (result != K8S_RESULT_OK) {
                 set_str(&c->apply_error, message);
-                log_warning(
-                        "The Secret %s could not be checked or created: %s", CREDENTIALS_SECRET, message);
+                log_warning("The credentials Secrets could not be checked or created: %s", message);
                 phase_reason(
                         c,
                         STATE_APPLYING,
-                        "the Secret %s could not be checked or created: %s",
-                        CREDENTIALS_SECRET,
+                        "the credentials Secrets could not be checked or created: %s",
                         message);
                 if (result == K8S_RESULT_RETRY)
                         c->phase = PHASE_CHECK_CLUSTER;
@@ -467,7 +465,7 @@ static void on_credentials(K8sResultClass result, const char *message, bool crea
                 STATE_WAITING_ROLLOUT,
                 "applied %zu objects%s, waiting for the rollout",
                 c->n_applied,
-                created ? " and created the ClickHouse credentials" : "");
+                created ? " and created the credentials Secrets" : "");
         advance(c, PHASE_ROLLOUT);
 }
 
@@ -478,12 +476,7 @@ static void start_credentials(Cluster *c) {
         r = credentials_ensure(c->client, c->config->namespace, c->secrets_dir, on_credentials, c);
         if (r < 0) {
                 c->busy = false;
-                phase_reason(
-                        c,
-                        STATE_APPLYING,
-                        "cannot check the Secret %s: %s",
-                        CREDENTIALS_SECRET,
-                        strerror(-r));
+                phase_reason(c, STATE_APPLYING, "cannot check the credentials Secrets: %s", strerror(-r));
                 retry_later(c);
         }
 }

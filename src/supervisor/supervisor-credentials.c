@@ -15,6 +15,15 @@
 /* Not the apply's field manager: objects of that manager carrying the inventory label are pruned. */
 #define FIELD_MANAGER "otel-supervisor-credentials"
 
+/* The Secrets, and which of the generated values each holds. */
+static const struct {
+        const char *name, *component;
+        SecretUser first, end;
+} secret_objects[] = {
+        {CREDENTIALS_SECRET, "database", SECRET_ADMIN, _SECRET_USER_MAX},
+        {HYPERDX_CREDENTIALS_SECRET, "ui", SECRET_MONGODB, _SECRET_MAX},
+};
+
 typedef struct Ensure {
         K8sClient *client;
         K8sOp *op;
@@ -23,6 +32,7 @@ typedef struct Ensure {
         void *userdata;
         bool created;
         unsigned gets;
+        size_t current; /* index in secret_objects */
 } Ensure;
 
 static void ensure_free(void *p) {
@@ -44,7 +54,7 @@ static void finish(Ensure *e, K8sResultClass result, const char *message) {
         done(result, message, created, userdata);
 }
 
-int credentials_secret_json(const char *namespace, const char *secrets_dir, char **ret) {
+static int secret_json(size_t i, const char *namespace, const char *secrets_dir, char **ret) {
         _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
         cJSON *meta, *labels, *data;
         int r;
@@ -57,13 +67,13 @@ int credentials_secret_json(const char *namespace, const char *secrets_dir, char
         if (!cJSON_AddStringToObject(root, "apiVersion", "v1") ||
             !cJSON_AddStringToObject(root, "kind", "Secret") || !meta || !labels || !data ||
             !cJSON_AddStringToObject(root, "type", "Opaque") ||
-            !cJSON_AddStringToObject(meta, "name", CREDENTIALS_SECRET) ||
+            !cJSON_AddStringToObject(meta, "name", secret_objects[i].name) ||
             !cJSON_AddStringToObject(meta, "namespace", namespace) ||
-            !cJSON_AddStringToObject(labels, "app.kubernetes.io/name", "clickhouse") ||
-            !cJSON_AddStringToObject(labels, "app.kubernetes.io/component", "credentials") ||
+            !cJSON_AddStringToObject(labels, "app.kubernetes.io/name", secret_objects[i].name) ||
+            !cJSON_AddStringToObject(labels, "app.kubernetes.io/component", secret_objects[i].component) ||
             !cJSON_AddStringToObject(labels, "app.kubernetes.io/part-of", "otel-appliance"))
                 return -ENOMEM;
-        for (SecretUser u = 0; u < _SECRET_USER_MAX; u++) {
+        for (SecretUser u = secret_objects[i].first; u < secret_objects[i].end; u++) {
                 _cleanup_free_ char *pw = NULL;
                 r = secret_read(secrets_dir, u, &pw);
                 if (r < 0)
@@ -80,8 +90,16 @@ int credentials_secret_json(const char *namespace, const char *secrets_dir, char
         return 0;
 }
 
+int credentials_secret_json(const char *name, const char *namespace, const char *secrets_dir, char **ret) {
+        for (size_t i = 0; i < ELEMENTSOF(secret_objects); i++)
+                if (streq(secret_objects[i].name, name))
+                        return secret_json(i, namespace, secrets_dir, ret);
+        return -ENOENT;
+}
+
 static int request(Ensure *e, const char *method, bool collection, const char *body, K8sResponseHandler h) {
         _cleanup_free_ char *path = NULL;
+        const char *name = secret_objects[e->current].name;
         int k;
 
         if (collection)
@@ -90,10 +108,11 @@ static int request(Ensure *e, const char *method, bool collection, const char *b
         else if (body)
                 k = asprintf(
                         &path,
-                        "/api/v1/namespaces/%s/secrets/" CREDENTIALS_SECRET "?fieldManager=" FIELD_MANAGER,
-                        e->namespace);
+                        "/api/v1/namespaces/%s/secrets/%s?fieldManager=" FIELD_MANAGER,
+                        e->namespace,
+                        name);
         else
-                k = asprintf(&path, "/api/v1/namespaces/%s/secrets/" CREDENTIALS_SECRET, e->namespace);
+                k = asprintf(&path, "/api/v1/namespaces/%s/secrets/%s", e->namespace, name);
         if (k < 0)
                 return -ENOMEM;
         return k8s_client_request(e->client, method, path, body ? "application/json" : NULL, body, h, e);
@@ -101,13 +120,25 @@ static int request(Ensure *e, const char *method, bool collection, const char *b
 
 static void on_get(K8sClient *c, const K8sResponse *res, void *userdata);
 
+/* The current Secret is there: on to the next one, or done. */
+static void next_secret(Ensure *e) {
+        e->current++;
+        e->gets = 0;
+        if (e->current >= ELEMENTSOF(secret_objects)) {
+                finish(e, K8S_RESULT_OK, NULL);
+                return;
+        }
+        if (request(e, "GET", false, NULL, on_get) < 0)
+                finish(e, K8S_RESULT_RETRY, "cannot read a Secret");
+}
+
 static void on_written(K8sClient *c, const K8sResponse *res, void *userdata) {
         Ensure *e = userdata;
 
         if (res->status == 409 && e->gets < 2) {
                 /* Created by someone else meanwhile: look again. */
                 if (request(e, "GET", false, NULL, on_get) < 0)
-                        finish(e, K8S_RESULT_RETRY, "cannot read the Secret " CREDENTIALS_SECRET);
+                        finish(e, K8S_RESULT_RETRY, "cannot read a Secret");
                 return;
         }
         if (res->result != K8S_RESULT_OK) {
@@ -116,18 +147,18 @@ static void on_written(K8sClient *c, const K8sResponse *res, void *userdata) {
         }
         e->created = true;
         log_info(
-                "Created the Secret %s/%s from the passwords in %s",
+                "Created the Secret %s/%s from the values in %s",
                 e->namespace,
-                CREDENTIALS_SECRET,
+                secret_objects[e->current].name,
                 e->secrets_dir);
-        finish(e, K8S_RESULT_OK, NULL);
+        next_secret(e);
 }
 
 static int write_secret(Ensure *e, bool replace) {
         _cleanup_free_ char *body = NULL;
         int r;
 
-        r = credentials_secret_json(e->namespace, e->secrets_dir, &body);
+        r = secret_json(e->current, e->namespace, e->secrets_dir, &body);
         if (r < 0)
                 return r;
         r = request(e, replace ? "PUT" : "POST", !replace, body, on_written);
@@ -140,7 +171,7 @@ static void check_keys(Ensure *e, const cJSON *secret, bool *ret_complete, bool 
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
 
         *ret_complete = *ret_same = true;
-        for (SecretUser u = 0; u < _SECRET_USER_MAX; u++) {
+        for (SecretUser u = secret_objects[e->current].first; u < secret_objects[e->current].end; u++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, secret_key_name(u));
                 _cleanup_free_ char *decoded = NULL, *file = NULL;
                 size_t n = 0;
@@ -167,9 +198,7 @@ static void on_get(K8sClient *c, const K8sResponse *res, void *userdata) {
         if (res->status == 404) {
                 r = write_secret(e, false);
                 if (r < 0)
-                        finish(e,
-                               K8S_RESULT_FATAL,
-                               "cannot read the ClickHouse passwords to create the Secret");
+                        finish(e, K8S_RESULT_FATAL, "cannot read the generated values to create a Secret");
                 return;
         }
         if (res->result != K8S_RESULT_OK) {
@@ -179,28 +208,23 @@ static void on_get(K8sClient *c, const K8sResponse *res, void *userdata) {
         check_keys(e, res->json, &complete, &same);
         if (!complete) {
                 log_warning(
-                        "The Secret %s/%s lacks a key (%s, %s, %s): replacing it from %s",
+                        "The Secret %s/%s lacks a key: replacing it from %s",
                         e->namespace,
-                        CREDENTIALS_SECRET,
-                        secret_key_name(SECRET_ADMIN),
-                        secret_key_name(SECRET_INGEST),
-                        secret_key_name(SECRET_READER),
+                        secret_objects[e->current].name,
                         e->secrets_dir);
                 r = write_secret(e, true);
                 if (r < 0)
-                        finish(e,
-                               K8S_RESULT_FATAL,
-                               "cannot read the ClickHouse passwords to replace the Secret");
+                        finish(e, K8S_RESULT_FATAL, "cannot read the generated values to replace a Secret");
                 return;
         }
         if (!same)
                 log_warning(
-                        "The Secret %s/%s holds other passwords than %s: it is left as it is (to rotate them, "
-                        "delete both and restart the supervisor, docs/security.md)",
+                        "The Secret %s/%s holds other values than %s: it is left as it is (to rotate them, delete "
+                        "both and restart the supervisor, docs/security.md)",
                         e->namespace,
-                        CREDENTIALS_SECRET,
+                        secret_objects[e->current].name,
                         e->secrets_dir);
-        finish(e, K8S_RESULT_OK, NULL);
+        next_secret(e);
 }
 
 int credentials_ensure(

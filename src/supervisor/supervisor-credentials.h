@@ -3,13 +3,15 @@
 
 #include "k8s-client.h"
 
-/* The Secret clickhouse-credentials (keys admin-password, ingest-password, reader-password) that the
- * manifests reference: created in the cluster from the passwords in the supervisor's secrets directory when
- * it is absent (docs/security.md). The repository holds no such Secret. A Secret that exists with the three
- * keys is left as it is (a difference with the local files is logged: see "Rotation"); one that lacks a key
- * is replaced. It carries no inventory label, so pruning never deletes it. */
+/* The Secrets the manifests reference — clickhouse-credentials (admin-password, ingest-password,
+ * reader-password) and hyperdx-credentials (mongodb-password, session-secret) — created in the cluster from
+ * the values in the supervisor's secrets directory when they are absent (docs/security.md). The repository
+ * holds no Secret. One that exists with every key is left as it is (a difference with the local files is
+ * logged: see "Rotation"); one that lacks a key is replaced. They carry no inventory label, so pruning
+ * never deletes them. */
 
 #define CREDENTIALS_SECRET "clickhouse-credentials"
+#define HYPERDX_CREDENTIALS_SECRET "hyperdx-credentials"
 
 typedef void (*CredentialsDone)(K8sResultClass result, const char *message, bool created, void *userdata);
 
@@ -17,5 +19,5 @@ typedef void (*CredentialsDone)(K8sResultClass result, const char *message, bool
 int credentials_ensure(
         K8sClient *c, const char *namespace, const char *secrets_dir, CredentialsDone done, void *userdata);
 
-/* The Secret as JSON, from the password files in secrets_dir (exposed for tests). */
-int credentials_secret_json(const char *namespace, const char *secrets_dir, char **ret);
+/* The Secret called name as JSON, from the files in secrets_dir (exposed for tests). */
+int credentials_secret_json(const char *name, const char *namespace, const char *secrets_dir, char **ret);

@@ -275,7 +275,7 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         cr_assert_eq(k8s_client_run_until(c, &x.done, 120 * SEC), 0);
         cr_assert_eq(x.result, K8S_RESULT_OK, "%s", x.message);
         Health h;
-        POLL_UNTIL(c, 90, h, health(c, "otel-demo"), h.ready && h.n_workloads == 4);
+        POLL_UNTIL(c, 90, h, health(c, "otel-demo"), h.ready && h.n_workloads == 5);
         cr_assert(
                 h.ready,
                 "not ready: %s=%s %s=%s %s=%s %s=%s; pod %s: %s %s",
@@ -294,7 +294,8 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         cr_assert_str_eq(workload_state(&h, "DaemonSet/shipper"), "done");
         cr_assert_str_eq(workload_state(&h, "Deployment/loggen"), "done");
         cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx"), "done");
-        cr_assert_eq(h.n_pods, 4);
+        cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx-mongodb"), "done");
+        cr_assert_eq(h.n_pods, 5);
         Reply pvc =
                 request(c,
                         "GET",

@@ -142,19 +142,23 @@ Test(k8s_manifests, containers_images_resources_and_references) {
                         cr_assert_not_null(at(c, "readinessProbe"), "%s", m->name);
                         cr_assert_not_null(at(c, "livenessProbe"), "%s", m->name);
 
-                        /* Every secret referenced is the ClickHouse credentials the supervisor creates at
-                         * first boot (no Secret is in the manifests), with one of the keys it writes. */
+                        /* Every secret referenced is one the supervisor creates at first boot (no Secret is
+                         * in the manifests), with one of the keys it writes. */
                         const cJSON *e;
                         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) {
                                 const char *sname = str(e, "valueFrom.secretKeyRef.name");
                                 if (!sname)
                                         continue;
                                 const char *key = str(e, "valueFrom.secretKeyRef.key");
-                                cr_assert_str_eq(sname, "clickhouse-credentials", "%s", m->name);
+                                bool ch = strcmp(sname, "clickhouse-credentials") == 0,
+                                     hdx = strcmp(sname, "hyperdx-credentials") == 0;
+                                cr_assert(ch || hdx, "%s: Secret %s", m->name, sname);
                                 cr_assert(
-                                        key && (strcmp(key, "admin-password") == 0 ||
-                                                strcmp(key, "ingest-password") == 0 ||
-                                                strcmp(key, "reader-password") == 0),
+                                        key && ((ch && (strcmp(key, "admin-password") == 0 ||
+                                                        strcmp(key, "ingest-password") == 0 ||
+                                                        strcmp(key, "reader-password") == 0)) ||
+                                                (hdx && (strcmp(key, "mongodb-password") == 0 ||
+                                                         strcmp(key, "session-secret") == 0))),
                                         "%s: key %s",
                                         m->name,
                                         key ? key : "(none)");
@@ -333,8 +337,8 @@ Test(k8s_manifests, hyperdx_preset_for_otel_logs) {
         const cJSON *e;
         int seen = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "env")) {
-                if (strcmp(str(e, "name"), "CLICKHOUSE_USER") == 0 ||
-                    strcmp(str(e, "name"), "CLICKHOUSE_PASSWORD") == 0)
+                if (strcmp(str(e, "name"), "OTEL_CLICKHOUSE_USER") == 0 ||
+                    strcmp(str(e, "name"), "OTEL_CLICKHOUSE_PASSWORD") == 0)
                         seen++;
                 if (strcmp(str(e, "name"), "DEFAULT_CONNECTIONS") == 0)
                         cr_assert_eq(seen, 2);
