@@ -1556,7 +1556,8 @@ int http_frontend_start(const EndpointConfig *config, Engine *engine, HttpFronte
                 (size_t) CONNECTION_MEMORY_LIMIT,
                 MHD_OPTION_CONNECTION_TIMEOUT,
                 (unsigned) 300,
-                /* Requests that break HTTP/1.1 (no Host, bad header syntax) are answered 400, not guessed at. */
+                /* Requests that break HTTP/1.1 (no Host, bad header syntax) are answered 400, not guessed
+                   at. */
                 MHD_OPTION_STRICT_FOR_CLIENT,
                 (int) 1,
                 MHD_OPTION_NOTIFY_COMPLETED,
