@@ -26,6 +26,7 @@ typedef struct Manager {
         sd_event_source *sigterm_source, *sigint_source;
         sd_event_source *stop_timer;
         CurlGlue *glue;
+        ClickHouseClient *ch_client; /* the common client (clickhouse-client.h) both checks ask through */
         ClickHouseChecker *clickhouse;
         SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
         HttpServer *status_unix;
