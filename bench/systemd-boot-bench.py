@@ -10,6 +10,7 @@ Usage: bench/systemd-boot-bench.py --build build [--runs 5]
 import argparse
 import os
 import pathlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -59,6 +60,8 @@ def main():
             figures["poweroff → nspawn exited (s)"].append(time.monotonic() - t)
         finally:
             m.shutdown()
+            shutil.rmtree(m.dir, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
     print(f"systemd-boot-bench: {a.runs} boots of the local-mode machine (median, min–max)")
     for name, v in figures.items():
         print(f"  {name:40} {statistics.median(v):6.2f}   {min(v):.2f}–{max(v):.2f}")
