@@ -269,6 +269,9 @@ def test_start_images_apply_ready_and_faults(cluster):
         assert oct(f.stat().st_mode & 0o777) == "0o600"
         assert base64.b64decode(sec["data"][f"{key}-password"]).decode() == f.read_text().strip()
     assert "otel.appliance/inventory" not in sec["metadata"].get("labels", {})
+    hdx = kube.request("GET", "/api/v1/namespaces/otel-demo/secrets/hyperdx-credentials")
+    for key, name in (("mongodb-password", "mongodb.password"), ("session-secret", "hyperdx-session.secret")):
+        assert base64.b64decode(hdx["data"][key]).decode() == (secrets / name).read_text().strip()
     # Deleted, it comes back with the same passwords at the next apply.
     kube.request("DELETE", "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials")
     wait_until(lambda: _exists(kube, "/api/v1/namespaces/otel-demo/secrets/clickhouse-credentials"), 60, what="Secret created again")
