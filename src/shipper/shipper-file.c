@@ -493,6 +493,14 @@ bool shipper_file_checkpoint_entry(ShipperFile *f, uint64_t seq, CheckpointEntry
                 } else
                         contiguous = false;
         }
+        /* Batches from before a restart that are not rebuilt yet: their ranges stay on record, or a second
+         * restart would cut their rows differently, under other tokens, and what ClickHouse stored of them
+         * without an acknowledgement would be stored again. */
+        for (unsigned i = f->i_forced;
+             contiguous && i < f->n_forced && e->n_pending < CHECKPOINT_MAX_PENDING;
+             i++)
+                if (f->forced[i] > at)
+                        e->pending[e->n_pending++] = at = f->forced[i];
         if (f->fp_len == 0)
                 return false; /* nothing read yet */
         memcpy(e->token_id, f->token_id, sizeof(e->token_id));

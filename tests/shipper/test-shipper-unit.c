@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -11,6 +13,7 @@
 #include "shipper-config.h"
 #include "shipper-json.h"
 #include "shipper-batch.h"
+#include "shipper-file.h"
 #include "shipper-parse.h"
 #include "shipper-transform.h"
 
@@ -384,6 +387,93 @@ Test(batch, bisection_covers_every_row_once) {
         cr_assert_eq(batch_size(b), 0);
         batch_free(b);
         batch_pool_free(pool);
+}
+
+/* --- files --- */
+
+static unsigned notified_commits;
+
+static void count_notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata) {
+        notified_commits += event == SHIPPER_FILE_COMMIT;
+}
+
+static ShipperFile *open_file(
+        ShipperFileContext *ctx, const char *path, CheckpointEntry *restored, size_t n) {
+        ShipperFile *f;
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(fstat(fd, &st), 0);
+        cr_assert_eq(shipper_file_open(ctx, path, fd, &st, restored, n, NULL, &f), 0);
+        return f;
+}
+
+/* After a restart, the batches recorded before it are rebuilt with the same boundaries. Until they are, the
+ * checkpoint keeps their ranges: a second restart must rebuild them the same way (same tokens), or rows
+ * ClickHouse stored without an acknowledgement reaching us would be stored twice. */
+Test(file, restored_ranges_stay_recorded_until_rebuilt) {
+        char path[] = "/tmp/shipper-file-XXXXXX";
+        ShipperConfig config;
+        ShipperStats stats = {};
+        ShipperFileContext ctx = {.config = &config, .stats = &stats, .notify = count_notify};
+        CheckpointEntry first, restored, e;
+        ShipperFile *f;
+        char line[16];
+        int fd;
+
+        shipper_config_init(&config);
+        cr_assert_eq(batch_pool_new(&ctx.pool), 0);
+        fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        for (int i = 0; i < 30; i++) {
+                snprintf(line, sizeof(line), "line-%03d\n", i);
+                cr_assert_eq(write(fd, line, 9), 9);
+        }
+        close(fd);
+
+        /* The identity as a first run recorded it. */
+        f = open_file(&ctx, path, NULL, 0);
+        cr_assert(shipper_file_checkpoint_entry(f, 1, &first));
+        restored = first;
+        restored.path = NULL;
+        restored.committed = 0;
+        restored.pending[0] = 90;
+        restored.pending[1] = 180;
+        restored.n_pending = 2;
+        shipper_file_free(f);
+
+        f = open_file(&ctx, path, &restored, 1);
+        cr_assert(restored.used);
+        cr_assert(shipper_file_checkpoint_entry(f, 2, &e));
+        cr_assert_eq(e.committed, 0);
+        cr_assert_eq(e.n_pending, 2, "ranges not rebuilt yet are kept");
+        cr_assert_eq(e.pending[0], 90);
+        cr_assert_eq(e.pending[1], 180);
+        cr_assert_str_eq(e.token_id, first.token_id);
+
+        /* Reading rebuilds both (sealed at exactly 90 and 180), then the rest as a batch of its own. */
+        cr_assert_eq(shipper_file_read(f, SIZE_MAX), 1);
+        cr_assert_eq(shipper_file_queue_length(f), 2);
+        cr_assert(shipper_file_checkpoint_entry(f, 3, &e));
+        cr_assert_eq(e.n_pending, 2);
+        cr_assert_eq(e.pending[0], 90);
+        cr_assert_eq(e.pending[1], 180);
+        cr_assert_null(shipper_file_next_to_send(f), "nothing is sent before its range is on disk");
+        shipper_file_checkpoint_written(f, 3, 0);
+        Batch *b = shipper_file_next_to_send(f);
+        cr_assert_not_null(b);
+        cr_assert_eq(batch_start(b), 0);
+        cr_assert_eq(batch_end(b), 90);
+        cr_assert_eq(batch_n_rows(b), 10);
+        shipper_file_batch_done(f, b);
+        cr_assert_eq(shipper_file_committed(f), 90);
+        cr_assert_gt(notified_commits, 0);
+
+        shipper_file_free(f);
+        unlink(path);
+        batch_pool_free(ctx.pool);
+        shipper_config_done(&config);
 }
 
 /* --- configuration --- */
