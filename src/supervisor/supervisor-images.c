@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -12,22 +13,13 @@
 #include <zstd.h>
 
 #include "cleanup-libs.h"
+#include "errmsg.h"
 #include "log.h"
 #include "supervisor-images.h"
 #include "util.h"
 
 /* manifest.json and the config blob are small; anything larger is not an image archive of ours. */
 #define IMAGE_METADATA_MAX (16 * 1024 * 1024)
-
-static int fail(char *err, size_t size, int r, const char *format, ...) _printf_(4, 5);
-static int fail(char *err, size_t size, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(err, size, format, ap);
-        va_end(ap);
-        return r;
-}
 
 void image_archive_done(ImageArchive *a) {
         free(a->source);
@@ -153,7 +145,7 @@ typedef struct TarWant {
         size_t size;
 } TarWant;
 
-static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, size_t err_size) {
+static int tar_read_members(int fd, TarWant *want, size_t n_want, char **reterr) {
         _cleanup_free_ char *long_name = NULL;
         unsigned char h[512];
         off_t pos = 0;
@@ -165,13 +157,10 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                 size_t nl;
 
                 if (k < 0)
-                        return fail(err, err_size, -errno, "cannot read the archive: %s", strerror(errno));
+                        return errmsg_set(reterr, -errno, "cannot read the archive: %m");
                 if (k < (ssize_t) sizeof(h))
-                        return fail(
-                                err,
-                                err_size,
-                                -EBADMSG,
-                                "the tar archive ends without its end-of-archive blocks");
+                        return errmsg_set(
+                                reterr, -EBADMSG, "the tar archive ends without its end-of-archive blocks");
                 if (h[0] == 0)
                         return 0; /* end of archive */
                 {
@@ -179,16 +168,15 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                         for (size_t i = 0; i < 512; i++)
                                 sum += i >= 148 && i < 156 ? ' ' : h[i];
                         if (sum != stored)
-                                return fail(
-                                        err,
-                                        err_size,
+                                return errmsg_set(
+                                        reterr,
                                         -EBADMSG,
                                         "not a tar archive (bad header checksum at offset %lld)",
                                         (long long) pos);
                 }
                 size = parse_octal((const char *) h + 124, 12);
                 if (size == UINT64_MAX)
-                        return fail(err, err_size, -EBADMSG, "bad member size in the tar archive");
+                        return errmsg_set(reterr, -EBADMSG, "bad member size in the tar archive");
 
                 if (long_name) {
                         (void) snprintf(name, sizeof(name), "%s", long_name);
@@ -214,21 +202,19 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
 
                 if (h[156] == 'L') {
                         if (size > 4096)
-                                return fail(
-                                        err, err_size, -EBADMSG, "overlong file name in the tar archive");
+                                return errmsg_set(reterr, -EBADMSG, "overlong file name in the tar archive");
                         long_name = malloc(size + 1);
                         if (!long_name)
                                 return -ENOMEM;
                         if (pread(fd, long_name, size, pos + 512) != (ssize_t) size)
-                                return fail(err, err_size, -EBADMSG, "truncated tar archive");
+                                return errmsg_set(reterr, -EBADMSG, "truncated tar archive");
                         long_name[size] = 0;
                 } else if (h[156] == '0' || h[156] == 0) {
                         for (size_t i = 0; i < n_want; i++)
                                 if (!want[i].data && streq(name, want[i].name)) {
                                         if (size > IMAGE_METADATA_MAX)
-                                                return fail(
-                                                        err,
-                                                        err_size,
+                                                return errmsg_set(
+                                                        reterr,
                                                         -EFBIG,
                                                         "%s is larger than %d bytes",
                                                         name,
@@ -237,9 +223,8 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                                         if (!want[i].data)
                                                 return -ENOMEM;
                                         if (pread(fd, want[i].data, size, pos + 512) != (ssize_t) size)
-                                                return fail(
-                                                        err,
-                                                        err_size,
+                                                return errmsg_set(
+                                                        reterr,
                                                         -EBADMSG,
                                                         "truncated tar archive (in %s)",
                                                         name);
@@ -262,8 +247,7 @@ static int sha256_hex(const char *data, size_t size, char out[65]) {
         return 0;
 }
 
-int image_archive_open(
-        const char *path, const char *work_dir, ImageArchive *ret, char *err, size_t err_size) {
+int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret, char **reterr) {
         _cleanup_close_ int fd = -EBADF, tfd = -EBADF;
         _cleanup_(cJSON_Deletep) cJSON *manifest = NULL;
         ImageArchive a = {};
@@ -277,10 +261,10 @@ int image_archive_open(
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
-                return fail(err, err_size, -errno, "cannot open: %s", strerror(errno));
+                return errmsg_set(reterr, -errno, "cannot open: %m");
         r = detect(fd, &comp);
         if (r < 0)
-                return fail(err, err_size, r, "cannot read: %s", strerror(-r));
+                return errmsg_set(reterr, r, "cannot read: %m");
 
         a.source = strdup(path);
         if (!a.source)
@@ -310,9 +294,8 @@ int image_archive_open(
                         r = write_uncompressed(fd, comp, a.tarball);
                         if (r < 0) {
                                 image_archive_done(&a);
-                                return fail(
-                                        err,
-                                        err_size,
+                                return errmsg_set(
+                                        reterr,
                                         r,
                                         "cannot decompress: %s",
                                         r == -EBADMSG ? "corrupt compressed data" : strerror(-r));
@@ -321,17 +304,14 @@ int image_archive_open(
                 tfd = open(a.tarball, O_RDONLY | O_CLOEXEC);
                 if (tfd < 0) {
                         image_archive_done(&a);
-                        return fail(err, err_size, -errno, "cannot open %s: %s", a.tarball, strerror(errno));
+                        return errmsg_set(reterr, -errno, "cannot open %s: %m", a.tarball);
                 }
         }
 
-        r = tar_read_members(tfd, want, 1, err, err_size);
+        r = tar_read_members(tfd, want, 1, reterr);
         if (r >= 0 && !want[0].data)
-                r =
-                        fail(err,
-                             err_size,
-                             -EBADMSG,
-                             "no manifest.json in the archive: not a docker-archive image");
+                r = errmsg_set(
+                        reterr, -EBADMSG, "no manifest.json in the archive: not a docker-archive image");
         if (r >= 0) {
                 manifest = cJSON_Parse(want[0].data);
                 entry = cJSON_IsArray(manifest) && cJSON_GetArraySize(manifest) == 1
@@ -340,22 +320,20 @@ int image_archive_open(
                 config = cJSON_GetObjectItemCaseSensitive(entry, "Config");
                 tags = cJSON_GetObjectItemCaseSensitive(entry, "RepoTags");
                 if (!cJSON_IsString(config) || !cJSON_IsArray(tags) || cJSON_GetArraySize(tags) < 1)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "manifest.json must describe one image with Config and RepoTags");
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "manifest.json must describe one image with Config and RepoTags");
         }
         if (r >= 0) {
                 want[1].name = config->valuestring;
-                r = tar_read_members(tfd, want + 1, 1, err, err_size);
+                r = tar_read_members(tfd, want + 1, 1, reterr);
                 if (r >= 0 && !want[1].data)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "the config blob %s named by manifest.json is missing",
-                                     config->valuestring);
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "the config blob %s named by manifest.json is missing",
+                                config->valuestring);
         }
         if (r >= 0) {
                 const char *name = config->valuestring, *hex;
@@ -365,13 +343,12 @@ int image_archive_open(
                  */
                 hex = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
                 if (r >= 0 && strspn(hex, "0123456789abcdef") == 64 && strncmp(hex, digest, 64) != 0)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "config blob %s has digest sha256:%s: the archive is corrupt",
-                                     name,
-                                     digest);
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "config blob %s has digest sha256:%s: the archive is corrupt",
+                                name,
+                                digest);
         }
         if (r >= 0) {
                 (void) snprintf(a.id, sizeof(a.id), "sha256:%s", digest);
@@ -382,7 +359,7 @@ int image_archive_open(
                         if (r < 0)
                                 break;
                         if (!cJSON_IsString(t) || isempty(t->valuestring)) {
-                                r = fail(err, err_size, -EBADMSG, "RepoTags holds a non-string");
+                                r = errmsg_set(reterr, -EBADMSG, "RepoTags holds a non-string");
                                 break;
                         }
                         if (!(a.tags[n_tags++] = strdup(t->valuestring)))
@@ -416,6 +393,237 @@ int image_list_has_id(const char *json, const char *id) {
                 /* Runtimes print the ID whole or shortened; a 12+ digit prefix identifies it. */
                 if (strlen(have) >= 12 && strncmp(want, have, strlen(have)) == 0)
                         return 1;
+        }
+        return 0;
+}
+
+/* --- the set of archives in the images directory ------------------------------------------------------ */
+
+const char *image_state_to_string(ImageState s) {
+        static const char *const names[_IMAGE_STATE_MAX] = {
+                [IMAGE_PENDING] = "pending",
+                [IMAGE_PRESENT] = "present",
+                [IMAGE_LOADED] = "loaded",
+                [IMAGE_FAILED] = "failed",
+        };
+        return s < _IMAGE_STATE_MAX ? names[s] : "unknown";
+}
+
+static void image_set_clear(ImageSet *s) {
+        for (size_t i = 0; i < s->n; i++) {
+                image_archive_done(&s->items[i].archive);
+                free(s->items[i].error);
+        }
+        s->items = mfree(s->items);
+        s->n = 0;
+}
+
+void image_set_done(ImageSet *s) {
+        image_set_clear(s);
+        s->node_json = mfree(s->node_json);
+        s->missing = strv_free(s->missing);
+}
+
+void image_set_fail(Image *img, const char *error) {
+        img->state = IMAGE_FAILED;
+        if (streq_ptr(img->error, error))
+                return;
+        free(img->error);
+        img->error = error ? strdup(error) : NULL;
+}
+
+static bool is_image_file(const char *name) {
+        static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.zst"};
+        size_t n = strlen(name);
+
+        if (name[0] == '.')
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                size_t k = strlen(suffixes[i]);
+                if (n > k && streq(name + n - k, suffixes[i]))
+                        return true;
+        }
+        return false;
+}
+
+int image_set_scan(ImageSet *s, const char *dir, const char *work_dir) {
+        struct dirent **list = NULL;
+        int n;
+
+        image_set_clear(s);
+        n = scandir(dir, &list, NULL, alphasort);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *error = NULL;
+                char path[4096];
+                Image *a, *img;
+                int r;
+
+                if (!is_image_file(list[i]->d_name) ||
+                    snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name) >= (int) sizeof(path)) {
+                        free(list[i]);
+                        continue;
+                }
+                free(list[i]);
+                a = reallocarray(s->items, s->n + 1, sizeof(Image));
+                if (!a)
+                        continue;
+                s->items = a;
+                img = s->items + s->n++;
+                *img = (Image){};
+                r = image_archive_open(path, work_dir, &img->archive, &error);
+                if (r < 0) {
+                        img->state = IMAGE_FAILED;
+                        img->archive.source = strdup(path);
+                        img->error = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                        log_warning("Image %s is unusable: %s", path, strempty(img->error));
+                }
+        }
+        free(list);
+        return 0;
+}
+
+bool image_set_settle(ImageSet *s, const char *node_json, bool after_load) {
+        bool ok = true;
+
+        if (!streq_ptr(s->node_json, node_json)) {
+                free(s->node_json);
+                s->node_json = node_json ? strdup(node_json) : NULL;
+        }
+        for (size_t i = 0; i < s->n; i++) {
+                Image *img = s->items + i;
+                int has;
+
+                if (img->state == IMAGE_FAILED && !img->archive.tarball) {
+                        ok = false; /* the archive itself is unusable */
+                        continue;
+                }
+                has = image_list_has_id(node_json, img->archive.id);
+                if (has > 0) {
+                        if (img->state == IMAGE_PENDING)
+                                img->state = IMAGE_PRESENT;
+                        else if (img->state == IMAGE_FAILED)
+                                img->state = IMAGE_LOADED;
+                        img->error = mfree(img->error);
+                } else if (after_load) {
+                        if (img->state == IMAGE_LOADED)
+                                /* `image load` said yes but the node has nothing: the silent failure we
+                                 * guard against. */
+                                image_set_fail(
+                                        img,
+                                        "loaded without error, but the node does not have this image ID");
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+size_t image_set_n_failed(const ImageSet *s) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n; i++)
+                n += s->items[i].state == IMAGE_FAILED;
+        return n;
+}
+
+/* True when the node's image list has a tag for `ref` ("otel/loggen:0.1.0" is listed as
+ * "docker.io/otel/loggen:0.1.0"). */
+static bool node_has_tag(const cJSON *list, const char *ref) {
+        const cJSON *e, *t;
+        bool has_tag = strchr(strrchr(ref, '/') ?: ref, ':') || strchr(ref, '@');
+
+        cJSON_ArrayForEach(e, list) {
+                cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "repoTags")) {
+                        const char *tag = cJSON_IsString(t) ? t->valuestring : "";
+                        const char *bare = startswith(tag, "docker.io/library/") ?: startswith(tag, "docker.io/") ?: tag;
+                        char want[512];
+
+                        (void) snprintf(want, sizeof(want), "%s%s", ref, has_tag ? "" : ":latest");
+                        if (streq(tag, want) || streq(bare, want))
+                                return true;
+                }
+        }
+        return false;
+}
+
+static void collect_pod_images(const cJSON *spec, const cJSON *list, char ***missing) {
+        static const char *const keys[] = {"initContainers", "containers"};
+
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                const cJSON *ct;
+                cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(spec, keys[k])) {
+                        const cJSON *image = cJSON_GetObjectItemCaseSensitive(ct, "image");
+                        const cJSON *policy = cJSON_GetObjectItemCaseSensitive(ct, "imagePullPolicy");
+                        size_t n = 0;
+                        char **l;
+
+                        /* Images the cluster may pull are its business; those it must never pull have to be
+                         * here. */
+                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) ||
+                            !streq(policy->valuestring, "Never"))
+                                continue;
+                        if (node_has_tag(list, image->valuestring))
+                                continue;
+                        while (*missing && (*missing)[n])
+                                n++;
+                        l = reallocarray(*missing, n + 2, sizeof(char *));
+                        if (!l)
+                                return;
+                        l[n] = strdup(image->valuestring);
+                        l[n + 1] = NULL;
+                        *missing = l;
+                }
+        }
+}
+
+int image_set_check_referenced(ImageSet *s, const K8sManifestSet *set) {
+        _cleanup_(cJSON_Deletep) cJSON *list = cJSON_Parse(strempty(s->node_json));
+
+        s->missing = strv_free(s->missing);
+        if (!cJSON_IsArray(list))
+                return -EBADMSG;
+        for (size_t i = 0; i < set->n; i++) {
+                const cJSON *spec = cJSON_GetObjectItemCaseSensitive(set->items[i].obj, "spec");
+                const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+                const cJSON *jt = cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate");
+
+                if (streq(set->items[i].kind, "Pod"))
+                        collect_pod_images(spec, list, &s->missing);
+                else if (tmpl)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &s->missing);
+                else if (jt)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(
+                                        cJSON_GetObjectItemCaseSensitive(
+                                                cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"),
+                                        "spec"),
+                                list,
+                                &s->missing);
+        }
+        return s->missing ? -ENOENT : 0;
+}
+
+int image_set_status_json(const ImageSet *s, cJSON *images) {
+        for (size_t i = 0; i < s->n; i++) {
+                const Image *img = s->items + i;
+                cJSON *o = cJSON_CreateObject(), *tags;
+
+                if (!o)
+                        return -ENOMEM;
+                cJSON_AddStringToObject(o, "file", strempty(img->archive.source));
+                if (img->archive.tarball && !streq_ptr(img->archive.tarball, img->archive.source))
+                        cJSON_AddStringToObject(o, "normalized", img->archive.tarball);
+                if (img->archive.id[0])
+                        cJSON_AddStringToObject(o, "id", img->archive.id);
+                tags = cJSON_AddArrayToObject(o, "tags");
+                for (char **t = img->archive.tags; t && *t; t++)
+                        cJSON_AddItemToArray(tags, cJSON_CreateString(*t));
+                cJSON_AddStringToObject(o, "state", image_state_to_string(img->state));
+                if (img->error)
+                        cJSON_AddStringToObject(o, "error", img->error);
+                cJSON_AddItemToArray(images, o);
         }
         return 0;
 }

@@ -1,44 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "build-config.h"
-#include "cleanup-libs.h"
+#include "cleanup.h"
 #include "duration.h"
 #include "log.h"
 #include "parse-util.h"
 #include "strbuf.h"
-#include "supervisor-cluster.h"
-#include "supervisor-local.h"
 #include "supervisor-manager.h"
+#include "supervisor-status.h"
 #include "util.h"
 
-/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
-#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
-
-const char *supervisor_state_to_string(SupervisorState s) {
-        static const char *const names[_STATE_MAX] = {
-                [STATE_STARTING] = "starting",
-                [STATE_STARTING_CLUSTER] = "starting-cluster",
-                [STATE_LOADING_IMAGES] = "loading-images",
-                [STATE_APPLYING] = "applying",
-                [STATE_WAITING_ROLLOUT] = "waiting-rollout",
-                [STATE_READY] = "ready",
-                [STATE_DEGRADED] = "degraded",
-                [STATE_FAILED] = "failed",
-        };
-        return s < _STATE_MAX ? names[s] : "unknown";
-}
+/* The time one ClickHouse request of the checks may take. */
+#define CLICKHOUSE_CHECK_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* systemd's start deadline is start_timeout plus this; READY=1 is due at start_timeout, ready or not. */
+#define START_DEADLINE_GRACE_USEC (60 * USEC_PER_SEC)
 
 /* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
 static void manager_notify(Manager *m) {
@@ -84,10 +67,6 @@ static void set_state(Manager *m, SupervisorState s, const char *reason) {
         manager_notify(m);
 }
 
-void manager_set_phase(Manager *m, SupervisorState s, const char *reason) {
-        set_state(m, s, reason);
-}
-
 static void add_reason(StrBuf *b, const char *format, ...) _printf_(2, 3);
 static void add_reason(StrBuf *b, const char *format, ...) {
         char buf[512];
@@ -101,14 +80,8 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
-/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
- * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
- * just never answers: the check that hangs says more than the last one that completed. */
-double clickhouse_silence(Manager *m) {
-        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
-        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
-
-        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+static double clickhouse_silence(Manager *m) {
+        return clickhouse_checker_silence(m->clickhouse, nsec_to_usec(m->config.poll_interval));
 }
 
 static void clickhouse_problems(Manager *m, StrBuf *reasons) {
@@ -127,7 +100,7 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         else if (h->rows == 0)
                 add_reason(reasons, "no logs in ClickHouse yet");
         else {
-                int64_t age = (int64_t) now * 1000 - h->newest_nsec;
+                int64_t age = usec_to_nsec(now) - h->newest_nsec;
                 if (age > m->config.max_log_age) {
                         char d[DURATION_STRING_MAX];
                         add_reason(
@@ -144,19 +117,9 @@ void manager_update_state(Manager *m) {
 
         if (m->stopping)
                 return;
-        if (m->config.mode == SUPERVISOR_MODE_LOCAL) {
-                for (size_t i = 0; i < m->n_processes; i++) {
-                        Process *p = m->processes[i];
-                        if (p->state != PROCESS_RUNNING)
-                                add_reason(
-                                        &reasons,
-                                        "%s is %s (last exit status %d, %u restarts)",
-                                        p->name,
-                                        process_state_to_string(p->state),
-                                        p->last_exit_status,
-                                        p->restarts);
-                }
-        } else {
+        if (m->local)
+                local_runtime_problems(m->local, &reasons);
+        else {
                 /* The cluster driver sets the phases itself until the stack is up. */
                 up = cluster_up(m->cluster, &reasons);
                 if (!up) {
@@ -170,7 +133,7 @@ void manager_update_state(Manager *m) {
                 set_state(m, STATE_READY, NULL);
         else if (
                 m->ever_ready ||
-                now_usec(CLOCK_MONOTONIC) - m->started_usec > (uint64_t) m->config.start_timeout / 1000)
+                now_usec(CLOCK_MONOTONIC) - m->started_usec > nsec_to_usec(m->config.start_timeout))
                 set_state(m, STATE_DEGRADED, reasons.data);
         else
                 set_state(
@@ -202,7 +165,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_warning_errno(r, "Failed to start the ClickHouse check: %m");
         manager_update_state(m);
 
-        r = sd_event_source_set_time_relative(s, (uint64_t) m->config.poll_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(m->config.poll_interval));
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (r < 0)
@@ -211,38 +174,26 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static bool all_stopped(Manager *m) {
-        for (size_t i = 0; i < m->n_processes; i++)
-                if (m->processes[i]->state != PROCESS_STOPPED)
-                        return false;
-        return !m->cluster || cluster_idle(m->cluster);
+        return (!m->local || local_runtime_stopped(m->local)) && (!m->cluster || cluster_idle(m->cluster));
 }
 
-/* Children stop in the reverse order of their start, each after the one started later has exited: loggen
- * first, then the shipper (which sends what it has read while ClickHouse still answers), ClickHouse last. */
-static void stop_next_process(Manager *m) {
-        for (size_t i = m->n_processes; i > 0; i--) {
-                Process *p = m->processes[i - 1];
-
-                if (p->state == PROCESS_STOPPED)
-                        continue;
-                if (p->state != PROCESS_STOPPING)
-                        process_stop(p);
-                if (p->state == PROCESS_STOPPING)
-                        return;
-        }
-}
-
-void on_process_change(Process *p, void *userdata) {
+static void on_local_change(void *userdata) {
         Manager *m = userdata;
 
         if (m->stopping) {
-                stop_next_process(m);
                 if (all_stopped(m))
                         (void) sd_event_exit(m->event, m->exit_status);
                 return;
         }
-        if (!m->starting_processes)
-                manager_update_state(m);
+        manager_update_state(m);
+}
+
+static void on_cluster_phase(SupervisorState s, const char *reason, void *userdata) {
+        set_state(userdata, s, reason);
+}
+
+static void on_cluster_change(void *userdata) {
+        manager_update_state(userdata);
 }
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -256,6 +207,7 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
+        size_t n_processes = m->local ? local_runtime_n_processes(m->local) : 0;
         int r;
 
         if (m->stopping)
@@ -264,7 +216,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
-        stop_next_process(m);
+        if (m->local)
+                local_runtime_stop(m->local);
         if (m->cluster)
                 cluster_stop(m->cluster);
         if (all_stopped(m))
@@ -273,13 +226,37 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 m->event,
                 &m->stop_timer,
                 CLOCK_MONOTONIC,
-                (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000,
+                nsec_to_usec(m->config.stop_timeout) * (n_processes + 1) + 2 * USEC_PER_SEC,
                 0,
                 on_stop_timer,
                 m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
+}
+
+static StatusSources status_sources(Manager *m) {
+        return (StatusSources){
+                .config = &m->config,
+                .state = m->state,
+                .reason = m->reason,
+                .since_usec = m->since_usec,
+                .started_usec = m->started_usec,
+                .clickhouse = m->clickhouse,
+                .samples = m->samples,
+                .local = m->local,
+                .cluster = m->cluster,
+        };
+}
+
+char *manager_status_json(Manager *m) {
+        StatusSources s = status_sources(m);
+        return status_render_json(&s);
+}
+
+char *manager_metrics_text(Manager *m) {
+        StatusSources s = status_sources(m);
+        return status_render_metrics(&s);
 }
 
 static int handle_status(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -323,21 +300,15 @@ static int handle_metrics(const HttpRequest *req, HttpResponse *resp, void *user
 /* Socket only: restart one child process (local mode) or re-apply the manifests (cluster mode). */
 static int handle_restart(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         Manager *m = userdata;
-        const char *name = http_request_query(req, "process");
+        const char *name = http_request_query(req, "process"), *state = NULL;
+        int r;
 
-        for (size_t i = 0; name && i < m->n_processes; i++)
-                if (streq(m->processes[i]->name, name)) {
-                        if (m->processes[i]->state != PROCESS_RUNNING)
-                                return http_response_printf(
-                                        resp,
-                                        409,
-                                        "%s is %s\n",
-                                        name,
-                                        process_state_to_string(m->processes[i]->state));
-                        process_kill(m->processes[i], SIGTERM);
-                        return http_response_printf(resp, 202, "restarting %s\n", name);
-                }
-        return http_response_printf(resp, 404, "no process \"%s\"\n", strempty(name));
+        r = m->local ? local_runtime_restart(m->local, name, &state) : -ENOENT;
+        if (r == -EBUSY)
+                return http_response_printf(resp, 409, "%s is %s\n", name, state);
+        if (r < 0)
+                return http_response_printf(resp, 404, "no process \"%s\"\n", strempty(name));
+        return http_response_printf(resp, 202, "restarting %s\n", name);
 }
 
 static int handle_reapply(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -472,10 +443,7 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 return log_error_errno(r, "Failed to set up libcurl: %m");
 
         if (config->mode == SUPERVISOR_MODE_LOCAL) {
-                r = mkdir_p(config->data_dir, 0750);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to create %s: %m", config->data_dir);
-                r = ensure_local_password(m);
+                r = local_runtime_prepare(&m->config);
                 if (r < 0)
                         return r;
         }
@@ -484,26 +452,39 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 return r;
 
         if (config->mode == SUPERVISOR_MODE_LOCAL) {
-                r = setup_local(m);
+                r = local_runtime_new(m->event, &m->config, m->ch_password, on_local_change, m, &m->local);
                 if (r < 0)
                         return r;
         } else {
-                r = cluster_new(m, &m->cluster);
+                ClusterHooks hooks = {
+                        .phase = on_cluster_phase,
+                        .changed = on_cluster_change,
+                        .userdata = m,
+                };
+                r = cluster_new(m->event, &m->config, &hooks, &m->cluster);
                 if (r < 0)
                         return r;
         }
 
         {
-                ClickHouseCheckerConfig cc = {
+                ClickHouseClientConfig ccc = {
                         .url = m->config.ch_url,
                         .user = m->config.ch_user,
                         .password = m->ch_password,
                         .database = m->config.ch_database,
+                        .timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                        .connect_timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                };
+                ClickHouseCheckerConfig cc = {
+                        .url = m->config.ch_url,
+                        .database = m->config.ch_database,
                         .table = m->config.ch_table,
                         .integrity_service = m->config.integrity_service,
-                        .timeout_ms = 10000,
                 };
-                r = clickhouse_checker_new(m->glue, &cc, &m->clickhouse);
+                r = clickhouse_client_new(m->glue, &ccc, &m->ch_client);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the ClickHouse client: %m");
+                r = clickhouse_checker_new(m->ch_client, &cc, &m->clickhouse);
                 if (r == -EINVAL)
                         return log_error_errno(
                                 r,
@@ -511,7 +492,7 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                                 strempty(m->config.path));
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
-                r = sample_checker_new(m->glue, cc.url, cc.user, cc.password, cc.database, &m->samples);
+                r = sample_checker_new(m->ch_client, cc.url, cc.database, &m->samples);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the resource sample check: %m");
         }
@@ -524,19 +505,42 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
         return 0;
 }
 
+/* The start is over for systemd once start_timeout has passed, ready or not: the status says what is
+ * missing, and a restart would only kill a minikube start under way. */
+static int on_start_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->notified_ready && !m->stopping) {
+                log_warning(
+                        "Not ready after start_timeout; telling systemd the start is over (%s).",
+                        strempty(m->last_status_line));
+                (void) sd_notify(false, "READY=1");
+                m->notified_ready = true;
+        }
+        return 0;
+}
+
 int manager_start(Manager *m) {
+        uint64_t start_timeout = nsec_to_usec(m->config.start_timeout);
         int r;
 
-        m->starting_processes = true;
-        for (size_t i = 0; i < m->n_processes; i++) {
-                r = process_start(m->processes[i]);
-                if (r < 0) {
-                        log_warning_errno(r, "Failed to start %s, retrying: %m", m->processes[i]->name);
-                        m->processes[i]->failures_in_row++;
-                        process_retry_later(m->processes[i]);
-                }
-        }
-        m->starting_processes = false;
+        /* READY=1 waits for the stack, and a first minikube start outlasts any fixed TimeoutStartSec=: the
+         * start deadline systemd enforces is the configuration's (docs/vm.md, "Start, watchdog, stop"). */
+        (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%" PRIu64, start_timeout + START_DEADLINE_GRACE_USEC);
+        r = sd_event_add_time(
+                m->event,
+                &m->start_deadline,
+                CLOCK_MONOTONIC,
+                m->started_usec + start_timeout,
+                0,
+                on_start_deadline,
+                m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the start deadline: %m");
+        (void) sd_event_source_set_description(m->start_deadline, "start-deadline");
+
+        if (m->local)
+                local_runtime_start(m->local);
         if (m->cluster) {
                 r = cluster_start(m->cluster);
                 if (r < 0)
@@ -564,13 +568,13 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->status_tcp);
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
+        clickhouse_client_free(m->ch_client); /* after the checkers, which cancel their requests */
         cluster_free(m->cluster);
-        for (size_t i = 0; i < m->n_processes; i++)
-                process_free(m->processes[i]);
-        free(m->processes);
+        local_runtime_free(m->local);
         curl_glue_free(m->glue);
         sd_event_source_disable_unref(m->poll_timer);
         sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->start_deadline);
         sd_event_source_disable_unref(m->sigterm_source);
         sd_event_source_disable_unref(m->sigint_source);
         sd_event_unref(m->event);
