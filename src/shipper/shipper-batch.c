@@ -1,136 +1,231 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zlib.h>
-#include <zstd.h>
+#include <string.h>
 
-#include "log.h"
+#include "cleanup.h"
 #include "macro.h"
-#include "shipper-manager.h"
+#include "shipper-batch.h"
 
-Batch *batch_new(ShipperFile *f) {
-        Manager *m = f->manager;
+struct Batch {
+        BatchPool *pool;
+        uint64_t start, end;
+        uint64_t generation;
+        char token_id[BATCH_TOKEN_ID_MAX];
+        BodyWriter *writer; /* while rows are added */
+        Buf body;           /* the finished body */
+        InsertFormat format;
+        Compression compression;
+        size_t raw_bytes;
+        Buf rows; /* JSONEachRow lines rebuilt for bisecting */
+        uint32_t n_rows;
+        uint64_t first_row_usec;
+        /* While bisecting: the part being sent, the parts still to send (a stack), and where each row
+         * starts (n_rows + 1 offsets). */
+        bool bisecting;
+        RowRange cur;
+        RowRange *ranges;
+        size_t n_ranges, alloc_ranges;
+        uint32_t *row_off;
+};
+
+#define POOL_SIZE 2
+/* Rows held uncompressed before they go into the body: big enough for the compressor to see much at once
+ * and for Native blocks to be worth their header, small against the memory a batch may take. */
+#define BLOCK_BYTES (1024 * 1024)
+
+struct BatchPool {
+        BatchBodyConfig config;
+        BodyWriter *writers[POOL_SIZE]; /* their buffers and compressor contexts */
+        unsigned n_writers;
+};
+
+int batch_pool_new(const BatchBodyConfig *config, BatchPool **ret) {
+        BatchPool *p = calloc(1, sizeof(BatchPool));
+        if (!p)
+                return -ENOMEM;
+        p->config = *config;
+        *ret = p;
+        return 0;
+}
+
+static BodyWriter *writer_free(BodyWriter *w) {
+        if (w) {
+                body_writer_done(w);
+                free(w);
+        }
+        return NULL;
+}
+
+BatchPool *batch_pool_free(BatchPool *p) {
+        if (!p)
+                return NULL;
+        for (unsigned i = 0; i < p->n_writers; i++)
+                writer_free(p->writers[i]);
+        free(p);
+        return NULL;
+}
+
+static BodyWriter *writer_get(BatchPool *p, size_t max_bytes) {
+        BodyWriter *w;
+
+        if (p->n_writers > 0) {
+                w = p->writers[--p->n_writers];
+                w->body.max = max_bytes;
+        } else {
+                w = calloc(1, sizeof(BodyWriter));
+                if (!w)
+                        return NULL;
+                body_writer_init(
+                        w,
+                        p->config.format,
+                        p->config.compression,
+                        p->config.compression_level,
+                        p->config.seed_columns,
+                        BLOCK_BYTES,
+                        max_bytes,
+                        p->config.max_line);
+        }
+        if (body_writer_begin(w) < 0)
+                return writer_free(w);
+        return w;
+}
+
+static void writer_put(BatchPool *p, BodyWriter *w) {
+        if (!w)
+                return;
+        if (p && p->n_writers < POOL_SIZE)
+                p->writers[p->n_writers++] = w;
+        else
+                writer_free(w);
+}
+
+Batch *batch_new(
+        BatchPool *pool, size_t max_bytes, const char *token_id, uint64_t generation, uint64_t start) {
         Batch *b = calloc(1, sizeof(Batch));
         if (!b)
                 return NULL;
-        b->file = f;
-        b->generation = f->generation;
-        b->start = b->end = f->reader.buf_off; /* fixed up by the caller */
-        if (m->n_spare_rows > 0) {
-                b->rows = m->spare_rows[--m->n_spare_rows];
-                b->rows.len = 0;
+        assert(pool);
+        b->pool = pool;
+        b->generation = generation;
+        b->start = b->end = start;
+        b->format = pool->config.format;
+        b->compression = pool->config.compression;
+        b->writer = writer_get(pool, max_bytes);
+        if (!b->writer) {
+                free(b);
+                return NULL;
         }
-        /* One message (max_line, escaped up to 6x) must always fit on top of a
-         * batch that is just below batch-bytes. */
-        b->rows.max = (size_t) m->config->batch_bytes + (size_t) m->config->max_line_bytes * 6 + 64 * 1024;
-        memcpy(b->token_id, f->token_id, sizeof(b->token_id));
+        /* Rebuilt JSONEachRow lines are longer than Native columns: room for what batch-bytes allows. */
+        b->rows.max = max_bytes * 3;
+        batch_set_token_id(b, token_id);
         return b;
 }
 
 Batch *batch_free(Batch *b) {
         if (!b)
                 return NULL;
-        Manager *m = b->file ? b->file->manager : NULL;
-        ch_request_free(b->req);
-        sd_event_source_disable_unref(b->retry_timer);
-        if (m && m->n_spare_rows < ELEMENTSOF(m->spare_rows) && b->rows.data)
-                m->spare_rows[m->n_spare_rows++] = b->rows;
-        else
-                buf_done(&b->rows);
+        writer_put(b->pool, b->writer);
+        buf_done(&b->body);
+        buf_done(&b->rows);
         free(b->ranges);
         free(b->row_off);
         free(b);
         return NULL;
 }
 
-int batch_build_row_offsets(Batch *b) {
-        uint32_t n = 0;
-        const char *p = b->rows.data, *end = b->rows.data + b->rows.len;
+Buf *batch_rows(Batch *b) {
+        return &b->rows;
+}
 
-        free(b->row_off);
-        b->row_off = calloc((size_t) b->n_rows + 1, sizeof(uint32_t));
-        if (!b->row_off)
-                return -ENOMEM;
-        b->row_off[0] = 0;
-        while (p < end && n < b->n_rows) {
-                /* Rows end in '\n' and contain no raw newline (it is escaped). */
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                if (!nl)
-                        break;
-                p = nl + 1;
-                b->row_off[++n] = (uint32_t) (p - b->rows.data);
-        }
-        if (n != b->n_rows)
-                return -EBADMSG;
+int batch_add_row(
+        Batch *b,
+        const TransformOptions *opts,
+        const char *prefix,
+        size_t prefix_len,
+        const NativeResource *res,
+        const LogRow *row,
+        uint64_t now_usec) {
+        int r;
+
+        assert(b->writer);
+        r = body_writer_add(b->writer, opts, prefix, prefix_len, res, row);
+        if (r < 0)
+                return r;
+        if (b->n_rows++ == 0)
+                b->first_row_usec = now_usec;
         return 0;
 }
 
-static void range_bytes(const Batch *b, RowRange r, const char **ret, size_t *ret_len) {
-        if (r.lo == 0 && r.hi == b->n_rows) {
-                *ret = b->rows.data;
-                *ret_len = b->rows.len;
-        } else {
-                *ret = b->rows.data + b->row_off[r.lo];
-                *ret_len = b->row_off[r.hi] - b->row_off[r.lo];
-        }
-}
-
-int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out, bool *ret_borrowed) {
-        const char *src;
-        size_t len;
+int batch_finish(Batch *b) {
         int r;
 
-        range_bytes(b, range, &src, &len);
-        out->len = 0;
-        *ret_borrowed = false;
-        switch (m->config->compression) {
-        case COMPRESSION_NONE:
-                /* No copy: the request points into the batch, which outlives it. */
-                *out = (Buf){.data = (char *) (uintptr_t) src, .len = len, .cap = len, .max = len};
-                *ret_borrowed = true;
+        if (!b->writer)
                 return 0;
-        case COMPRESSION_ZSTD: {
-                size_t bound = ZSTD_compressBound(len), k;
-                r = buf_reserve(out, bound);
-                if (r < 0)
-                        return r;
-                if (!m->zstd_cctx) {
-                        m->zstd_cctx = ZSTD_createCCtx();
-                        if (!m->zstd_cctx)
-                                return -ENOMEM;
-                }
-                k = ZSTD_compressCCtx(
-                        m->zstd_cctx, out->data, bound, src, len, (int) m->config->compression_level);
-                if (ZSTD_isError(k))
-                        return log_debug_errno(SYNTHETIC_ERRNO(EIO), "zstd: %s", ZSTD_getErrorName(k));
-                out->len = k;
-                return 0;
-        }
-        case COMPRESSION_GZIP: {
-                z_stream z = {0};
-                int level = (int) CLAMP(m->config->compression_level, 1, 9);
-                if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-                        return -ENOMEM;
-                size_t bound = deflateBound(&z, (uLong) len) + 32;
-                r = buf_reserve(out, bound);
-                if (r < 0) {
-                        deflateEnd(&z);
-                        return r;
-                }
-                z.next_in = (Bytef *) (uintptr_t) src;
-                z.avail_in = (uInt) len;
-                z.next_out = (Bytef *) out->data;
-                z.avail_out = (uInt) bound;
-                int k = deflate(&z, Z_FINISH);
-                out->len = bound - z.avail_out;
-                deflateEnd(&z);
-                return k == Z_STREAM_END ? 0 : -EIO;
-        }
-        default:
-                return -EINVAL;
-        }
+        r = body_writer_finish(b->writer);
+        if (r < 0)
+                return r;
+        b->raw_bytes = (size_t) b->writer->raw_bytes;
+        b->body = body_writer_take(b->writer);
+        writer_put(b->pool, TAKE_PTR(b->writer));
+        return 0;
+}
+
+void batch_body(const Batch *b, const void **ret, size_t *ret_size) {
+        assert(!b->writer);
+        *ret = b->body.data;
+        *ret_size = b->body.len;
+}
+
+InsertFormat batch_format(const Batch *b) {
+        return b->format;
+}
+
+Compression batch_compression(const Batch *b) {
+        return b->compression;
+}
+
+uint32_t batch_n_rows(const Batch *b) {
+        return b->n_rows;
+}
+
+size_t batch_size(const Batch *b) {
+        return b->writer ? (size_t) body_writer_raw_bytes(b->writer) : b->raw_bytes;
+}
+
+size_t batch_memory(const Batch *b) {
+        size_t n = b->body.len + b->rows.len;
+        if (b->writer)
+                n += b->writer->body.len + (size_t) body_writer_raw_bytes(b->writer) -
+                     (size_t) b->writer->raw_bytes;
+        return n;
+}
+
+uint64_t batch_first_row_usec(const Batch *b) {
+        return b->first_row_usec;
+}
+
+uint64_t batch_start(const Batch *b) {
+        return b->start;
+}
+
+uint64_t batch_end(const Batch *b) {
+        return b->end;
+}
+
+void batch_set_end(Batch *b, uint64_t end) {
+        b->end = end;
+}
+
+uint64_t batch_generation(const Batch *b) {
+        return b->generation;
+}
+
+void batch_set_token_id(Batch *b, const char *token_id) {
+        snprintf(b->token_id, sizeof(b->token_id), "%s", token_id);
 }
 
 void batch_token(const Batch *b, char *buf, size_t size) {
@@ -146,4 +241,90 @@ void batch_token(const Batch *b, char *buf, size_t size) {
                         b->cur.hi);
         else
                 snprintf(buf, size, "%s-%" PRIu64 "-%" PRIu64, b->token_id, b->start, b->end);
+}
+
+RowRange batch_part(const Batch *b) {
+        return b->bisecting ? b->cur : (RowRange){0, b->n_rows};
+}
+
+void batch_part_bytes(const Batch *b, const char **ret, size_t *ret_len) {
+        RowRange r = batch_part(b);
+
+        if (!b->bisecting) {
+                *ret = b->rows.data;
+                *ret_len = b->rows.len;
+        } else {
+                *ret = b->rows.data + b->row_off[r.lo];
+                *ret_len = b->row_off[r.hi] - b->row_off[r.lo];
+        }
+}
+
+bool batch_bisecting(const Batch *b) {
+        return b->bisecting;
+}
+
+int batch_bisect_start(Batch *b) {
+        const char *p = b->rows.data, *end = b->rows.data + b->rows.len;
+        uint32_t n = 0;
+
+        free(b->row_off);
+        b->row_off = calloc((size_t) b->n_rows + 1, sizeof(uint32_t));
+        if (!b->row_off)
+                return -ENOMEM;
+        while (p < end && n < b->n_rows) {
+                /* Rows end in '\n' and contain no raw newline (it is escaped). */
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (!nl)
+                        break;
+                p = nl + 1;
+                b->row_off[++n] = (uint32_t) (p - b->rows.data);
+        }
+        if (n != b->n_rows)
+                return -EBADMSG;
+        b->cur = (RowRange){0, b->n_rows};
+        b->bisecting = true;
+        return 0;
+}
+
+static int range_push(Batch *b, RowRange r) {
+        if (b->n_ranges == b->alloc_ranges) {
+                size_t n = MAX(b->alloc_ranges * 2, (size_t) 16);
+                RowRange *a = reallocarray(b->ranges, n, sizeof(RowRange));
+                if (!a)
+                        return -ENOMEM;
+                b->ranges = a;
+                b->alloc_ranges = n;
+        }
+        b->ranges[b->n_ranges++] = r;
+        return 0;
+}
+
+int batch_part_split(Batch *b) {
+        uint32_t mid = b->cur.lo + (b->cur.hi - b->cur.lo) / 2;
+        int r;
+
+        if (!b->bisecting || b->cur.hi - b->cur.lo < 2)
+                return -EINVAL;
+        r = range_push(b, (RowRange){mid, b->cur.hi});
+        if (r < 0)
+                return r;
+        b->cur.hi = mid;
+        return 0;
+}
+
+bool batch_part_next(Batch *b) {
+        if (b->n_ranges == 0)
+                return false;
+        b->cur = b->ranges[--b->n_ranges];
+        return true;
+}
+
+void batch_row_bytes(const Batch *b, uint32_t row, const char **ret, size_t *ret_len) {
+        const char *p = b->rows.data + b->row_off[row];
+        size_t len = b->row_off[row + 1] - b->row_off[row];
+
+        if (len > 0 && p[len - 1] == '\n')
+                len--;
+        *ret = p;
+        *ret_len = len;
 }
