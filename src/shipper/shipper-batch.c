@@ -13,7 +13,7 @@ struct Batch {
         uint64_t start, end;
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
-        Buf rows;
+        StrBuf rows;
         uint32_t n_rows;
         uint64_t first_row_usec;
         /* While bisecting: the part being sent, the parts still to send (a stack), and where each row
@@ -28,7 +28,7 @@ struct Batch {
 #define POOL_SIZE 1
 
 struct BatchPool {
-        Buf spare[POOL_SIZE];
+        StrBuf spare[POOL_SIZE];
         unsigned n_spare;
 };
 
@@ -44,7 +44,7 @@ BatchPool *batch_pool_free(BatchPool *p) {
         if (!p)
                 return NULL;
         for (unsigned i = 0; i < p->n_spare; i++)
-                buf_done(&p->spare[i]);
+                strbuf_done(&p->spare[i]);
         free(p);
         return NULL;
 }
@@ -72,14 +72,14 @@ Batch *batch_free(Batch *b) {
         if (b->pool && b->pool->n_spare < POOL_SIZE && b->rows.data)
                 b->pool->spare[b->pool->n_spare++] = b->rows;
         else
-                buf_done(&b->rows);
+                strbuf_done(&b->rows);
         free(b->ranges);
         free(b->row_off);
         free(b);
         return NULL;
 }
 
-Buf *batch_rows(Batch *b) {
+StrBuf *batch_rows(Batch *b) {
         return &b->rows;
 }
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shipper-buf.h"
+#include "strbuf.h"
 
 typedef struct Batch Batch;
 
@@ -38,7 +38,7 @@ Batch *batch_new(
 Batch *batch_free(Batch *b);
 
 /* The rows: the transform appends to this buffer, then batch_row_added() counts the row. */
-Buf *batch_rows(Batch *b);
+StrBuf *batch_rows(Batch *b);
 void batch_row_added(Batch *b, uint64_t now_usec);
 uint32_t batch_n_rows(const Batch *b);
 size_t batch_size(const Batch *b);

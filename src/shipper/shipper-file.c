@@ -44,7 +44,7 @@ struct ShipperFile {
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
         Reader reader;
-        Buf prefix;
+        StrBuf prefix;
         Batch *filling;
         Pending *queue_head, *queue_tail;
         unsigned queue_len;
@@ -204,7 +204,7 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         }
         batch_free(f->filling);
         reader_done(&f->reader);
-        buf_done(&f->prefix);
+        strbuf_done(&f->prefix);
         safe_close(f->fd);
         free(f->path);
         free(f);

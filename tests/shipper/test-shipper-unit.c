@@ -73,30 +73,30 @@ Test(json, depth_limit) {
 }
 
 Test(json, unescape) {
-        Buf b = {.max = 1024};
+        StrBuf b = {.max = 1024};
         const char *in = "a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\\ud800x";
         cr_assert_eq(json_unescape_append(&b, in, strlen(in)), 0);
         cr_assert_eq(b.len, strlen("a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx"));
         cr_assert_eq(memcmp(b.data, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx", b.len), 0);
-        buf_done(&b);
+        strbuf_done(&b);
 }
 
 Test(json, escape) {
-        Buf b = {.max = 1024};
+        StrBuf b = {.max = 1024};
         const char in[] = "q\"b\\\n\t\x01\xff";
-        buf_reserve(&b, json_escape_bound(sizeof(in) - 1));
-        json_escape_put(&b, in, sizeof(in) - 1);
+        strbuf_reserve(&b, json_escape_bound(sizeof(in) - 1));
+        strbuf_put_json_escaped(&b, in, sizeof(in) - 1);
         cr_assert_eq(b.len, strlen("q\\\"b\\\\\\n\\t\\u0001\xff"));
         cr_assert_eq(memcmp(b.data, "q\\\"b\\\\\\n\\t\\u0001\xff", b.len), 0);
-        buf_done(&b);
+        strbuf_done(&b);
 }
 
 Test(buf, bounded) {
-        Buf b = {.max = 10};
-        cr_assert_eq(buf_reserve(&b, 10), 0);
-        buf_put(&b, "0123456789", 10);
-        cr_assert_eq(buf_reserve(&b, 1), -ENOBUFS);
-        buf_done(&b);
+        StrBuf b = {.max = 10};
+        cr_assert_eq(strbuf_reserve(&b, 10), 0);
+        strbuf_put(&b, "0123456789", 10);
+        cr_assert_eq(strbuf_reserve(&b, 1), -ENOBUFS);
+        strbuf_done(&b);
 }
 
 /* --- timestamps --- */
@@ -236,7 +236,7 @@ Test(k8s, names) {
 Test(transform, seed_columns) {
         TransformOptions o = {.seed_columns = true};
         TransformStats st = {0};
-        Buf out = {.max = 1 << 20};
+        StrBuf out = {.max = 1 << 20};
         const char *text =
                 "{\"level\":\"info\",\"msg\":\"tick\",\"count\":7,\"random_number\":-3,\"random_string\":\"b\"}";
         LogMessage m = {.text = text, .len = strlen(text), .stream = LOG_STREAM_UNKNOWN};
@@ -256,7 +256,7 @@ Test(transform, seed_columns) {
                 "%s",
                 out.data);
         cr_assert(strstr(out.data, "\"Timestamp\":\"0.000000005\""), "%s", out.data);
-        buf_done(&out);
+        strbuf_done(&out);
 }
 
 /* --- checkpoint file --- */
@@ -318,8 +318,8 @@ static Batch *batch_with_rows(BatchPool *pool, unsigned n) {
         cr_assert_not_null(b);
         for (unsigned i = 0; i < n; i++) {
                 int l = snprintf(row, sizeof(row), "{\"i\":%u}\n", i);
-                cr_assert_eq(buf_reserve(batch_rows(b), (size_t) l), 0);
-                buf_put(batch_rows(b), row, (size_t) l);
+                cr_assert_eq(strbuf_reserve(batch_rows(b), (size_t) l), 0);
+                strbuf_put(batch_rows(b), row, (size_t) l);
                 batch_row_added(b, 1000 + i);
         }
         batch_set_end(b, 20);
@@ -383,7 +383,7 @@ Test(batch, bisection_covers_every_row_once) {
         batch_free(b);
         /* The pool keeps the row buffer for the next batch. */
         b = batch_new(pool, 1 << 20, "x", 0, 0);
-        cr_assert_geq(batch_rows(b)->cap, 7 * 8);
+        cr_assert_geq(batch_rows(b)->alloc, 7 * 8);
         cr_assert_eq(batch_size(b), 0);
         batch_free(b);
         batch_pool_free(pool);
