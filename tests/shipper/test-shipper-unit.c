@@ -557,6 +557,41 @@ Test(config, list_only_for_paths, .init = cr_redirect_stderr) {
         expect_yaml_error("table:\n  - a\n  - b\n", ":1: table: expected a single value, got a list");
 }
 
+/* The defaults come from the option table only: what --help shows is what applies. */
+Test(config, defaults_from_the_table) {
+        ShipperConfig c;
+
+        cr_assert_eq(shipper_config_init(&c), 0);
+        cr_assert_str_eq(c.paths, "/var/log/containers/loggen-*.log");
+        cr_assert_str_eq(c.clickhouse_url, "http://127.0.0.1:8123");
+        cr_assert_str_eq(c.password, "");
+        cr_assert_null(c.config_file);
+        cr_assert_eq(c.listen_port, 2020);
+        cr_assert_eq(c.batch_rows, 10000);
+        cr_assert_eq(c.batch_bytes, 4 * 1024 * 1024);
+        cr_assert_eq(c.max_line_bytes, 256 * 1024);
+        cr_assert_eq(c.buffer_bytes, 24 * 1024 * 1024);
+        cr_assert_eq(c.flush_interval_nsec, 1000000000);
+        cr_assert_eq(c.retry_initial_nsec, 250000000);
+        cr_assert_eq(c.compression, COMPRESSION_ZSTD);
+        cr_assert_eq(c.compression_level, 1);
+        cr_assert(c.checkpoint_sync);
+        cr_assert_not(c.seed_columns);
+        cr_assert_str_eq(c.sampler.targets, "");
+        cr_assert_str_eq(c.sampler.table, "metrics_raw");
+        cr_assert_eq(c.sampler.interval_nsec, 100000000);
+        cr_assert_eq(c.sampler.spool_max, 1000);
+        cr_assert_eq(c.sampler.net_counter_bits, 64);
+        cr_assert_null(c.sampler.host_name, "empty: the machine's host name");
+        shipper_config_done(&c);
+
+        SamplerConfig sc;
+        cr_assert_eq(sampler_config_init(&sc), 0);
+        cr_assert_str_eq(sc.proc_root, "/proc");
+        cr_assert_eq(sc.batch_samples, 600);
+        sampler_config_done(&sc);
+}
+
 Test(config, env_over_file_flag_over_env) {
         ShipperConfig c;
         ConfigAction a;
