@@ -27,16 +27,6 @@ typedef struct TransformStats {
         uint64_t dropped_fields; /* members past TRANSFORM_MAX_FIELDS */
 } TransformStats;
 
-/* Kubernetes metadata from a container log file name
- * `<pod>_<namespace>_<container>-<container-id>.log`. Fields are empty
- * when the name does not have that shape. Points into `name`. */
-typedef struct K8sName {
-        const char *pod, *namespace, *container, *container_id;
-        size_t pod_len, namespace_len, container_len, container_id_len;
-} K8sName;
-
-bool k8s_name_parse(const char *basename, K8sName *ret);
-
 /* The resource of every row of one file: ServiceName and the constant
  * ResourceAttributes (service.name, k8s.*), decoded. */
 #define TRANSFORM_RESOURCE_MAX_ATTRS 5

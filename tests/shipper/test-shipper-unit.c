@@ -12,6 +12,7 @@
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 #include "shipper-json.h"
+#include "shipper-logname.h"
 #include "shipper-batch.h"
 #include "shipper-file.h"
 #include "shipper-parse.h"
