@@ -226,7 +226,11 @@ Test(config, defaults_through_the_parsers) {
         char *str = NULL;
         const ConfigOption ok[] = {
                 {.name = "n", .defval = "7", .parse = config_parse_int64, .data = &n, .min = 0, .max = 10},
-                {.name = "d", .defval = "1m30s", .parse = config_parse_duration, .data = &d, .max = INT64_MAX},
+                {.name = "d",
+                 .defval = "1m30s",
+                 .parse = config_parse_duration,
+                 .data = &d,
+                 .max = INT64_MAX},
                 {.name = "b", .defval = "true", .parse = config_parse_bool, .data = &b},
                 {.name = "s", .defval = "x", .parse = config_parse_string, .data = &str},
                 {.name = "sw", .parse = config_parse_switch, .data = &sw},
