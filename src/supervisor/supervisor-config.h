@@ -20,10 +20,11 @@ typedef struct SupervisorConfig {
         int64_t status_socket_mode;
         char *status_listen; /* "ADDRESS:PORT"; empty disables the TCP port */
 
-        int64_t poll_interval; /* ns */
-        int64_t max_log_age;   /* ns: older newest log → degraded */
-        int64_t start_timeout; /* ns: not ready by then → degraded */
-        int64_t stop_timeout;  /* ns: children get this long after SIGTERM */
+        int64_t poll_interval;       /* ns */
+        int64_t max_log_age;         /* ns: older newest log → degraded */
+        int64_t start_timeout;       /* ns: not ready by then → degraded */
+        int64_t stop_timeout;        /* ns: children get this long after SIGTERM */
+        int64_t counts_log_interval; /* ns: how often the row counts are logged (state changes at once) */
 
         /* clickhouse */
         char *ch_url;

@@ -11,6 +11,7 @@
 #include "supervisor-cluster.h"
 #include "supervisor-config.h"
 #include "supervisor-local.h"
+#include "supervisor-probe.h"
 #include "supervisor-samples.h"
 #include "supervisor-state.h"
 
@@ -31,8 +32,9 @@ typedef struct Manager {
         HttpServer *status_unix;
         HttpServer *status_tcp;
 
-        LocalRuntime *local; /* local mode */
-        Cluster *cluster;    /* cluster mode */
+        LocalRuntime *local;        /* local mode */
+        HealthProbe *shipper_probe; /* local mode: the shipper's /health */
+        Cluster *cluster;           /* cluster mode */
 
         SupervisorState state;
         char *reason;
@@ -41,7 +43,10 @@ typedef struct Manager {
         bool ever_ready;
         bool notified_ready;
         bool stopping;
-        char *last_status_line; /* what STATUS= said last */
+        char *last_status_line;      /* what STATUS= said last */
+        char *last_logged_state;     /* the state and reason the journal was told last */
+        uint64_t counts_logged_usec; /* CLOCK_MONOTONIC of the last counts line, 0 before the first */
+        uint64_t counts_logged_rows;
         int exit_status;
 } Manager;
 
