@@ -271,6 +271,7 @@ static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const ch
                  .parse = parse_listen,
                  .data = &c->status_listen,
                  .expect = "ADDRESS:PORT, or \"\" to disable"},
+                {.name = "tcp_logs", .parse = config_parse_bool, .data = &c->status_tcp_logs},
         };
         ConfigOption clickhouse[] = {
                 STR("url", ch_url, "a URL"),

@@ -18,7 +18,8 @@ typedef struct SupervisorConfig {
         /* status */
         char *status_socket;
         int64_t status_socket_mode;
-        char *status_listen; /* "ADDRESS:PORT"; empty disables the TCP port */
+        char *status_listen;  /* "ADDRESS:PORT"; empty disables the TCP port */
+        bool status_tcp_logs; /* /v1/logs on the TCP port too (it has no authentication) */
 
         int64_t poll_interval;       /* ns */
         int64_t max_log_age;         /* ns: older newest log → degraded */

@@ -434,8 +434,29 @@ static int handle_reapply(const HttpRequest *req, HttpResponse *resp, void *user
         return http_response_set_text(resp, 202, "re-applying\n");
 }
 
+static int handle_logs(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        return logs_service_handle(m->logs, req, resp);
+}
+
+/* The TCP port has no authentication and may be reachable from other hosts, while the logs are the
+ * applications' data: ClickHouse guards them with a password and the socket with its mode and group. So the
+ * port serves them only when status.tcp_logs says that whoever reaches it may read them. */
+static int handle_logs_tcp(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->config.status_tcp_logs)
+                return http_response_set_text(
+                        resp,
+                        403,
+                        "logs are served on the unix socket; this TCP port serves them only with status.tcp_logs: "
+                        "true\n");
+        return logs_service_handle(m->logs, req, resp);
+}
+
 static const HttpRoute socket_routes[] = {
         {"/v1/status", HTTP_READ, handle_status},
+        {"/v1/logs", HTTP_READ, handle_logs},
         {"/healthz", HTTP_READ, handle_healthz},
         {"/metrics", HTTP_READ, handle_metrics},
         {"/v1/restart", HTTP_POST, handle_restart},
@@ -446,6 +467,7 @@ static const HttpRoute socket_routes[] = {
  * (the method is wrong for this port) rather than 404. */
 static const HttpRoute tcp_routes[] = {
         {"/v1/status", HTTP_READ, handle_status},
+        {"/v1/logs", HTTP_READ, handle_logs_tcp},
         {"/healthz", HTTP_READ, handle_healthz},
         {"/metrics", HTTP_READ, handle_metrics},
         {"/v1/restart", 0, handle_restart},
@@ -607,6 +629,15 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 r = sample_checker_new(m->glue, cc.url, cc.user, cc.password, cc.database, &m->samples);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the resource sample check: %m");
+                ClickHouseClientConfig lc = {
+                        .url = cc.url,
+                        .user = cc.user,
+                        .password = cc.password,
+                        .database = cc.database,
+                };
+                r = logs_service_new(m->glue, &lc, cc.database, cc.table, &m->logs);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the log queries: %m");
         }
 
         r = setup_status(m);
@@ -649,6 +680,7 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->status_tcp);
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
+        logs_service_free(m->logs);
         cluster_free(m->cluster);
         local_runtime_free(m->local);
         health_probe_free(m->shipper_probe);

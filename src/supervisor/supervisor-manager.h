@@ -11,6 +11,7 @@
 #include "supervisor-cluster.h"
 #include "supervisor-config.h"
 #include "supervisor-local.h"
+#include "supervisor-logs.h"
 #include "supervisor-probe.h"
 #include "supervisor-samples.h"
 #include "supervisor-state.h"
@@ -29,6 +30,7 @@ typedef struct Manager {
         CurlGlue *glue;
         ClickHouseChecker *clickhouse;
         SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
+        LogsService *logs;      /* GET /v1/logs (supervisor-logs.c) */
         HttpServer *status_unix;
         HttpServer *status_tcp;
 
