@@ -13,6 +13,7 @@
 #include "build-config.h"
 #include "cleanup-libs.h"
 #include "duration.h"
+#include "errmsg.h"
 #include "log.h"
 #include "otelctl-render.h"
 #include "parse-util.h"
@@ -61,37 +62,35 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
 
 /* Names what could not be reached (the socket's path, or HOST:PORT) and why, in the words of the system
  * call that failed: curl's own message speaks of "localhost port 80" for a unix socket. */
-static void describe_failure(CURL *e, CURLcode cc, const char *cerr, char *err, size_t err_size) {
+static int describe_failure(CURL *e, CURLcode cc, const char *cerr, char **reterr) {
         const char *what = arg_host ? "the supervisor at" : "the supervisor's socket";
         const char *where = arg_host ?: arg_socket;
         long os_errno = 0;
 
         (void) curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
         if (cc == CURLE_COULDNT_CONNECT && os_errno > 0)
-                (void) snprintf(
-                        err,
-                        err_size,
+                return errmsg_set(
+                        reterr,
+                        -EHOSTUNREACH,
                         "cannot connect to %s %s: %s%s",
                         what,
                         where,
                         strerror((int) os_errno),
-                        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is otel-supervisor running?)"
-                                                                       : "");
-        else if (cc == CURLE_OPERATION_TIMEDOUT)
-                (void) snprintf(
-                        err,
-                        err_size,
+                        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is otel-supervisor running?)" : "");
+        if (cc == CURLE_OPERATION_TIMEDOUT)
+                return errmsg_set(
+                        reterr,
+                        -EHOSTUNREACH,
                         "no answer from %s %s within %.0f s",
                         what,
                         where,
                         (double) arg_request_timeout / 1e9);
-        else
-                (void) snprintf(
-                        err, err_size, "%s %s: %s", what, where, cerr[0] ? cerr : curl_easy_strerror(cc));
+        return errmsg_set(
+                reterr, -EHOSTUNREACH, "%s %s: %s", what, where, cerr[0] ? cerr : curl_easy_strerror(cc));
 }
 
 /* One HTTP request to the supervisor. Returns the HTTP status, or -EHOSTUNREACH when nothing answered. */
-static int request(const char *method, const char *path, StrBuf *body, char *err, size_t err_size) {
+static int request(const char *method, const char *path, StrBuf *body, char **reterr) {
         _cleanup_(curl_easy_cleanupp) CURL *e = curl_easy_init();
         _cleanup_free_ char *url = NULL;
         char cerr[CURL_ERROR_SIZE] = "";
@@ -115,37 +114,34 @@ static int request(const char *method, const char *path, StrBuf *body, char *err
         (void) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (arg_request_timeout / NSEC_PER_MSEC));
         (void) curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(e);
-        if (cc != CURLE_OK) {
-                describe_failure(e, cc, cerr, err, err_size);
-                return -EHOSTUNREACH;
-        }
+        if (cc != CURLE_OK)
+                return describe_failure(e, cc, cerr, reterr);
         (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         return (int) status;
 }
 
 /* Fetches and parses /v1/status. */
-static int fetch_status(cJSON **ret, char *err, size_t err_size) {
+static int fetch_status(cJSON **ret, char **reterr) {
         StrBuf body = STRBUF_INIT(REPLY_MAX);
         cJSON *j;
         int status;
 
-        status = request("GET", "/v1/status", &body, err, err_size);
+        status = request("GET", "/v1/status", &body, reterr);
         if (status < 0) {
                 strbuf_done(&body);
                 return status;
         }
         if (status != 200) {
-                (void) snprintf(
-                        err, err_size, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
+                int r = errmsg_set(
+                        reterr, -EPROTO, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
                 strbuf_done(&body);
-                return -EPROTO;
+                return r;
         }
         j = cJSON_Parse(strempty(body.data));
         strbuf_done(&body);
         if (!cJSON_IsObject(j)) {
                 cJSON_Delete(j);
-                (void) snprintf(err, err_size, "the status is not a JSON object");
-                return -EPROTO;
+                return errmsg_set(reterr, -EPROTO, "the status is not a JSON object");
         }
         *ret = j;
         return 0;
@@ -158,12 +154,12 @@ static bool status_ready(const cJSON *j) {
 
 static int verb_status(void) {
         _cleanup_json_ cJSON *j = NULL;
-        char err[512];
+        _cleanup_free_ char *error = NULL;
         int r;
 
-        r = fetch_status(&j, err, sizeof(err));
+        r = fetch_status(&j, &error);
         if (r < 0) {
-                log_error("cannot get the status: %s", err);
+                log_error("cannot get the status: %s", error ?: strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         if (arg_json) {
@@ -186,12 +182,15 @@ static double now_sec(void) {
 static int verb_wait(void) {
         double end = now_sec() + (double) arg_timeout / 1e9;
         bool reached = false;
-        char err[512] = "", last[1024] = "";
+        _cleanup_free_ char *error = NULL;
+        char last[1024] = "";
+        int r = 0;
 
         for (;;) {
                 _cleanup_json_ cJSON *j = NULL;
 
-                if (fetch_status(&j, err, sizeof(err)) >= 0) {
+                r = fetch_status(&j, &error);
+                if (r >= 0) {
                         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
                         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
 
@@ -210,10 +209,10 @@ static int verb_wait(void) {
                 }
                 if (now_sec() >= end)
                         break;
-                (void) usleep(500 * 1000);
+                (void) usleep(500 * USEC_PER_MSEC);
         }
         if (!reached) {
-                log_error("cannot reach the supervisor: %s", err);
+                log_error("cannot reach the supervisor: %s", error ?: strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         log_error("not ready after the timeout; last state: %s", last);
@@ -222,13 +221,13 @@ static int verb_wait(void) {
 
 static int verb_post(const char *path, const char *what) {
         StrBuf body = STRBUF_INIT(64 * 1024);
-        char err[512];
+        _cleanup_free_ char *error = NULL;
         int status;
 
-        status = request("POST", path, &body, err, sizeof(err));
+        status = request("POST", path, &body, &error);
         if (status < 0) {
                 strbuf_done(&body);
-                log_error("cannot reach the supervisor: %s", err);
+                log_error("cannot reach the supervisor: %s", error ?: strerror(-status));
                 return EXIT_UNREACHABLE;
         }
         if (status / 100 != 2) {
@@ -260,10 +259,9 @@ static int append_param(StrBuf *url, const char *name, const char *value) {
 }
 
 /* One page of logs: rows printed, *cursor set to where the next page starts, *ret_more when the supervisor
- * had more right away. Returns 0, -EHOSTUNREACH (nothing answered) or -EPROTO (an answer other than rows;
- * err says which). */
-static int logs_page(
-        const char *after, char *cursor, size_t cursor_size, bool *ret_more, char *err, size_t err_size) {
+ * had more right away. Returns 0, -EHOSTUNREACH (nothing answered), -EINVAL (a filter the supervisor
+ * refused) or -EPROTO (another answer than rows), with *reterr saying which. */
+static int logs_page(const char *after, char *cursor, size_t cursor_size, bool *ret_more, char **reterr) {
         StrBuf url = STRBUF_INIT(16 * 1024), body = STRBUF_INIT(LOGS_REPLY_MAX);
         _cleanup_json_ cJSON *j = NULL;
         const cJSON *rows, *row, *c;
@@ -286,10 +284,9 @@ static int logs_page(
                 r = append_param(&url, "after", after);
         if (r < 0) {
                 strbuf_done(&url);
-                (void) snprintf(err, err_size, "the filters are too long");
-                return -EPROTO;
+                return errmsg_set(reterr, -EPROTO, "the filters are too long");
         }
-        status = request("GET", url.data, &body, err, err_size);
+        status = request("GET", url.data, &body, reterr);
         strbuf_done(&url);
         if (status < 0) {
                 strbuf_done(&body);
@@ -297,10 +294,9 @@ static int logs_page(
         }
         if (status != 200) {
                 const char *b = strempty(body.data);
-                r = status == 400 ? -EINVAL : -EPROTO; /* 400: a filter the supervisor refused */
-                (void) snprintf(
-                        err,
-                        err_size,
+                r = errmsg_set(
+                        reterr,
+                        status == 400 ? -EINVAL : -EPROTO, /* 400: a filter the supervisor refused */
                         "the supervisor answered HTTP %d: %.*s",
                         status,
                         (int) strcspn(b, "\n"),
@@ -312,10 +308,8 @@ static int logs_page(
         strbuf_done(&body);
         rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
         c = cJSON_GetObjectItemCaseSensitive(j, "cursor");
-        if (!cJSON_IsArray(rows) || !cJSON_IsString(c) || strlen(c->valuestring) >= cursor_size) {
-                (void) snprintf(err, err_size, "unexpected answer from the supervisor");
-                return -EPROTO;
-        }
+        if (!cJSON_IsArray(rows) || !cJSON_IsString(c) || strlen(c->valuestring) >= cursor_size)
+                return errmsg_set(reterr, -EPROTO, "unexpected answer from the supervisor");
         cJSON_ArrayForEach(row, rows) {
                 if (arg_json) {
                         _cleanup_free_ char *line = cJSON_PrintUnformatted(row);
@@ -335,25 +329,18 @@ static int logs_page(
  * supervisor that goes away or a ClickHouse that does not answer is reported once and asked again each
  * second; nothing is skipped meanwhile (the cursor stays). */
 static int verb_logs(void) {
-        char cursor[64] = "", err[1024] = "", last_err[1024] = "";
+        _cleanup_free_ char *error = NULL, *last_error = NULL;
         struct sigaction sa = {.sa_handler = on_stop_signal};
+        char cursor[64] = "";
         bool more = false;
         int r;
 
         if (arg_request_timeout < LOGS_REQUEST_TIMEOUT)
                 arg_request_timeout = LOGS_REQUEST_TIMEOUT;
-        r = logs_page(NULL, cursor, sizeof(cursor), &more, err, sizeof(err));
-        if (r == -EHOSTUNREACH) {
-                log_error("cannot get the logs: %s", err);
-                return EXIT_UNREACHABLE;
-        }
-        if (r == -EINVAL) {
-                log_error("cannot get the logs: %s", err);
-                return EXIT_USAGE;
-        }
+        r = logs_page(NULL, cursor, sizeof(cursor), &more, &error);
         if (r < 0) {
-                log_error("cannot get the logs: %s", err);
-                return EXIT_NOT_READY;
+                log_error("cannot get the logs: %s", error ?: strerror(-r));
+                return r == -EHOSTUNREACH ? EXIT_UNREACHABLE : r == -EINVAL ? EXIT_USAGE : EXIT_NOT_READY;
         }
         if (!arg_follow)
                 return EXIT_READY;
@@ -365,15 +352,18 @@ static int verb_logs(void) {
                         (void) usleep(LOGS_FOLLOW_INTERVAL_USEC); /* a signal cuts it short */
                 if (stop_requested)
                         break;
-                r = logs_page(cursor, cursor, sizeof(cursor), &more, err, sizeof(err));
+                error = mfree(error);
+                r = logs_page(cursor, cursor, sizeof(cursor), &more, &error);
                 if (r < 0) {
+                        const char *e = error ?: strerror(-r);
                         more = false;
-                        if (!streq(err, last_err))
-                                log_warning("cannot get the logs, asking again every second: %s", err);
-                        memcpy(last_err, err, sizeof(last_err));
-                } else if (last_err[0]) {
+                        if (!streq_ptr(e, last_error))
+                                log_warning("cannot get the logs, asking again every second: %s", e);
+                        free(last_error);
+                        last_error = strdup(e);
+                } else if (last_error) {
                         log_info("getting the logs again");
-                        last_err[0] = 0;
+                        last_error = mfree(last_error);
                 }
         }
         return EXIT_READY;

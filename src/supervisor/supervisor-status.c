@@ -15,7 +15,7 @@
 #define STATUS_SCHEMA "otel-supervisor/status/v1"
 
 static void format_time(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000);
+        time_t t = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;
 
         (void) gmtime_r(&t, &tm);
@@ -53,7 +53,7 @@ static cJSON *clickhouse_json(const StatusSources *s) {
                 cJSON_AddNumberToObject(
                         o,
                         "newest_log_age_seconds",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+                        (double) (usec_to_nsec(now_usec(CLOCK_REALTIME)) - h->newest_nsec) / 1e9);
         } else {
                 cJSON_AddNullToObject(o, "newest_log");
                 cJSON_AddNullToObject(o, "newest_log_age_seconds");
@@ -199,7 +199,7 @@ char *status_render_metrics(const StatusSources *s) {
                         &b,
                         "# HELP otel_supervisor_newest_log_age_seconds Age of the newest row.\n"
                         "# TYPE otel_supervisor_newest_log_age_seconds gauge\notel_supervisor_newest_log_age_seconds %.3f\n",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+                        (double) (usec_to_nsec(now_usec(CLOCK_REALTIME)) - h->newest_nsec) / 1e9);
         if (s->local)
                 local_runtime_metrics(s->local, &b);
         if (s->samples)
