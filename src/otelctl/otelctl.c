@@ -76,7 +76,8 @@ static int describe_failure(CURL *e, CURLcode cc, const char *cerr, char **reter
                         what,
                         where,
                         strerror((int) os_errno),
-                        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is otel-supervisor running?)" : "");
+                        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is otel-supervisor running?)"
+                                                                       : "");
         if (cc == CURLE_OPERATION_TIMEDOUT)
                 return errmsg_set(
                         reterr,

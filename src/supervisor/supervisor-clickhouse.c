@@ -27,12 +27,10 @@ typedef enum CheckStep {
 } CheckStep;
 
 struct ClickHouseChecker {
-        CurlGlue *glue;
-        char *url, *user, *totals_sql, *streams_sql, *details_sql;
-        long timeout_ms;
-        CURL *easy;
-        struct curl_slist *headers;
-        StrBuf reply;
+        ClickHouseClient *client;
+        char *url, *user; /* for messages */
+        char *totals_sql, *streams_sql, *details_sql;
+        ClickHouseRequest *request; /* the request under way */
         CheckStep step;
         uint64_t started_usec;
         ClickHouseHealth health;  /* last completed check */
@@ -189,11 +187,6 @@ int clickhouse_parse_details(const char *tsv, ClickHouseHealth *h) {
         return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
-        ClickHouseChecker *c = userdata;
-        return strbuf_append(&c->reply, p, size * n) < 0 ? 0 : size * n;
-}
-
 static int start_step(ClickHouseChecker *c);
 
 static void finish(ClickHouseChecker *c, const char *error) {
@@ -211,59 +204,58 @@ static void finish(ClickHouseChecker *c, const char *error) {
                 c->done(c, &c->health, c->userdata);
 }
 
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *userdata) {
         ClickHouseChecker *c = userdata;
-        long status = 0;
         char msg[512];
         int r;
 
-        if (result != CURLE_OK) {
-                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(result));
+        c->request = NULL;
+        if (reply->curl_code != CURLE_OK) {
+                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(reply->curl_code));
                 finish(c, msg);
                 return;
         }
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200) {
-                /* ClickHouse puts its own message in the body; its first line is enough. */
-                const char *body = strempty(c->reply.data);
-                struct curl_header *hdr = NULL;
-                int32_t code = 0;
-
-                if (curl_easy_header(easy, "X-ClickHouse-Exception-Code", 0, CURLH_HEADER, -1, &hdr) ==
-                    CURLHE_OK)
-                        (void) safe_atoi32(hdr->value, &code);
-                if (code == CLICKHOUSE_CODE_AUTHENTICATION_FAILED || status == 401 || status == 403) {
+        if (reply->http_status != 200) {
+                if (reply->exception_code == CLICKHOUSE_CODE_AUTHENTICATION_FAILED ||
+                    reply->http_status == 401 || reply->http_status == 403) {
                         /* The one failure a retry cannot fix: say it in words, not as a code. */
                         c->pending.auth_failed = true;
                         c->pending.reachable = true; /* it answered */
                         (void) snprintf(
                                 msg,
                                 sizeof(msg),
-                                "authentication failed for user %s (HTTP %ld, code %" PRIi32
-                                "): check the password",
+                                "authentication failed for user %s (HTTP %ld, code %ld): check the password",
                                 c->user,
-                                status,
-                                code);
-                } else
-                        (void) snprintf(
-                                msg, sizeof(msg), "HTTP %ld: %.*s", status, (int) strcspn(body, "\n"), body);
-                if (c->step == STEP_DETAILS && !c->pending.auth_failed) {
+                                reply->http_status,
+                                reply->exception_code);
+                        finish(c, msg);
+                        return;
+                }
+                if (c->step == STEP_DETAILS) {
                         /* The gap details are an extra: the figures stand without them. */
                         log_debug(
                                 "The gap query failed: HTTP %ld: %.*s",
-                                status,
-                                (int) strcspn(body, "\n"),
-                                body);
+                                reply->http_status,
+                                (int) strcspn(reply->body, "\n"),
+                                reply->body);
                         finish(c, NULL);
                         return;
                 }
+                /* ClickHouse puts its own message in the body; its first line is enough. */
+                (void) snprintf(
+                        msg,
+                        sizeof(msg),
+                        "HTTP %ld: %.*s",
+                        reply->http_status,
+                        (int) strcspn(reply->body, "\n"),
+                        reply->body);
                 finish(c, msg);
                 return;
         }
 
         switch (c->step) {
         case STEP_PING:
-                if (!streq(strempty(c->reply.data), "Ok.\n")) {
+                if (!streq(reply->body, "Ok.\n")) {
                         finish(c, "/ping did not answer \"Ok.\"");
                         return;
                 }
@@ -271,7 +263,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 c->step = STEP_TOTALS;
                 break;
         case STEP_TOTALS:
-                r = clickhouse_parse_totals(strempty(c->reply.data), &c->pending);
+                r = clickhouse_parse_totals(reply->body, &c->pending);
                 if (r < 0) {
                         finish(c, "unexpected answer to the row count query");
                         return;
@@ -279,7 +271,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 c->step = STEP_STREAMS;
                 break;
         case STEP_STREAMS:
-                r = clickhouse_parse_streams(strempty(c->reply.data), &c->pending);
+                r = clickhouse_parse_streams(reply->body, &c->pending);
                 if (r < 0) {
                         finish(c, "unexpected answer to the integrity query");
                         return;
@@ -291,7 +283,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 c->step = STEP_DETAILS;
                 break;
         case STEP_DETAILS:
-                r = clickhouse_parse_details(strempty(c->reply.data), &c->pending);
+                r = clickhouse_parse_details(reply->body, &c->pending);
                 if (r < 0)
                         log_debug_errno(r, "Unexpected answer to the gap query, ignoring: %m");
                 finish(c, NULL);
@@ -307,42 +299,16 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
 }
 
 static int start_step(ClickHouseChecker *c) {
-        _cleanup_free_ char *url = NULL;
-        const char *sql = NULL;
-        int r;
+        ClickHouseQuery q = {
+                .sql = c->step == STEP_TOTALS    ? c->totals_sql
+                       : c->step == STEP_STREAMS ? c->streams_sql
+                                                 : c->details_sql,
+                .reply_max = CLICKHOUSE_REPLY_MAX,
+        };
 
-        strbuf_reset(&c->reply);
-        if (c->step == STEP_PING) {
-                if (asprintf(&url, "%s/ping", c->url) < 0)
-                        return -ENOMEM;
-        } else {
-                if (asprintf(&url, "%s/", c->url) < 0)
-                        return -ENOMEM;
-                sql = c->step == STEP_TOTALS    ? c->totals_sql
-                      : c->step == STEP_STREAMS ? c->streams_sql
-                                                : c->details_sql;
-        }
-
-        curl_easy_reset(c->easy);
-        r = curl_setopt_checked(c->easy, CURLOPT_URL, url);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEFUNCTION, on_body);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEDATA, c);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_NOSIGNAL, 1L);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_HTTPHEADER, c->headers);
-        if (r >= 0 && sql) {
-                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDS, sql);
-                if (r >= 0)
-                        r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(sql));
-        }
-        if (r < 0)
-                return r;
-        return curl_glue_add(c->glue, c->easy, on_done, c);
+        if (c->step == STEP_PING)
+                return clickhouse_ping(c->client, on_done, c, &c->request);
+        return clickhouse_query(c->client, &q, on_done, c, &c->request);
 }
 
 int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void *userdata) {
@@ -380,9 +346,9 @@ const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {
         return &c->health;
 }
 
-int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
+int clickhouse_checker_new(
+        ClickHouseClient *client, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
         _cleanup_(clickhouse_checker_freep) ClickHouseChecker *c = NULL;
-        _cleanup_free_ char *user_header = NULL, *key_header = NULL;
         StrBuf svc = STRBUF_INIT(1024);
         char settled[64];
         int r;
@@ -393,11 +359,10 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
         c = new0(ClickHouseChecker, 1);
         if (!c)
                 return -ENOMEM;
-        c->glue = glue;
-        c->reply = STRBUF_INIT(CLICKHOUSE_REPLY_MAX);
-        c->timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 10000;
+        c->client = client;
         c->url = strdup(config->url);
-        if (!c->url)
+        c->user = strdup(strempty(config->user));
+        if (!c->url || !c->user)
                 return -ENOMEM;
         /* "http://host:8123/" and "http://host:8123" mean the same. */
         if (*c->url && c->url[strlen(c->url) - 1] == '/')
@@ -466,20 +431,6 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
         if (r < 0)
                 return -ENOMEM;
 
-        c->user = strdup(strempty(config->user));
-        if (!c->user)
-                return -ENOMEM;
-        if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(config->user)) < 0 ||
-            asprintf(&key_header, "X-ClickHouse-Key: %s", strempty(config->password)) < 0)
-                return -ENOMEM;
-        c->headers = curl_slist_append(NULL, user_header);
-        if (!c->headers || !curl_slist_append(c->headers, key_header) ||
-            !curl_slist_append(c->headers, "Content-Type: text/plain; charset=utf-8"))
-                return -ENOMEM;
-
-        c->easy = curl_easy_init();
-        if (!c->easy)
-                return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -487,13 +438,7 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
 ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c) {
         if (!c)
                 return NULL;
-        if (c->easy) {
-                if (c->step != STEP_IDLE)
-                        curl_glue_remove(c->glue, c->easy);
-                curl_easy_cleanup(c->easy);
-        }
-        curl_slist_free_all(c->headers);
-        strbuf_done(&c->reply);
+        clickhouse_request_cancel(c->request);
         clickhouse_health_done(&c->health);
         clickhouse_health_done(&c->pending);
         free(c->url);

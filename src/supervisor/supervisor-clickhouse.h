@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "curl-glue.h"
+#include "clickhouse-client.h"
 
 /* ClickHouse health as the supervisor reports it: reachability (/ping), the number of rows in otel_logs, the
  * age of the newest log, and the integrity of each loggen container's `count` sequence. Counts start at 1 in
@@ -53,17 +53,18 @@ typedef struct ClickHouseChecker ClickHouseChecker;
 typedef void (*ClickHouseCheckDone)(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata);
 
 typedef struct ClickHouseCheckerConfig {
-        const char *url;
-        const char *user;
-        const char *password;
+        const char *url;  /* the client's, for messages */
+        const char *user; /* the client's, for messages */
         const char *database;
         const char *table;
         const char *integrity_service;
-        long timeout_ms;
         long settle_ms; /* a value missing below one at least this old is lost */
 } ClickHouseCheckerConfig;
 
-int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret);
+/* Asks through `client` (the common ClickHouse client, which must outlive the checker). -EINVAL when
+ * database or table is not a plain identifier. */
+int clickhouse_checker_new(
+        ClickHouseClient *client, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret);
 ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c);
 static inline void clickhouse_checker_freep(ClickHouseChecker **c) {
         if (*c)

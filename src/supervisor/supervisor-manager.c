@@ -18,8 +18,10 @@
 #include "supervisor-status.h"
 #include "util.h"
 
+/* The time one ClickHouse request of the checks may take. */
+#define CLICKHOUSE_CHECK_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* systemd's start deadline is start_timeout plus this; READY=1 is due at start_timeout, ready or not. */
-#define START_DEADLINE_GRACE_USEC (60 * UINT64_C(1000000))
+#define START_DEADLINE_GRACE_USEC (60 * USEC_PER_SEC)
 
 /* Tells systemd: STATUS= on every change of the one-line summary (the row count included: `systemctl status`
  * shows the latest), READY=1 once. The journal gets a line only when the state or the wording of its reason
@@ -609,19 +611,28 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
         }
 
         {
-                ClickHouseCheckerConfig cc = {
+                ClickHouseClientConfig ccc = {
                         .url = m->config.ch_url,
                         .user = m->config.ch_user,
                         .password = m->ch_password,
                         .database = m->config.ch_database,
+                        .timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                        .connect_timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                };
+                ClickHouseCheckerConfig cc = {
+                        .url = m->config.ch_url,
+                        .user = m->config.ch_user,
+                        .database = m->config.ch_database,
                         .table = m->config.ch_table,
                         .integrity_service = m->config.integrity_service,
-                        .timeout_ms = 10000,
                         /* Two polls, at least 10 s: a row arrives within a second or two of being written;
                          * one read from a rotated file behind the current one a little later. */
                         .settle_ms = (long) MAX(2 * m->config.poll_interval / NSEC_PER_MSEC, 10000),
                 };
-                r = clickhouse_checker_new(m->glue, &cc, &m->clickhouse);
+                r = clickhouse_client_new(m->glue, &ccc, &m->ch_client);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the ClickHouse client: %m");
+                r = clickhouse_checker_new(m->ch_client, &cc, &m->clickhouse);
                 if (r == -EINVAL)
                         return log_error_errno(
                                 r,
@@ -629,16 +640,11 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                                 strempty(m->config.path));
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
-                r = sample_checker_new(m->glue, cc.url, cc.user, cc.password, cc.database, &m->samples);
+                r = sample_checker_new(m->ch_client, cc.url, cc.database, &m->samples);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the resource sample check: %m");
-                ClickHouseClientConfig lc = {
-                        .url = cc.url,
-                        .user = cc.user,
-                        .password = cc.password,
-                        .database = cc.database,
-                };
-                r = logs_service_new(m->glue, &lc, cc.database, cc.table, &m->logs);
+                /* Its own client: log queries may take seconds, and their timeout is not the checks'. */
+                r = logs_service_new(m->glue, &ccc, cc.database, cc.table, &m->logs);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the log queries: %m");
         }
@@ -715,6 +721,7 @@ Manager *manager_free(Manager *m) {
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
         logs_service_free(m->logs);
+        clickhouse_client_free(m->ch_client); /* after the checkers, which cancel their requests */
         cluster_free(m->cluster);
         local_runtime_free(m->local);
         health_probe_free(m->shipper_probe);
