@@ -34,6 +34,47 @@ static int on_dir_event(sd_event_source *s, const struct inotify_event *ev, void
         return 0;
 }
 
+static bool dir_watched(Manager *m, const char *dir) {
+        for (size_t i = 0; i < m->n_watched_dirs; i++)
+                if (streq(m->watched_dirs[i], dir))
+                        return true;
+        return false;
+}
+
+/* Adds an inotify watch for new and moved files in dir; every event schedules a rescan. */
+static int watch_dir(Manager *m, const char *dir) {
+        sd_event_source **ws;
+        char **ds;
+        int r;
+
+        if (dir_watched(m, dir))
+                return 0;
+        ws = reallocarray(m->dir_watches, m->n_watched_dirs + 1, sizeof(*ws));
+        if (!ws)
+                return log_oom();
+        m->dir_watches = ws;
+        ds = reallocarray(m->watched_dirs, m->n_watched_dirs + 1, sizeof(*ds));
+        if (!ds)
+                return log_oom();
+        m->watched_dirs = ds;
+        ds[m->n_watched_dirs] = strdup(dir);
+        if (!ds[m->n_watched_dirs])
+                return log_oom();
+        r = sd_event_add_inotify(
+                m->event,
+                &ws[m->n_watched_dirs],
+                dir,
+                IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR,
+                on_dir_event,
+                m);
+        if (r < 0) {
+                free(ds[m->n_watched_dirs]);
+                return r;
+        }
+        m->n_watched_dirs++;
+        return 0;
+}
+
 /* Watches the directory part of every glob (when it has no wildcard) for new
  * and moved files; everything else is found by the periodic rescan. */
 int manager_watch_dirs(Manager *m) {
@@ -47,38 +88,49 @@ int manager_watch_dirs(Manager *m) {
                 dir = dirname(copy);
                 if (strpbrk(dir, "*?["))
                         continue;
-                bool dup = false;
-                for (size_t i = 0; i < m->n_watched_dirs; i++)
-                        if (streq(m->watched_dirs[i], dir))
-                                dup = true;
-                if (dup)
-                        continue;
-                sd_event_source **ws = reallocarray(m->dir_watches, m->n_watched_dirs + 1, sizeof(*ws));
-                if (!ws)
-                        return log_oom();
-                m->dir_watches = ws;
-                char **ds = reallocarray(m->watched_dirs, m->n_watched_dirs + 1, sizeof(*ds));
-                if (!ds)
-                        return log_oom();
-                m->watched_dirs = ds;
-                r = sd_event_add_inotify(
-                        m->event,
-                        &ws[m->n_watched_dirs],
-                        dir,
-                        IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR,
-                        on_dir_event,
-                        m);
-                if (r < 0) {
+                r = watch_dir(m, dir);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
                         log_warning_errno(
                                 r, "Cannot watch %s (relying on the rescan every few seconds): %m", dir);
+        }
+        m->n_glob_dirs = m->n_watched_dirs;
+        return 0;
+}
+
+/* The directory a tracked file really lives in (the kubelet's /var/log/pods/<pod>/<container>/ behind
+ * a /var/log/containers symlink) is watched too: when the file is rotated (renamed), the runtime
+ * creates the next generation there, and the glob's directory sees nothing of it. Without the watch the
+ * new file would only be found by the periodic rescan — and a generation that is itself rotated away
+ * before that (a busy container whose log reaches the rotation size within seconds) would never be read
+ * at all. Watches of directories that are gone are dropped by the rescan. */
+static void watch_real_dir(Manager *m, const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+        const char *dir;
+        int r;
+
+        if (!real)
+                return;
+        dir = dirname(real);
+        r = watch_dir(m, dir);
+        if (r < 0)
+                log_debug_errno(r, "Cannot watch %s (relying on the rescan): %m", dir);
+}
+
+static void prune_dir_watches(Manager *m) {
+        for (size_t i = m->n_glob_dirs; i < m->n_watched_dirs;) {
+                struct stat st;
+                if (stat(m->watched_dirs[i], &st) == 0) {
+                        i++;
                         continue;
                 }
-                ds[m->n_watched_dirs] = strdup(dir);
-                if (!ds[m->n_watched_dirs])
-                        return log_oom();
-                m->n_watched_dirs++;
+                sd_event_source_disable_unref(m->dir_watches[i]);
+                free(m->watched_dirs[i]);
+                m->n_watched_dirs--;
+                m->dir_watches[i] = m->dir_watches[m->n_watched_dirs];
+                m->watched_dirs[i] = m->watched_dirs[m->n_watched_dirs];
         }
-        return 0;
 }
 
 static ShipperFile *find_file(Manager *m, dev_t dev, ino_t ino) {
@@ -124,6 +176,7 @@ static int add_file(Manager *m, const char *path) {
                 f);
         if (r < 0)
                 log_debug_errno(r, "%s: no inotify watch, polling: %m", path);
+        watch_real_dir(m, path);
         log_info("Tracking %s from offset %llu", path, (unsigned long long) f->committed);
         manager_mark_ready(m, f);
         manager_schedule_commit(m);
@@ -159,6 +212,7 @@ static void remove_file(Manager *m, ShipperFile *f) {
 int manager_rescan(Manager *m) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
 
+        prune_dir_watches(m);
         for (ShipperFile *f = m->files; f; f = f->next)
                 f->seen = false;
         for (char **g = m->globs; *g; g++) {

@@ -117,8 +117,8 @@ struct Manager {
         CurlGlue *curl;
         HttpServer *http;
         char **globs;
-        char **watched_dirs;
-        size_t n_watched_dirs;
+        char **watched_dirs; /* the globs' directories first, then those of the tracked files */
+        size_t n_watched_dirs, n_glob_dirs;
         sd_event_source **dir_watches;
         ShipperFile *files;
         unsigned n_files;
