@@ -18,8 +18,10 @@
 # Runs as root (containers, network namespaces, mounts, iptables). One node per machine: the kubelet
 # writes the pods' logs to the fixed /var/log/pods and /var/log/containers (what the shipper DaemonSet
 # mounts, as on any node), so `start` takes a machine-wide lock and clears those directories and the
-# shipper's /var/lib/otel-shipper of a previous run. Everything else lives under DIR: containerd's
-# root, state and socket, the kubelet's root, the CNI configuration and leases, certificates, logs.
+# shipper's /var/lib/otel-shipper of a previous run. The runtime's state is in /run/otel-node
+# (containerd's state and socket, runc's) and /var/lib/otel-node (containerd's images and snapshots, the
+# kubelet's root with the pods' volumes, CNI leases), also cleared at start and stop. Everything else
+# lives under DIR: the control plane, certificates, configuration, logs.
 #
 # Network: pods get 10.244.0.0/24 on the bridge otelnode0 (gateway 10.244.0.1, hairpin on, no
 # masquerade); Services 10.96.0.0/16 (control-plane.sh's range) through kube-proxy's iptables rules. A FORWARD rule drops
@@ -44,6 +46,10 @@ POD_CIDR=10.244.0.0/24
 GATEWAY=10.244.0.1
 PAUSE_IMAGE=docker.io/otel-node/pause:1
 LOCK=/run/otel-node.lock
+# The runtime's own places: unix socket paths must stay short (the kubelet's pod-resources socket below
+# its root directory cannot live under a deep test directory), and one node per machine owns them.
+RUN=/run/otel-node
+LIB=/var/lib/otel-node
 
 die() {
   echo "node: $*" >&2
@@ -134,7 +140,7 @@ kubectl_() {
 }
 
 ctr_() {
-  ctr --address "$dir/containerd/containerd.sock" --namespace k8s.io "$@"
+  ctr --address "$RUN/containerd.sock" --namespace k8s.io "$@"
 }
 
 gen_cert() { # name subject [extensions]
@@ -175,22 +181,22 @@ EOF
 
 write_configs() {
   local ip=$1
-  mkdir -p "$dir/containerd" "$dir/cni/net.d" "$dir/cni/ipam" "$dir/kubelet" "$dir/coredns"
+  mkdir -p "$dir/containerd" "$dir/cni/net.d" "$dir/kubelet" "$dir/coredns"
   cat >"$dir/containerd/config.toml" <<EOF
 version = 2
-root = "$dir/containerd/root"
-state = "$dir/containerd/state"
+root = "$LIB/containerd"
+state = "$RUN/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
-  address = "$dir/containerd/containerd.sock"
+  address = "$RUN/containerd.sock"
 [ttrpc]
-  address = "$dir/containerd/containerd.sock.ttrpc"
+  address = "$RUN/containerd.sock.ttrpc"
 [debug]
   address = ""
 [metrics]
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$dir/containerd/opt"
+  path = "$LIB/containerd-opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   # Writing oom_score_adj below the runtime's own is refused on this kind of machine; without this
@@ -206,7 +212,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-        Root = "$dir/containerd/runc"
+        Root = "$RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni/net.d"
@@ -227,7 +233,7 @@ EOF
         "type": "host-local",
         "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$GATEWAY"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": "$dir/cni/ipam"
+        "dataDir": "$LIB/cni"
       }
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
@@ -255,12 +261,13 @@ authorization:
   mode: AlwaysAllow
 tlsCertFile: $dir/pki/kubelet-serving.crt
 tlsPrivateKeyFile: $dir/pki/kubelet-serving.key
-containerRuntimeEndpoint: unix://$dir/containerd/containerd.sock
-imageServiceEndpoint: unix://$dir/containerd/containerd.sock
-# cgroup v1 and no systemd as PID 1 here: cgroupfs, and no QoS/allocatable hierarchy.
+containerRuntimeEndpoint: unix://$RUN/containerd.sock
+imageServiceEndpoint: unix://$RUN/containerd.sock
+# cgroup v1 and no systemd as PID 1 here: the cgroupfs driver. Pods get their own cgroups
+# (kubepods/<qos>/pod<uid>/<container>), which the shipper's resource sampler reads.
 cgroupDriver: cgroupfs
-cgroupsPerQOS: false
-enforceNodeAllocatable: []
+cgroupsPerQOS: true
+enforceNodeAllocatable: [pods]
 failSwapOn: false
 evictionHard: {}
 imageGCHighThresholdPercent: 100
@@ -271,7 +278,7 @@ resolvConf: $dir/kubelet/resolv.conf
 containerLogMaxSize: 1Mi
 containerLogMaxFiles: 3
 containerLogMonitorInterval: 3s
-volumePluginDir: $dir/kubelet/volume-plugins
+volumePluginDir: $LIB/kubelet-plugins
 serializeImagePulls: false
 nodeStatusUpdateFrequency: 5s
 syncFrequency: 10s
@@ -327,6 +334,9 @@ setup_network() {
   fi
   ip addr replace "$GATEWAY/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  # A Service address kube-proxy has no rule for (yet) stays on the node instead of taking the default
+  # route out of the machine.
+  ip route replace 10.96.0.0/16 dev "$BRIDGE"
   # Pod → Service → pod on the same bridge: the DNATed packet must pass the node's iptables, and the
   # node must route between its pods.
   echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
@@ -339,10 +349,25 @@ setup_network() {
 
 teardown_network() {
   while iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment otel-node-isolation -j DROP 2>/dev/null; do :; done
-  # kube-proxy's chains (it removes them itself with --cleanup).
+  # kube-proxy's chains (it removes them itself with --cleanup), then what the kubelet added
+  # (KUBE-FIREWALL, its canaries): every KUBE-* chain and every jump to one. This node is the only one
+  # on the machine (the lock), so they are all its own.
   if [ -x "$(bindir)/kube-proxy" ]; then
     "$(bindir)/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
+  local t rule c
+  for t in filter nat mangle; do
+    { iptables -t "$t" -S 2>/dev/null || true; } | { grep -E '^-A [A-Z]+ .*-j KUBE-' || true; } | sed 's/^-A/-D/' |
+      while read -r rule; do
+        eval "iptables -t $t $rule" 2>/dev/null || true
+      done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+      iptables -t "$t" -F "$c" 2>/dev/null || true
+    done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+      iptables -t "$t" -X "$c" 2>/dev/null || true
+    done
+  done
   # The bridge plugin's per-pod veths go with their network namespaces; the bridge stays otherwise.
   ip link del "$BRIDGE" 2>/dev/null || true
 }
@@ -426,12 +451,13 @@ cmd_start() {
   write_configs "$ip"
 
   # What a previous node on this machine left in the fixed paths.
-  rm -rf /var/log/pods /var/log/containers /var/lib/otel-shipper
-  mkdir -p /var/log/pods /var/log/containers
+  unmount_below
+  rm -rf --one-file-system /var/log/pods /var/log/containers /var/lib/otel-shipper "$RUN" "$LIB"
+  mkdir -p /var/log/pods /var/log/containers "$RUN" "$LIB"
   setup_network
 
   launch containerd containerd --config "$dir/containerd/config.toml" --log-level warn
-  wait_for 30 containerd ctr --address "$dir/containerd/containerd.sock" version
+  wait_for 30 containerd ctr --address "$RUN/containerd.sock" version
   # The pause image comes with the node: pods cannot start without it.
   if [ -n "${OTEL_NODE_PAUSE_ARCHIVE:-}" ]; then
     ctr_ images import --no-unpack=false "$OTEL_NODE_PAUSE_ARCHIVE" >/dev/null
@@ -454,7 +480,7 @@ start_kubelet() {
     --kubeconfig="$dir/kubelet.kubeconfig" \
     --hostname-override="$NODE_NAME" \
     --node-ip="$ip" \
-    --root-dir="$dir/kubelet/root" \
+    --root-dir="$LIB/kubelet" \
     --cert-dir="$dir/pki" \
     --node-labels=otel.appliance/test-node=true \
     --v=1
@@ -466,8 +492,20 @@ cmd_restart_kubelet() {
   wait_for 60 "the kubelet's health" curl -sf --max-time 2 "http://127.0.0.1:$(cat "$dir/kubelet-healthz-port")/healthz"
 }
 
+# Mounts below DIR and the runtime's directories (container root filesystems, volumes — hostPath bind
+# mounts among them —, the sandboxes' /dev/shm and network namespaces): unmounted before anything there
+# is removed, so that removing cannot reach through a mount into the machine's own files.
+unmount_below() {
+  awk -v d="$dir/" -v r="$RUN/" -v l="$LIB/" 'index($2, d) == 1 || index($2, r) == 1 || index($2, l) == 1 {print $2}' \
+    /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
 cmd_stop() {
   [ -d "$dir/run" ] || return 0
+  # Best effort from here on: a step that fails must not keep the later ones from running.
+  set +e
   # The kubelet first, so that it does not restart what is removed below.
   stop_pid kubelet
   if [ -e "$dir/run/containerd.pid" ] && kill -0 "$(cat "$dir/run/containerd.pid")" 2>/dev/null; then
@@ -488,13 +526,13 @@ cmd_stop() {
   stop_pid containerd
   # Shims outlive containerd; end those of this node (their command line names its state dir).
   local p
-  for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $dir/containerd/containerd.sock" || true); do
+  for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $RUN/containerd.sock" || true); do
     kill -KILL "$p" 2>/dev/null || true
   done
-  # Mounts below DIR (container root filesystems, volumes, the sandboxes' /dev/shm and netns).
-  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
+  unmount_below
+  if [ "$(cat "$LOCK" 2>/dev/null)" = "$dir" ]; then
+    rm -rf --one-file-system "$RUN" "$LIB"
+  fi
   teardown_network
   OTEL_K8S_KWOK=0 "$here/control-plane.sh" stop "$dir"
 }
@@ -502,7 +540,7 @@ cmd_stop() {
 cmd_images() {
   # The CRI's view of the images: ID = the config blob's digest (what `crictl images` and minikube's
   # `image ls` call the image ID), tags as containerd stores them (docker.io/ normalized).
-  python3 - "$dir/containerd/containerd.sock" <<'EOF'
+  python3 - "$RUN/containerd.sock" <<'EOF'
 import json, subprocess, sys
 sock = sys.argv[1]
 def ctr(*a):
