@@ -14,8 +14,23 @@ check=0
 [ "${1:-}" = "--check" ] && check=1
 
 scripts/install-deps.sh run
-[ -f build/build.ninja ] || meson setup build --werror >/dev/null
-ninja -C build >/dev/null
+t=$(date +%s)
+if [ ! -f build/build.ninja ]; then
+  echo "run.sh: configuring the build (meson setup build)"
+  meson setup build --werror >/dev/null
+fi
+# ninja's own [n/N] lines, every 20th, as they come, so a first build shows how far it is; the whole log on
+# failure.
+log=$(mktemp)
+if ! ninja -C build 2>&1 | tee "$log" |
+  awk -F'[][/]' '/^\[[0-9]+\/[0-9]+\]/ && ($2 % 20 == 0 || $2 == $3) { printf "run.sh: built %d of %d\n", $2, $3; fflush() }'; then
+  cat "$log" >&2
+  rm -f "$log"
+  echo "run.sh: build failed" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "run.sh: build ready in $(($(date +%s) - t)) s"
 
 data=${OTEL_DATA_DIR:-$src/build/local-data}
 mkdir -p "$data"

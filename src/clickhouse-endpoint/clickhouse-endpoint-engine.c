@@ -9,6 +9,7 @@
 #include "clickhouse-endpoint.h"
 #include "log.h"
 #include "macro.h"
+#include "util.h"
 
 /* The part of chdb.h (chdb-io/chdb-core programs/local/chdb.h, connection API) this program uses. The
  * library is loaded with dlopen() so that building needs neither the header nor the 560 MB library; the
@@ -36,17 +37,25 @@ typedef struct ChdbApi {
 } ChdbApi;
 
 #define ENGINE_SESSIONS_MAX 64
+#define ENGINE_NAMED_MAX 32
 
 struct EngineSession {
         chdb_connection *conn;
         bool busy;
+        /* named sessions (session_id) only: */
+        char *id;
+        unsigned timeout_sec;
+        uint64_t expires_usec;
+        bool close_after;
 };
 
 struct Engine {
         void *dl;
         ChdbApi api;
+        char *path_arg;
         EngineSession sessions[ENGINE_SESSIONS_MAX];
         unsigned n_sessions;
+        EngineSession named[ENGINE_NAMED_MAX];
         pthread_mutex_t lock; /* guards busy flags */
         pthread_cond_t freed;
         char version[64];
@@ -121,10 +130,9 @@ int engine_open(const char *lib_path, const char *data_dir, unsigned n_sessions,
         if (e->api.set_signal_handlers_enabled)
                 e->api.set_signal_handlers_enabled(0);
 
-        _cleanup_free_ char *path_arg = NULL;
-        if (asprintf(&path_arg, "--path=%s", data_dir) < 0)
+        if (asprintf(&e->path_arg, "--path=%s", data_dir) < 0)
                 return log_oom();
-        char *argv[] = {(char *) "clickhouse", path_arg, NULL};
+        char *argv[] = {(char *) "clickhouse", e->path_arg, NULL};
         /* The first connection boots the engine on the directory; the others share it, each with its own
          * session. */
         for (unsigned i = 0; i < n_sessions; i++) {
@@ -163,8 +171,14 @@ Engine *engine_free(Engine *e) {
                 return NULL;
         /* Closing the last connection shuts the engine down in order: parts in flight are finished and the
          * data directory is left consistent. Callers have released every session by now. */
+        for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++)
+                if (e->named[i].conn) {
+                        e->api.close_conn(e->named[i].conn);
+                        free(e->named[i].id);
+                }
         for (unsigned i = e->n_sessions; i > 0; i--)
                 e->api.close_conn(e->sessions[i - 1].conn);
+        free(e->path_arg);
         /* The library is never dlclose()d: its threads and static destructors outlive the connection. */
         (void) pthread_cond_destroy(&e->freed);
         (void) pthread_mutex_destroy(&e->lock);
@@ -193,11 +207,79 @@ EngineSession *engine_acquire(Engine *e) {
         return s;
 }
 
+static bool is_named(Engine *e, EngineSession *s) {
+        return s >= e->named && s < e->named + ENGINE_NAMED_MAX;
+}
+
+static void named_close(Engine *e, EngineSession *s) {
+        e->api.close_conn(s->conn);
+        free(s->id);
+        *s = (EngineSession){};
+}
+
 void engine_release(Engine *e, EngineSession *s) {
         pthread_mutex_lock(&e->lock);
         s->busy = false;
-        pthread_cond_signal(&e->freed);
+        if (is_named(e, s)) {
+                s->expires_usec = now_usec(CLOCK_MONOTONIC) + (uint64_t) s->timeout_sec * 1000000;
+                if (s->close_after)
+                        named_close(e, s);
+        } else
+                pthread_cond_signal(&e->freed);
         pthread_mutex_unlock(&e->lock);
+}
+
+int engine_acquire_named(
+        Engine *e,
+        const char *id,
+        unsigned timeout_sec,
+        bool must_exist,
+        bool close_after,
+        EngineSession **ret) {
+        EngineSession *s = NULL, *free_slot = NULL;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        /* Sessions idle past their timeout end here, as the server ends them. */
+        for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++) {
+                EngineSession *n = &e->named[i];
+                if (n->conn && !n->busy && n->expires_usec <= now && !streq(n->id, id))
+                        named_close(e, n);
+                if (n->conn && streq(n->id, id))
+                        s = n;
+                else if (!n->conn && !free_slot)
+                        free_slot = n;
+        }
+        if (s && s->busy)
+                r = -EBUSY;
+        else if (!s && must_exist)
+                r = -ENOENT;
+        else if (!s && !free_slot)
+                r = -EUSERS;
+        else if (!s) {
+                char *argv[] = {(char *) "clickhouse", e->path_arg, NULL};
+                s = free_slot;
+                s->id = strdup(id);
+                if (!s->id)
+                        r = -ENOMEM;
+                else {
+                        s->conn = e->api.connect(2, argv);
+                        if (!s->conn || !*s->conn) {
+                                free(s->id);
+                                *s = (EngineSession){};
+                                r = -EIO;
+                        }
+                }
+        }
+        if (r >= 0) {
+                s->busy = true;
+                s->timeout_sec = timeout_sec;
+                s->close_after = close_after;
+                *ret = s;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return r;
 }
 
 int engine_session_query(

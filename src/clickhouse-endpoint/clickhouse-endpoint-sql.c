@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <string.h>
 #include <strings.h>
 
 #include "clickhouse-endpoint.h"
@@ -123,7 +124,9 @@ bool sql_is_read_only(const char *q, size_t n) {
         return false;
 }
 
-bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset) {
+/* Scans "INSERT INTO <target> [(cols)] [SETTINGS ...] FORMAT <name>" and returns where FROM INFILE belongs
+ * and where the format name ends; false for any other statement. */
+static bool insert_format_point(const char *q, size_t n, size_t *ret_offset, size_t *ret_name_end) {
         size_t pos = 0, settings_at = SIZE_MAX;
         Token t;
 
@@ -148,16 +151,48 @@ bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset) {
                         Token name = next_token(q, n, &pos);
                         if (name.kind != TOKEN_WORD)
                                 return false;
-                        /* Nothing may follow the format name but white space, comments and one ';'. */
-                        Token rest = next_token(q, n, &pos);
-                        if (rest.kind == TOKEN_OTHER && rest.len == 1 && q[rest.start] == ';')
-                                rest = next_token(q, n, &pos);
-                        if (rest.kind != TOKEN_END)
-                                return false;
                         *ret_offset = settings_at != SIZE_MAX ? settings_at : format_at;
+                        *ret_name_end = name.start + name.len;
                         return true;
                 }
         }
+}
+
+bool sql_insert_infile_point(const char *q, size_t n, size_t *ret_offset) {
+        size_t at, name_end, pos;
+
+        if (!insert_format_point(q, n, &at, &name_end))
+                return false;
+        /* Nothing may follow the format name but white space, comments and one ';'. */
+        pos = name_end;
+        Token rest = next_token(q, n, &pos);
+        if (rest.kind == TOKEN_OTHER && rest.len == 1 && q[rest.start] == ';')
+                rest = next_token(q, n, &pos);
+        if (rest.kind != TOKEN_END)
+                return false;
+        *ret_offset = at;
+        return true;
+}
+
+bool sql_insert_inline_data(const char *q, size_t n, size_t *ret_offset, size_t *ret_end, size_t *ret_data) {
+        size_t at, name_end, d;
+
+        if (!insert_format_point(q, n, &at, &name_end))
+                return false;
+        /* As the server's parser: the data starts after spaces and tabs and then one line break, if any. */
+        d = name_end;
+        while (d < n && (q[d] == ' ' || q[d] == '\t' || q[d] == '\f'))
+                d++;
+        if (d < n && q[d] == '\r')
+                d++;
+        if (d < n && q[d] == '\n')
+                d++;
+        if (d == name_end && d < n && q[d] == ';')
+                return false; /* "FORMAT Name; ...": no data */
+        *ret_offset = at;
+        *ret_end = name_end;
+        *ret_data = d;
+        return true;
 }
 
 bool sql_valid_setting_name(const char *s) {
@@ -167,4 +202,27 @@ bool sql_valid_setting_name(const char *s) {
                 if (!isalnum((unsigned char) *p) && *p != '_')
                         return false;
         return strlen(s) <= 128;
+}
+
+bool sql_format_clause(const char *q, size_t n, char *buf, size_t size) {
+        size_t pos = 0;
+        bool found = false;
+
+        /* The last FORMAT keyword at the top level that is followed by a name. A FORMAT inside a subquery
+         * or a string is inside a single token here, so it does not count. */
+        for (;;) {
+                Token t = next_token(q, n, &pos);
+                if (t.kind == TOKEN_END)
+                        return found;
+                if (!token_is(q, &t, "FORMAT"))
+                        continue;
+                size_t after = pos;
+                Token name = next_token(q, n, &after);
+                if (name.kind != TOKEN_WORD || name.len + 1 > size)
+                        continue;
+                memcpy(buf, q + name.start, name.len);
+                buf[name.len] = 0;
+                found = true;
+                pos = after;
+        }
 }

@@ -21,6 +21,7 @@
 #endif
 
 #define PASSWORD_FILE_MAX 4096
+#define EXIT_USAGE 2
 
 typedef struct Manager {
         EndpointConfig config;
@@ -81,6 +82,22 @@ static int load_password(Manager *m) {
                         SYNTHETIC_ERRNO(EINVAL),
                         "No password configured: give --password-file or CLICKHOUSE_PASSWORD (empty passwords are refused)");
         return 0;
+}
+
+/* Everything about the configuration that can be checked before the engine is loaded, so that a mistake is
+ * reported at once, naming the option, and exits 2 like the other programs. */
+static int check_config(Manager *m) {
+        int r;
+
+        r = endpoint_parse_listen_address(m->config.listen_address, m->config.port, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(
+                        r,
+                        "Invalid --listen '%s': expected an IPv4 or IPv6 address such as 127.0.0.1 or ::1",
+                        m->config.listen_address);
+        if (m->config.logs_ttl_days > 0 && !m->config.schema_dir)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--logs-ttl-days needs --schema-dir");
+        return load_password(m);
 }
 
 static int run(int argc, char **argv) {
@@ -234,10 +251,10 @@ static int run(int argc, char **argv) {
 
         r = config_parse_environment(options, ELEMENTSOF(options));
         if (r < 0)
-                return r;
+                return EXIT_USAGE;
         r = config_parse_argv(options, ELEMENTSOF(options), argc, argv, &action, NULL);
         if (r < 0)
-                return r;
+                return EXIT_USAGE;
         if (action == CONFIG_ACTION_HELP) {
                 config_print_help(
                         stdout,
@@ -253,11 +270,8 @@ static int run(int argc, char **argv) {
                 return 0;
         }
         m->config.port = (uint16_t) port;
-        if (m->config.logs_ttl_days > 0 && !m->config.schema_dir)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--logs-ttl-days needs --schema-dir");
-        r = load_password(m);
-        if (r < 0)
-                return r;
+        if (check_config(m) < 0)
+                return EXIT_USAGE;
         if (mkdir(m->config.data_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create --data-dir %s: %m", m->config.data_dir);
 
@@ -313,7 +327,9 @@ static int run(int argc, char **argv) {
         return 0;
 }
 
+/* Exit status: 0 after a clean shutdown, 2 for a configuration error (reported before the engine is
+ * loaded), 1 for anything that failed at run time. */
 int main(int argc, char **argv) {
         int r = run(argc, argv);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r < 0 ? EXIT_FAILURE : r;
 }

@@ -14,20 +14,43 @@
 #include "http-server.h"
 #include "log.h"
 #include "parse-util.h"
+#include "util.h"
 
 /* Header bytes a client may send per connection before it is answered 431 by libmicrohttpd. */
 #define HTTP_CONNECTION_MEMORY_LIMIT (32 * 1024)
+
+#define HTTP_MAX_CONNECTIONS_DEFAULT 64u
+#define HTTP_TIMEOUT_SEC_DEFAULT 10u
+
+/* One client connection, from libmicrohttpd's STARTED notification to its CLOSED one. The live ones sit in
+ * the server's list, ordered by the time they began waiting for their current request (accept, or the end
+ * of the previous answer): the head is the one that has kept a slot the longest without getting anything
+ * done. */
+typedef struct HttpConnection HttpConnection;
+struct HttpConnection {
+        HttpConnection *prev, *next;
+        int fd;         /* owned by libmicrohttpd: only ever shut down here, never closed */
+        uint64_t since; /* CLOCK_MONOTONIC µs */
+        bool closing;   /* shut down by us and out of the list; libmicrohttpd closes it on its next turn */
+};
 
 struct HttpServer {
         sd_event *event;
         struct MHD_Daemon *daemon;
         sd_event_source *io_source;
-        sd_event_source *timer_source;
+        sd_event_source *timer_source;    /* libmicrohttpd's own timeouts (MHD_get_timeout) */
+        sd_event_source *deadline_source; /* the oldest live connection's request deadline */
         HttpServerConfig config;
         HttpRoute *routes;
         int listen_fd;
         uint16_t port;
         char *unix_path;
+
+        HttpConnection *oldest, *newest;
+        unsigned n_live;       /* connections in the list */
+        uint64_t timeout_usec; /* per request, from the time it began waiting */
+        bool closed_since_run; /* a connection was closed during the last MHD_run() */
+        HttpServerStats stats;
 };
 
 struct HttpRequest {
@@ -149,6 +172,115 @@ int http_response_add_header(HttpResponse *resp, const char *name, const char *v
         resp->headers[resp->n_headers].value = v;
         resp->n_headers++;
         return 0;
+}
+
+static void connection_unlink(HttpServer *s, HttpConnection *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->oldest = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                s->newest = c->prev;
+        c->prev = c->next = NULL;
+        s->n_live--;
+}
+
+static void connection_append(HttpServer *s, HttpConnection *c) {
+        c->prev = s->newest;
+        c->next = NULL;
+        if (s->newest)
+                s->newest->next = c;
+        else
+                s->oldest = c;
+        s->newest = c;
+        s->n_live++;
+}
+
+/* libmicrohttpd (0.9.x) has no call to close a connection from outside its callbacks, and its only timeout
+ * is an idle one, which a client that trickles a byte now and then never meets. So a connection we want gone
+ * is shut down: the socket stays open (libmicrohttpd owns the descriptor, it cannot be reused under it), its
+ * epoll set reports the hang-up, and libmicrohttpd closes it and frees the slot on its next turn, through
+ * the usual CLOSED notification. */
+static void connection_shut(HttpServer *s, HttpConnection *c) {
+        connection_unlink(s, c);
+        c->closing = true;
+        if (c->fd >= 0)
+                (void) shutdown(c->fd, SHUT_RDWR);
+}
+
+static uint64_t server_now(HttpServer *s) {
+        uint64_t t;
+
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &t) < 0)
+                t = now_usec(CLOCK_MONOTONIC);
+        return t;
+}
+
+static void notify_connection(
+        void *cls,
+        struct MHD_Connection *connection,
+        void **socket_context,
+        enum MHD_ConnectionNotificationCode code) {
+        HttpServer *s = cls;
+        HttpConnection *c = *socket_context;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *info;
+
+                s->stats.accepted++;
+                c = new0(HttpConnection, 1);
+                if (!c) {
+                        /* Served all the same; only the request deadline and the eviction miss it. */
+                        log_debug("Out of memory tracking a connection, serving it untracked");
+                        return;
+                }
+                info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                c->fd = info ? info->connect_fd : -EBADF;
+                c->since = server_now(s);
+                connection_append(s, c);
+                *socket_context = c;
+
+                return;
+        }
+
+        /* MHD_CONNECTION_NOTIFY_CLOSED */
+        s->closed_since_run = true;
+        if (!c)
+                return;
+        if (!c->closing)
+                connection_unlink(s, c);
+        free(c);
+        *socket_context = NULL;
+}
+
+/* Over max_connections: make room by closing the connections that have waited longest for a request, rather
+ * than leaving newcomers in the listen backlog behind every connection a flood holds open. A client doing
+ * real work is done in milliseconds, so the oldest are dead or slow ones. This runs after a turn of
+ * libmicrohttpd, not as each connection is accepted: a turn accepts (up to 10) before it reads, so the
+ * requests that came with this turn's events are answered first, whatever the flood's pace. */
+static void connections_trim(HttpServer *s) {
+        while (s->n_live > s->config.max_connections) {
+                log_debug(
+                        "Connection limit %u reached, closing the connection waiting the longest",
+                        s->config.max_connections);
+                s->stats.evicted++;
+                connection_shut(s, s->oldest);
+        }
+}
+
+/* A request was answered (or abandoned): a connection kept alive starts waiting for its next one now. */
+static void connection_restart_wait(HttpServer *s, struct MHD_Connection *connection) {
+        const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        HttpConnection *c = info ? info->socket_context : NULL;
+
+        if (!c || c->closing)
+                return;
+        connection_unlink(s, c);
+        c->since = server_now(s);
+        connection_append(s, c);
 }
 
 static enum MHD_Result queue(HttpServer *s, struct MHD_Connection *c, HttpResponse *resp) {
@@ -281,8 +413,10 @@ static enum MHD_Result access_handler(
 
 static void request_completed(
         void *cls, struct MHD_Connection *connection, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        HttpServer *s = cls;
         HttpRequest *req = *con_cls;
 
+        connection_restart_wait(s, connection);
         if (!req)
                 return;
         free(req->body);
@@ -297,49 +431,96 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
         log_debug("libmicrohttpd: %s", buf);
 }
 
-static int http_server_arm(HttpServer *s);
+static void http_server_arm(HttpServer *s);
 
-static int http_server_dispatch(HttpServer *s) {
+/* Errors are logged and swallowed: a negative return would make sd-event disable the source, and the server
+ * would never answer again. */
+static void http_server_dispatch(HttpServer *s) {
+        s->closed_since_run = false;
         if (MHD_run(s->daemon) != MHD_YES)
                 log_debug("libmicrohttpd: MHD_run() failed, continuing");
-        return http_server_arm(s);
+        connections_trim(s);
+        http_server_arm(s);
 }
 
 static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        return http_server_dispatch(userdata);
+        http_server_dispatch(userdata);
+        return 0;
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        return http_server_dispatch(userdata);
+        http_server_dispatch(userdata);
+        return 0;
 }
 
-/* libmicrohttpd tells how long it may wait before it must run again (connection timeouts, or 0 when work is
- * already pending); one oneshot timer covers that. */
-static int http_server_arm(HttpServer *s) {
-        MHD_UNSIGNED_LONG_LONG timeout_ms;
+/* Slow and idle clients alike get timeout_sec for each request: a client trickling one header byte at a time
+ * never trips libmicrohttpd's idle timeout, this deadline it does. */
+static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+        uint64_t now = server_now(s);
+
+        while (s->oldest && s->oldest->since + s->timeout_usec <= now) {
+                s->stats.timed_out++;
+                connection_shut(s, s->oldest);
+        }
+        http_server_arm(s);
+        return 0;
+}
+
+static void set_timer(sd_event_source *source, uint64_t usec) {
         int r;
 
-        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES)
-                return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
-
-        r = sd_event_source_set_time_relative(
-                s->timer_source, (uint64_t) MIN(timeout_ms, UINT64_MAX / 1000) * 1000);
+        r = sd_event_source_set_time(source, usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+                log_debug_errno(r, "Failed to arm the HTTP server's timer, ignoring: %m");
+}
+
+/* Three wake-ups besides the epoll descriptor. First, libmicrohttpd tells how long it may wait before it
+ * must run again (its idle timeouts, or 0 when data is already pending). Second, a turn that closed a
+ * connection is followed by another one at once: at its connection limit, or when accept() ran out of
+ * descriptors, libmicrohttpd takes the listening socket out of its epoll set, and puts it back only at the
+ * start of a turn that finds a free slot. The turn that frees slots comes too late for that, and when it
+ * closed the last connection no timeout or event would ever bring the next one: every client after would
+ * wait in the listen backlog for good. Third, the oldest live connection's request deadline. */
+static void http_server_arm(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG timeout_ms;
+        uint64_t now = server_now(s);
+
+        if (s->closed_since_run)
+                set_timer(s->timer_source, now);
+        else if (MHD_get_timeout(s->daemon, &timeout_ms) == MHD_YES)
+                set_timer(s->timer_source, now + (uint64_t) MIN(timeout_ms, UINT64_MAX / 2000) * 1000);
+        else
+                (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+
+        if (s->oldest)
+                set_timer(s->deadline_source, s->oldest->since + s->timeout_usec);
+        else
+                (void) sd_event_source_set_enabled(s->deadline_source, SD_EVENT_OFF);
 }
 
 static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const HttpServerConfig *c) {
         const union MHD_DaemonInfo *info;
+        unsigned hard_limit;
         int r;
 
         s->event = sd_event_ref(e);
         s->config = *c;
+        s->config.max_connections = c->max_connections ?: HTTP_MAX_CONNECTIONS_DEFAULT;
+        s->config.timeout_sec = c->timeout_sec ?: HTTP_TIMEOUT_SEC_DEFAULT;
+        s->timeout_usec = (uint64_t) s->config.timeout_sec * 1000000;
         s->routes = new0(HttpRoute, c->n_routes);
         if (!s->routes)
                 return -ENOMEM;
         memcpy(s->routes, c->routes, sizeof(HttpRoute) * c->n_routes);
         s->config.routes = s->routes;
+
+        /* libmicrohttpd's own limit sits above ours: the connections we shut down keep their slot until its
+         * next turn reaps them, and it accepts up to 10 connections a turn. Should it reach it all the same,
+         * it stops accepting until a slot frees, which the re-run in http_server_arm() makes safe. */
+        hard_limit = s->config.max_connections + MAX(s->config.max_connections, 16u);
 
         s->daemon = MHD_start_daemon(
                 MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
@@ -353,12 +534,15 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
                 MHD_OPTION_NOTIFY_COMPLETED,
                 request_completed,
                 s,
+                MHD_OPTION_NOTIFY_CONNECTION,
+                notify_connection,
+                s,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                 (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
                 MHD_OPTION_CONNECTION_LIMIT,
-                c->max_connections ?: 64u,
+                hard_limit,
                 MHD_OPTION_CONNECTION_TIMEOUT,
-                c->timeout_sec ?: 10u,
+                s->config.timeout_sec,
                 MHD_OPTION_EXTERNAL_LOGGER,
                 mhd_logger,
                 NULL,
@@ -382,7 +566,13 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
                 return r;
         (void) sd_event_source_set_description(s->timer_source, "http-server-timer");
 
-        return http_server_arm(s);
+        r = sd_event_add_time(e, &s->deadline_source, CLOCK_MONOTONIC, 0, 0, on_deadline, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->deadline_source, "http-server-deadline");
+
+        http_server_arm(s);
+        return 0;
 }
 
 int http_server_new_tcp(
@@ -478,11 +668,18 @@ uint16_t http_server_port(const HttpServer *s) {
         return s->port;
 }
 
+void http_server_get_stats(const HttpServer *s, HttpServerStats *ret) {
+        *ret = s->stats;
+        ret->connections = s->n_live;
+}
+
 HttpServer *http_server_free(HttpServer *s) {
         if (!s)
                 return NULL;
         sd_event_source_disable_unref(s->io_source);
         sd_event_source_disable_unref(s->timer_source);
+        sd_event_source_disable_unref(s->deadline_source);
+        /* Stopping closes every connection, each through the CLOSED notification that frees its record. */
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);
         safe_close(s->listen_fd);

@@ -12,7 +12,12 @@
  *
  * One HttpServer is one listening socket (TCP or unix) with one route table. Unknown paths get 404, a known
  * path with a method it does not allow gets 405 with an Allow header, request headers beyond the memory
- * limit and bodies beyond max_body are refused (431/413) without disturbing anything else. */
+ * limit and bodies beyond max_body are refused (431/413) without disturbing anything else.
+ *
+ * Clients that hold connections without finishing a request (dead peers, slowloris floods) cannot lock the
+ * others out: each request gets timeout_sec from the moment its connection began waiting for it, and a
+ * connection beyond max_connections closes the one that has waited longest, so a new client is answered at
+ * once however many connections a flood keeps open. */
 
 typedef struct HttpServer HttpServer;
 typedef struct HttpRequest HttpRequest;
@@ -52,9 +57,14 @@ typedef struct HttpServerConfig {
         const HttpRoute *routes;
         size_t n_routes;
         void *userdata;
-        size_t max_body;           /* request body limit; 0 refuses any body */
-        unsigned max_connections;  /* 0 → 64 */
-        unsigned timeout_sec;      /* idle connection timeout; 0 → 10 */
+        size_t max_body; /* request body limit; 0 refuses any body */
+        /* Connections held at once; 0 → 64. One more makes the server close the connection that has waited
+         * longest for a request (a flood of dead or slow clients never locks real ones out). */
+        unsigned max_connections;
+        /* 0 → 10. Each request must arrive complete, and its answer be taken, within this long of the moment
+         * the connection began waiting for it (accepted, or its previous answer sent); then the connection
+         * is closed, however slowly it kept trickling bytes. It is also the idle timeout. */
+        unsigned timeout_sec;
         const char *server_header; /* Server: value, or NULL */
 } HttpServerConfig;
 
@@ -72,6 +82,15 @@ static inline void http_server_freep(HttpServer **s) {
 
 /* The bound TCP port (useful after asking for port 0); 0 for unix sockets. */
 uint16_t http_server_port(const HttpServer *s);
+
+typedef struct HttpServerStats {
+        unsigned connections; /* open now, not counting those being closed */
+        uint64_t accepted;    /* connections accepted since the start */
+        uint64_t evicted;     /* closed to make room for a newer one at max_connections */
+        uint64_t timed_out;   /* closed because a request took longer than timeout_sec */
+} HttpServerStats;
+
+void http_server_get_stats(const HttpServer *s, HttpServerStats *ret);
 
 /* Request accessors. */
 const char *http_request_method(const HttpRequest *req);

@@ -20,3 +20,6 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* write() until done, retrying on EINTR. */
 int loop_write(int fd, const void *buf, size_t size);
+
+/* mkdir -p: creates path and its missing parents with mode; existing directories are fine. */
+int mkdir_p(const char *path, mode_t mode);

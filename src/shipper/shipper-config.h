@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "shipper-sampler.h"
+#include "sampler.h"
 
 typedef enum Compression {
         COMPRESSION_NONE,
@@ -49,7 +49,7 @@ typedef struct ShipperConfig {
         int64_t compression_level;
         bool seed_columns;
         bool checkpoint_sync;
-        SamplerConfig sampler; /* shipper-sampler.c */
+        SamplerConfig sampler; /* src/sampler/sampler.c */
 } ShipperConfig;
 
 void shipper_config_init(ShipperConfig *c);

@@ -9,11 +9,11 @@
 
 #include "curl-glue.h"
 #include "http-server.h"
+#include "sampler.h"
 #include "shipper-buf.h"
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 #include "shipper-reader.h"
-#include "shipper-sampler.h"
 #include "shipper-transform.h"
 
 typedef struct Manager Manager;

@@ -19,10 +19,10 @@
 #include "parse-util.h"
 #include "strbuf.h"
 #include "supervisor-cluster.h"
+#include "supervisor-local.h"
 #include "supervisor-manager.h"
 #include "util.h"
 
-#define STATUS_SCHEMA "otel-supervisor/status/v1"
 /* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
 #define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
 
@@ -38,14 +38,6 @@ const char *supervisor_state_to_string(SupervisorState s) {
                 [STATE_FAILED] = "failed",
         };
         return s < _STATE_MAX ? names[s] : "unknown";
-}
-
-static void format_time(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000);
-        struct tm tm;
-
-        (void) gmtime_r(&t, &tm);
-        (void) strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
@@ -112,7 +104,7 @@ static void add_reason(StrBuf *b, const char *format, ...) {
 /* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
  * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
  * just never answers: the check that hangs says more than the last one that completed. */
-static double clickhouse_silence(Manager *m) {
+double clickhouse_silence(Manager *m) {
         uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
         uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
 
@@ -240,7 +232,7 @@ static void stop_next_process(Manager *m) {
         }
 }
 
-static void on_process_change(Process *p, void *userdata) {
+void on_process_change(Process *p, void *userdata) {
         Manager *m = userdata;
 
         if (m->stopping) {
@@ -288,209 +280,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
-}
-
-static cJSON *clickhouse_json(Manager *m) {
-        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
-        cJSON *o = cJSON_CreateObject();
-        char t[32];
-
-        if (!o)
-                return NULL;
-        cJSON_AddStringToObject(o, "url", m->config.ch_url);
-        double silence = clickhouse_silence(m);
-
-        cJSON_AddBoolToObject(o, "checked", h->checked);
-        cJSON_AddBoolToObject(o, "reachable", h->reachable && silence <= 0);
-        if (silence > 0) {
-                char e[64];
-                (void) snprintf(e, sizeof(e), "no answer for %.0f s", silence);
-                cJSON_AddStringToObject(o, "error", e);
-        } else if (h->error)
-                cJSON_AddStringToObject(o, "error", h->error);
-        else
-                cJSON_AddNullToObject(o, "error");
-        cJSON_AddNumberToObject(o, "rows", (double) h->rows);
-        if (h->rows > 0 && h->newest_nsec > 0) {
-                format_time((uint64_t) h->newest_nsec / 1000, t, sizeof(t));
-                cJSON_AddStringToObject(o, "newest_log", t);
-                cJSON_AddNumberToObject(
-                        o,
-                        "newest_log_age_seconds",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
-        } else {
-                cJSON_AddNullToObject(o, "newest_log");
-                cJSON_AddNullToObject(o, "newest_log_age_seconds");
-        }
-        if (h->checked) {
-                format_time(h->checked_usec, t, sizeof(t));
-                cJSON_AddStringToObject(o, "checked_at", t);
-        } else
-                cJSON_AddNullToObject(o, "checked_at");
-        return o;
-}
-
-static cJSON *pipeline_json(Manager *m) {
-        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
-        cJSON *o = cJSON_CreateObject(), *streams;
-
-        if (!o)
-                return NULL;
-        cJSON_AddStringToObject(o, "service", m->config.integrity_service);
-        cJSON_AddNumberToObject(o, "lost", (double) h->lost);
-        cJSON_AddNumberToObject(o, "duplicated", (double) h->duplicated);
-        streams = cJSON_AddArrayToObject(o, "streams");
-        for (size_t i = 0; streams && i < h->n_streams; i++) {
-                const ClickHouseStream *s = h->streams + i;
-                cJSON *e = cJSON_CreateObject();
-                if (!e)
-                        break;
-                cJSON_AddStringToObject(e, "pod", s->pod);
-                cJSON_AddStringToObject(e, "container", s->container);
-                cJSON_AddNumberToObject(e, "rows", (double) s->rows);
-                cJSON_AddNumberToObject(e, "distinct", (double) s->distinct);
-                cJSON_AddNumberToObject(e, "max_count", (double) s->max_count);
-                cJSON_AddNumberToObject(e, "lost", (double) (s->max_count - s->distinct));
-                cJSON_AddNumberToObject(e, "duplicated", (double) (s->rows - s->distinct));
-                cJSON_AddItemToArray(streams, e);
-        }
-        return o;
-}
-
-static cJSON *processes_json(Manager *m) {
-        cJSON *a = cJSON_CreateArray();
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-
-        for (size_t i = 0; a && i < m->n_processes; i++) {
-                Process *p = m->processes[i];
-                cJSON *e = cJSON_CreateObject();
-                if (!e)
-                        break;
-                cJSON_AddStringToObject(e, "name", p->name);
-                cJSON_AddStringToObject(e, "state", process_state_to_string(p->state));
-                if (p->pid > 0) {
-                        cJSON_AddNumberToObject(e, "pid", p->pid);
-                        cJSON_AddNumberToObject(e, "uptime_seconds", (double) (now - p->started_usec) / 1e6);
-                } else {
-                        cJSON_AddNullToObject(e, "pid");
-                        cJSON_AddNullToObject(e, "uptime_seconds");
-                }
-                cJSON_AddNumberToObject(e, "restarts", p->restarts);
-                cJSON_AddNumberToObject(e, "last_exit_status", p->last_exit_status);
-                if (p->cri_path)
-                        cJSON_AddStringToObject(e, "log_file", p->cri_path);
-                cJSON_AddItemToArray(a, e);
-        }
-        return a;
-}
-
-static cJSON *samples_json(Manager *m) {
-        const SampleQuality *q = m->samples ? sample_checker_result(m->samples) : NULL;
-        cJSON *o;
-
-        if (!q || !q->checked)
-                return cJSON_CreateNull();
-        o = cJSON_CreateObject();
-        if (!o)
-                return NULL;
-        cJSON_AddNumberToObject(o, "window_seconds", 3600);
-        if (q->error) {
-                cJSON_AddStringToObject(o, "error", q->error);
-                return o;
-        }
-        cJSON_AddNumberToObject(o, "samples", (double) q->samples);
-        cJSON_AddNumberToObject(o, "workloads", (double) q->workloads);
-        cJSON_AddNumberToObject(o, "gaps", (double) q->gaps);
-        cJSON_AddNumberToObject(o, "cpu_over_allocation", (double) q->cpu_over);
-        cJSON_AddNumberToObject(o, "memory_over_limit", (double) q->memory_over);
-        return o;
-}
-
-char *manager_status_json(Manager *m) {
-        _cleanup_json_ cJSON *root = cJSON_CreateObject();
-        char since[32];
-
-        if (!root)
-                return NULL;
-        format_time(m->since_usec, since, sizeof(since));
-        cJSON_AddStringToObject(root, "schema", STATUS_SCHEMA);
-        cJSON_AddStringToObject(root, "version", PROJECT_VERSION);
-        cJSON_AddStringToObject(root, "mode", supervisor_mode_to_string(m->config.mode));
-        cJSON_AddStringToObject(root, "state", supervisor_state_to_string(m->state));
-        cJSON_AddStringToObject(root, "since", since);
-        if (m->reason)
-                cJSON_AddStringToObject(root, "reason", m->reason);
-        else
-                cJSON_AddNullToObject(root, "reason");
-        cJSON_AddNumberToObject(
-                root, "uptime_seconds", (double) (now_usec(CLOCK_MONOTONIC) - m->started_usec) / 1e6);
-        cJSON_AddItemToObject(root, "clickhouse", clickhouse_json(m));
-        cJSON_AddItemToObject(root, "pipeline", pipeline_json(m));
-        cJSON_AddItemToObject(root, "processes", processes_json(m));
-        cJSON_AddItemToObject(root, "resource_samples", samples_json(m));
-        if (m->cluster && cluster_status_json(m->cluster, root) < 0)
-                return NULL;
-        return cJSON_PrintUnformatted(root);
-}
-
-char *manager_metrics_text(Manager *m) {
-        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
-        StrBuf b = STRBUF_INIT(256 * 1024);
-
-        (void) strbuf_puts(
-                &b,
-                "# HELP otel_supervisor_state 1 for the current state of the appliance.\n# TYPE otel_supervisor_state gauge\n");
-        for (SupervisorState s = 0; s < _STATE_MAX; s++)
-                (void) strbuf_printf(
-                        &b,
-                        "otel_supervisor_state{state=\"%s\"} %d\n",
-                        supervisor_state_to_string(s),
-                        s == m->state);
-        (void) strbuf_printf(
-                &b,
-                "# HELP otel_supervisor_clickhouse_up 1 when ClickHouse answered /ping at the last check.\n"
-                "# TYPE otel_supervisor_clickhouse_up gauge\notel_supervisor_clickhouse_up %d\n"
-                "# HELP otel_supervisor_clickhouse_rows Rows in the logs table.\n"
-                "# TYPE otel_supervisor_clickhouse_rows gauge\notel_supervisor_clickhouse_rows %" PRIu64 "\n"
-                "# HELP otel_supervisor_pipeline_lost_total Count values missing below the highest one seen.\n"
-                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64
-                "\n"
-                "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
-                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64
-                "\n",
-                h->reachable && clickhouse_silence(m) <= 0,
-                h->rows,
-                h->lost,
-                h->duplicated);
-        if (h->rows > 0 && h->newest_nsec > 0)
-                (void) strbuf_printf(
-                        &b,
-                        "# HELP otel_supervisor_newest_log_age_seconds Age of the newest row.\n"
-                        "# TYPE otel_supervisor_newest_log_age_seconds gauge\notel_supervisor_newest_log_age_seconds %.3f\n",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
-        if (m->n_processes > 0) {
-                (void) strbuf_puts(
-                        &b,
-                        "# HELP otel_supervisor_process_restarts_total Restarts of each child process.\n# TYPE otel_supervisor_process_restarts_total counter\n");
-                for (size_t i = 0; i < m->n_processes; i++)
-                        (void) strbuf_printf(
-                                &b,
-                                "otel_supervisor_process_restarts_total{process=\"%s\"} %u\n",
-                                m->processes[i]->name,
-                                m->processes[i]->restarts);
-                (void) strbuf_puts(
-                        &b,
-                        "# HELP otel_supervisor_process_up 1 while the child process runs.\n# TYPE otel_supervisor_process_up gauge\n");
-                for (size_t i = 0; i < m->n_processes; i++)
-                        (void) strbuf_printf(
-                                &b,
-                                "otel_supervisor_process_up{process=\"%s\"} %d\n",
-                                m->processes[i]->name,
-                                m->processes[i]->state == PROCESS_RUNNING);
-        }
-        if (m->samples)
-                (void) sample_quality_metrics(sample_checker_result(m->samples), &b);
-        return strbuf_steal(&b, NULL);
 }
 
 static int handle_status(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -581,23 +370,6 @@ static const HttpRoute tcp_routes[] = {
         {"/v1/reapply", 0, handle_reapply},
 };
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = 0;
-                        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* Reads the password file; no password, no start (an empty password is never accepted). */
 static int read_password(const char *path, char **ret) {
         _cleanup_free_ char *s = NULL;
@@ -613,182 +385,6 @@ static int read_password(const char *path, char **ret) {
                 return log_error_errno(
                         SYNTHETIC_ERRNO(EINVAL), "%s: the ClickHouse password must not be empty", path);
         *ret = TAKE_PTR(s);
-        return 0;
-}
-
-/* The local runtime makes its own password once and keeps it in its data directory. */
-static int ensure_local_password(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        uint8_t raw[16];
-        char hex[33];
-
-        if (m->config.ch_password_file)
-                return 0;
-        if (asprintf(&path, "%s/clickhouse-password", m->config.data_dir) < 0)
-                return log_oom();
-        if (access(path, F_OK) < 0) {
-                if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-                        return log_error_errno(errno, "Failed to get random bytes: %m");
-                for (size_t i = 0; i < sizeof(raw); i++)
-                        (void) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-                if (write_file_atomic(path, hex, 32, 0600) < 0)
-                        return log_error_errno(errno, "Failed to write %s: %m", path);
-        }
-        m->config.ch_password_file = TAKE_PTR(path);
-        return 0;
-}
-
-static int add_process(Manager *m, const char *name, const char *const *argv, Process **ret) {
-        Process **a, *p;
-        int r;
-
-        r = process_new(m->event, name, argv, &p);
-        if (r < 0)
-                return r;
-        a = reallocarray(m->processes, m->n_processes + 1, sizeof(Process *));
-        if (!a) {
-                process_free(p);
-                return -ENOMEM;
-        }
-        m->processes = a;
-        m->processes[m->n_processes++] = p;
-        p->on_change = on_process_change;
-        p->userdata = m;
-        p->restart_max_usec = (uint64_t) m->config.restart_max / 1000;
-        p->stop_timeout_usec = (uint64_t) m->config.stop_timeout / 1000;
-        if (ret)
-                *ret = p;
-        return 0;
-}
-
-/* snprintf() that reports truncation: paths that do not fit are errors, not silently shortened. */
-static bool fmt(char *buf, size_t size, const char *format, ...) _printf_(3, 4);
-static bool fmt(char *buf, size_t size, const char *format, ...) {
-        va_list ap;
-        int k;
-
-        va_start(ap, format);
-        k = vsnprintf(buf, size, format, ap);
-        va_end(ap);
-        return k >= 0 && (size_t) k < size;
-}
-
-#define FMT(buf, ...) fmt((buf), sizeof(buf), __VA_ARGS__)
-
-static int setup_local(Manager *m) {
-        const SupervisorConfig *c = &m->config;
-        char ch_dir[4096], log_dir[4096], ckpt[4096], dlq[4096], glob[4096], spool[4096], ch_port[16],
-                sh_port[16], lg_port[16], url[64], env[4200];
-        Process *p;
-        int r;
-
-        if (!FMT(ch_dir, "%s/clickhouse", c->data_dir) || !FMT(log_dir, "%s/log/containers", c->data_dir) ||
-            !FMT(ckpt, "%s/shipper/checkpoints", c->data_dir) ||
-            !FMT(dlq, "%s/shipper/dead-letter.jsonl", c->data_dir) ||
-            !FMT(glob, "%s/loggen-*.log", log_dir) || !FMT(spool, "%s/shipper/samples", c->data_dir))
-                return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "local.data_dir is too long");
-        (void) FMT(ch_port, "%" PRIi64, c->ch_port);
-        (void) FMT(sh_port, "%" PRIi64, c->shipper_port);
-        (void) FMT(lg_port, "%" PRIi64, c->loggen_health_port);
-        (void) FMT(url, "http://127.0.0.1:%" PRIi64, c->ch_port);
-
-        r = mkdir_p(ch_dir, 0750);
-        if (r >= 0)
-                r = mkdir_p(log_dir, 0750);
-        if (r >= 0) {
-                char d[4096];
-                r = FMT(d, "%s/shipper", c->data_dir) ? mkdir_p(d, 0750) : -ENAMETOOLONG;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the directories under %s: %m", c->data_dir);
-
-        free(m->config.ch_url);
-        m->config.ch_url = strdup(url);
-        if (!m->config.ch_url)
-                return log_oom();
-
-        {
-                const char *argv[] = {
-                        c->clickhouse_endpoint,
-                        "--listen",
-                        "127.0.0.1",
-                        "--port",
-                        ch_port,
-                        "--data-dir",
-                        ch_dir,
-                        "--chdb-lib",
-                        c->chdb_lib,
-                        "--user",
-                        c->ch_user,
-                        "--password-file",
-                        c->ch_password_file,
-                        "--schema-dir",
-                        c->schema_dir,
-                        NULL,
-                };
-                r = add_process(m, "clickhouse", argv, NULL);
-                if (r < 0)
-                        return r;
-        }
-        {
-                const char *argv[] = {
-                        c->shipper,
-                        "--paths",
-                        glob,
-                        "--clickhouse-url",
-                        url,
-                        "--user",
-                        c->ch_user,
-                        "--checkpoint-file",
-                        ckpt,
-                        "--dead-letter-file",
-                        dlq,
-                        "--listen-address",
-                        "127.0.0.1",
-                        "--listen-port",
-                        sh_port,
-                        /* Resource samples of the supervisor's children (the shipper's siblings). */
-                        "--sample-targets",
-                        "children",
-                        "--sample-spool-dir",
-                        spool,
-                        NULL,
-                };
-                r = add_process(m, "shipper", argv, &p);
-                if (r < 0)
-                        return r;
-                /* The password goes by environment, not argv, which every user can read. */
-                if (!FMT(env, "SHIPPER_PASSWORD=%s", m->ch_password))
-                        return -ENAMETOOLONG;
-                r = process_add_env(p, env);
-                if (r < 0)
-                        return r;
-        }
-        {
-                size_t n = 0, k = 0;
-                _cleanup_free_ const char **argv = NULL;
-
-                while (c->loggen_args[n])
-                        n++;
-                argv = new0(const char *, n + 6);
-                if (!argv)
-                        return log_oom();
-                argv[k++] = c->loggen;
-                argv[k++] = "--health-address";
-                argv[k++] = "127.0.0.1";
-                argv[k++] = "--health-port";
-                argv[k++] = lg_port;
-                for (size_t i = 0; i < n; i++)
-                        argv[k++] = c->loggen_args[i];
-                r = add_process(m, "loggen", argv, &p);
-                if (r < 0)
-                        return r;
-                /* loggen's stdout becomes a container log file, as the container runtime writes it in the
-                 * cluster, so the shipper reads the same format in both modes. */
-                r = process_set_cri_output(p, log_dir, "loggen-local", "otel-demo", "loggen");
-                if (r < 0)
-                        return r;
-        }
         return 0;
 }
 

@@ -76,7 +76,12 @@ void manager_set_phase(Manager *m, SupervisorState s, const char *reason);
 
 const char *supervisor_state_to_string(SupervisorState s);
 
-/* The status document (schema "otel-supervisor/status/v1") as JSON text; caller frees. */
+/* Seconds the ClickHouse check under way has waited for an answer, when that is too long; 0 otherwise. */
+double clickhouse_silence(Manager *m);
+/* Children's state changes (supervisor-process.c) end here. */
+void on_process_change(Process *p, void *userdata);
+
+/* supervisor-status.c: the status document ("otel-supervisor/status/v1") as JSON text; caller frees. */
 char *manager_status_json(Manager *m);
-/* Prometheus text exposition; caller frees. */
+/* supervisor-status.c: Prometheus text exposition; caller frees. */
 char *manager_metrics_text(Manager *m);

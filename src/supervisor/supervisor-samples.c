@@ -21,13 +21,14 @@ struct SampleChecker {
 };
 
 int sample_quality_parse(const char *tsv, SampleQuality *q) {
-        uint64_t v[5];
+        uint64_t v[6];
         const char *p = tsv;
 
-        for (size_t i = 0; i < 5; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                bool last = i == ELEMENTSOF(v) - 1;
                 char num[32];
-                size_t n = strcspn(p, i < 4 ? "\t" : "\n");
-                if (n == 0 || n >= sizeof(num) || p[n] != (i < 4 ? '\t' : '\n'))
+                size_t n = strcspn(p, last ? "\n" : "\t");
+                if (n == 0 || n >= sizeof(num) || p[n] != (last ? '\n' : '\t'))
                         return -EBADMSG;
                 memcpy(num, p, n);
                 num[n] = 0;
@@ -42,6 +43,7 @@ int sample_quality_parse(const char *tsv, SampleQuality *q) {
         q->gaps = v[2];
         q->cpu_over = v[3];
         q->memory_over = v[4];
+        q->unbilled_late = v[5];
         return 0;
 }
 
@@ -62,13 +64,17 @@ int sample_quality_metrics(const SampleQuality *q, StrBuf *out) {
                 "otel_supervisor_resource_sample_issues_last_hour{check=\"gap\"} %" PRIu64 "\n"
                 "otel_supervisor_resource_sample_issues_last_hour{check=\"cpu_over_allocation\"} %" PRIu64
                 "\n"
-                "otel_supervisor_resource_sample_issues_last_hour{check=\"memory_over_limit\"} %" PRIu64
-                "\n",
+                "otel_supervisor_resource_sample_issues_last_hour{check=\"memory_over_limit\"} %" PRIu64 "\n"
+                "# HELP otel_supervisor_resource_unbilled_late_samples Samples of hours older than the billing "
+                "refresh window that no bill includes.\n"
+                "# TYPE otel_supervisor_resource_unbilled_late_samples gauge\n"
+                "otel_supervisor_resource_unbilled_late_samples %" PRIu64 "\n",
                 q->samples,
                 q->workloads,
                 q->gaps,
                 q->cpu_over,
-                q->memory_over);
+                q->memory_over,
+                q->unbilled_late);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
@@ -170,8 +176,10 @@ int sample_checker_new(
         if (asprintf(
                     &c->sql,
                     "SELECT count(), uniqExact(customer_id, vm_id), countIf(bitAnd(quality, 1) != 0), "
-                    "countIf(bitAnd(quality, 2) != 0), countIf(bitAnd(quality, 4) != 0) FROM %s.metrics_raw "
+                    "countIf(bitAnd(quality, 2) != 0), countIf(bitAnd(quality, 4) != 0), "
+                    "(SELECT samples FROM %s.billing_unbilled_samples) FROM %s.metrics_raw "
                     "WHERE timestamp > now() - INTERVAL 1 HOUR FORMAT TabSeparated",
+                    database,
                     database) < 0)
                 return -ENOMEM;
         if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(user)) < 0 ||

@@ -9,13 +9,15 @@
 
 /* Data quality of the resource samples (docs/metrics.md), as stored in <database>.metrics_raw: over the
  * last hour, how many samples, and how many came after a gap, had CPU above the allocation or memory above
- * the limit (the sampler flags such samples in `quality` and keeps them). Asked of ClickHouse with every
- * poll, so it reflects the local runtime and the cluster alike. */
+ * the limit (the sampler flags such samples in `quality` and keeps them); and the late samples no bill
+ * includes (<database>.billing_unbilled_samples: of hours older than the billing refresh window). Asked of
+ * ClickHouse with every poll, so it reflects the local runtime and the cluster alike. */
 
 typedef struct SampleQuality {
         bool checked;
         char *error; /* why the last query failed (e.g. no metrics_raw table), or NULL */
         uint64_t samples, workloads, gaps, cpu_over, memory_over;
+        uint64_t unbilled_late; /* not limited to the last hour */
 } SampleQuality;
 
 typedef struct SampleChecker SampleChecker;

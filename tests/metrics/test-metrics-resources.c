@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shipper-resources.h"
+#include "sampler-resources.h"
 
 static char root[] = "/tmp/test-metrics-XXXXXX";
 
@@ -271,16 +271,27 @@ Test(resources, process, .init = setup, .fini = teardown) {
 Test(resources, counter_delta) {
         ResourceStats st = {0};
 
-        cr_expect_eq(resource_counter_delta(10, 25, &st), 15);
-        cr_expect_eq(resource_counter_delta(5, 5, &st), 0);
-        /* A 32-bit counter wrapping. */
-        cr_expect_eq(resource_counter_delta(UINT32_MAX - 99, 50, &st), 150);
-        cr_expect_eq(st.counter_wraps, 1);
-        /* Going backwards otherwise: a reset, never negative, never a spike. */
-        cr_expect_eq(resource_counter_delta(1000000, 10, &st), 0);
-        cr_expect_eq(resource_counter_delta(UINT64_C(1) << 40, 5, &st), 0);
-        cr_expect_eq(st.counter_resets, 2);
-        cr_expect_eq(st.counter_wraps, 1);
+        cr_expect_eq(resource_counter_delta(10, 25, 64, &st), 15);
+        cr_expect_eq(resource_counter_delta(5, 5, 64, &st), 0);
+        /* A 64-bit counter that was reset, read between 2^31 and 2^32 before: a reset, counted as 0, not a
+         * 32-bit wrap of 2^32 - 2959809074 + 1000 = 1335159222 bytes. */
+        cr_expect_eq(resource_counter_delta(UINT64_C(2959809074), 1000, 64, &st), 0);
+        cr_expect_eq(resource_counter_delta(UINT32_MAX - 99, 50, 64, &st), 0);
+        cr_expect_eq(resource_counter_delta(1000000, 10, 64, &st), 0);
+        cr_expect_eq(resource_counter_delta(UINT64_C(1) << 40, 5, 64, &st), 0);
+        cr_expect_eq(st.counter_resets, 4);
+        cr_expect_eq(st.counter_wraps, 0);
+        /* A counter known to be 32 bits wide wraps: 100 before 2^32, 50 after. */
+        cr_expect_eq(resource_counter_delta(UINT32_MAX - 99, 50, 32, &st), 150);
+        /* A total over two 32-bit counters (above 2^32) of which one wrapped: modulo 2^32. */
+        cr_expect_eq(
+                resource_counter_delta(
+                        (UINT64_C(1) << 32) + 4000000000u, (UINT64_C(1) << 32) + 100, 32, &st),
+                (UINT64_C(1) << 32) + 100 - 4000000000u);
+        cr_expect_eq(st.counter_wraps, 2);
+        /* A small step back: as a wrap it would be more than 2^31, so it is a reset. */
+        cr_expect_eq(resource_counter_delta(1000000, 10, 32, &st), 0);
+        cr_expect_eq(st.counter_resets, 5);
 }
 
 Test(resources, samples) {

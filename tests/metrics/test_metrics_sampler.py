@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """The shipper's resource sampler end to end: fake /proc and cgroup v2 trees (test input written here, with
-known counter increments, a 32-bit wrap, a pod restart, a counter going backwards, memory above the limit,
-a CPU burst and a stall) are sampled at 100 ms by the real shipper and inserted into the real engine; the
-stored rows must add up to exactly the increments, with no negative or spiking rate, and the data-quality
-counters in /metrics must show every irregularity. Also: spooled batches re-sent after a restart are stored
-once, and the children of a process (the local runtime) are sampled from the real /proc."""
+known counter increments, a reset of a 64-bit network counter read between 2^31 and 2^32, a pod restart, a
+counter going backwards, memory above the limit, a CPU burst and a stall) are sampled at 100 ms by the real
+shipper and inserted into the real engine; the stored rows must add up to exactly the increments, with no
+negative or spiking rate, the seed's bill query must bill them, and the data-quality counters in /metrics
+must show every irregularity. A 32-bit counter (--sample-net-counter-bits 32) wraps instead. Also: spooled
+batches re-sent after a restart are stored once, and the children of a process (the local runtime) are
+sampled from the real /proc."""
 import os
 import shutil
 import signal
@@ -41,15 +43,16 @@ def write(path, text):
 class FakeMachine:
     """A /proc and a cgroup v2 tree with one pod, counters set by the test."""
 
-    def __init__(self, root):
+    def __init__(self, root, pod_rx=(1 << 32) - 5000, rx_bits=64, pod="shop_cart-7f9c"):
+        self.rx_mod = 1 << rx_bits
         self.proc = os.path.join(root, "proc")
         self.cgroup = os.path.join(root, "cgroup")
         self.pods = os.path.join(root, "pods")
-        os.makedirs(os.path.join(self.pods, f"shop_cart-7f9c_{UID}"))
+        os.makedirs(os.path.join(self.pods, f"{pod}_{UID}"))
         self.pod_dir = os.path.join(self.cgroup, "kubepods.slice", "kubepods-burstable.slice",
                                     f"kubepods-burstable-pod{UID.replace('-', '_')}.slice")
         self.host = dict(busy=1000, rx=5000, tx=7000, rd=100, wr=200)
-        self.pod = dict(cpu=1_000_000, mem=100 << 20, rx=(1 << 32) - 5000, tx=10, rd=0, wr=0)
+        self.pod = dict(cpu=1_000_000, mem=100 << 20, rx=pod_rx, tx=10, rd=0, wr=0)
         self.make_pod_dir()
         self.flush()
 
@@ -72,7 +75,7 @@ class FakeMachine:
               f"   8       0 sda 1 0 {h['rd']} 0 1 0 {h['wr']} 0 0 0 0\n   8       1 sda1 1 0 {h['rd']} 0 1 0 {h['wr']} 0 0 0 0\n"
               f"   7       0 loop0 1 0 77 0 1 0 77 0 0 0 0\n")
         write(os.path.join(self.proc, "4242", "net", "dev"),
-              hdr + f"  eth0: {p['rx'] % (1 << 32)} 1 0 0 0 0 0 0 {p['tx']} 1 0 0 0 0 0 0\n")
+              hdr + f"  eth0: {p['rx'] % self.rx_mod} 1 0 0 0 0 0 0 {p['tx']} 1 0 0 0 0 0 0\n")
         write(os.path.join(self.pod_dir, "cpu.stat"), f"usage_usec {p['cpu']}\nuser_usec 1\nsystem_usec 1\n")
         write(os.path.join(self.pod_dir, "memory.current"), f"{p['mem']}\n")
         write(os.path.join(self.pod_dir, "io.stat"), f"8:0 rbytes={p['rd']} wbytes={p['wr']} rios=1 wios=1\n")
@@ -155,8 +158,10 @@ class SamplerTest(unittest.TestCase):
         return ["--sample-targets", "host,pods", "--sample-interval", "100ms", "--sample-batch-samples", "10",
                 "--proc-root", fake.proc, "--cgroup-root", fake.cgroup, "--pods-log-dir", fake.pods] + list(extra)
 
-    def test_totals_wrap_restart_quality(self):
-        fake = FakeMachine(self.dir)
+    def test_totals_reset_restart_quality(self):
+        # The pod's network counter is 64 bits wide; it reads 2 959 809 074 (between 2^31 and 2^32) when it
+        # is reset to 0: a reset, not a 32-bit wrap of 1.24 GiB.
+        fake = FakeMachine(self.dir, pod_rx=2_959_809_074)
         sh = Shipper(self.dir, self.url, *self.sampler_args(fake, "--sample-table", "metrics_raw"))
         try:
             # The first reading is the baseline: only what changes after it is counted.
@@ -167,7 +172,11 @@ class SamplerTest(unittest.TestCase):
                     fake.restart_pod()
                 step = 30_000 if i != 20 else 400_000  # one step far above the 1-core allocation
                 fake.pod["cpu"] += step
-                fake.pod["rx"] += 1500  # starts 5000 below 2^32: wraps
+                if i == 15:
+                    fake.pod["rx"] = 0  # reset (this step adds nothing to it)
+                else:
+                    fake.pod["rx"] += 1500
+                    total["rx"] += 1500
                 fake.pod["tx"] += 700
                 fake.pod["rd"] += 4096
                 fake.pod["wr"] += 8192
@@ -175,13 +184,15 @@ class SamplerTest(unittest.TestCase):
                 fake.host["rx"] += 100
                 fake.pod["mem"] = (300 << 20) if i in (10, 11) else (100 << 20) + i * 4096  # above memory.max
                 total["cpu"] += step
-                total["rx"] += 1500
                 total["tx"] += 700
                 total["rd"] += 4096
                 total["wr"] += 8192
                 total["hbusy"] += 3
                 total["hrx"] += 100
                 fake.flush()
+                if i == 15:  # the sampler reads the reset value itself, not a later one
+                    ticks = sh.metrics()["shipper_sampler_ticks_total"]
+                    sh.wait(lambda m: m["shipper_sampler_ticks_total"] >= ticks + 2, "a reading after the reset")
                 if i == 30:
                     sh.proc.send_signal(signal.SIGSTOP)  # a stall longer than sample-gap
                     time.sleep(1.5)
@@ -197,10 +208,12 @@ class SamplerTest(unittest.TestCase):
         except BaseException:
             sh.stop(signal.SIGKILL)
             raise
-        for k in ("gaps", "cpu_over_allocation", "memory_over_limit", "counter_wraps", "counter_resets", "restarts"):
+        for k in ("gaps", "cpu_over_allocation", "memory_over_limit", "counter_resets", "restarts"):
             self.assertGreaterEqual(m[f"shipper_sampler_{k}_total"], 1, k)
+        self.assertEqual(m["shipper_sampler_counter_wraps_total"], 0)
         self.assertEqual(m["shipper_sampler_batches_refused_total"], 0)
         rows = self.ep.rows("SELECT vm_id, sum(cpu_used_us) AS cpu, sum(network_rx_bytes) AS rx, "
+                            "max(network_rx_bytes) AS max_rx, "
                             "sum(network_tx_bytes) AS tx, sum(disk_read_bytes) AS rd, sum(disk_write_bytes) AS wr, "
                             "max(cpu_used_us) AS max_cpu, count() AS n, groupBitOr(quality) AS q, "
                             "countIf(bitAnd(quality, 1) != 0) AS gaps, countIf(bitAnd(quality, 2) != 0) AS cpu_over, "
@@ -218,6 +231,8 @@ class SamplerTest(unittest.TestCase):
         self.assertEqual(int(pod["wr"]), total["wr"])
         self.assertEqual(int(pod["rx"]), total["rx"])
         self.assertEqual(int(pod["tx"]), total["tx"])
+        self.assertLessEqual(int(pod["max_rx"]), 2 * 1500)  # the reset is no spike
+        self.check_bill("shop", total["cpu"], total["rx"] + total["tx"])
         # No spike: the largest sample is the 400 ms burst (plus at most a neighbouring step).
         self.assertLessEqual(int(pod["max_cpu"]), 400_000 + 2 * 30_000)
         self.assertGreaterEqual(int(pod["cpu_over"]), 1)
@@ -229,6 +244,53 @@ class SamplerTest(unittest.TestCase):
         self.assertEqual(int(host["limit"]), 2000)
         self.assertEqual(int(host["mem_total"]), 8000000 * 1024)
 
+
+    def check_bill(self, customer, cpu_us, net_bytes):
+        """The seed's bill query (as the seed writes it, for this customer) after two pricing runs: the CPU
+        time and bytes the test put into the counters, in vCPU-hours and GB (2^30 bytes)."""
+        if self.ep.scalar(f"SELECT min(timestamp) >= toStartOfMonth(now()) FROM metrics_raw "
+                          f"WHERE customer_id = '{customer}'") != "1":
+            print("the samples began last month: the month's bill does not hold them all; not checked")
+            return
+        for _ in range(2):
+            self.ep.ok("SYSTEM REFRESH VIEW default.billing_hourly_refresh")
+            self.ep.ok("SYSTEM WAIT VIEW default.billing_hourly_refresh")
+        got = self.ep.rows(f"""-- Monthly bill for customer
+SELECT
+    sum(vcpu_hours) as total_vcpu_hours,
+    sum(memory_gb_hours) as total_memory_gb_hours,
+    sum(network_gb) as total_network_gb,
+    sum(total_cost) as total_cost
+FROM billing_hourly
+WHERE customer_id = '{customer}'
+  AND hour >= toStartOfMonth(now())
+  AND hour < toStartOfMonth(now()) + INTERVAL 1 MONTH;""")[0]
+        self.assertAlmostEqual(float(got["total_vcpu_hours"]), cpu_us / 3600e6, delta=1e-12)
+        self.assertAlmostEqual(float(got["total_network_gb"]), net_bytes / (1 << 30), delta=1e-12)
+        print(f"bill of {customer}: {got}")
+
+    def test_32bit_network_counter_wraps(self):
+        """--sample-net-counter-bits 32 (a 32-bit kernel): the pod's counter passes 2^32 and is unwrapped."""
+        fake = FakeMachine(self.dir, pod_rx=(1 << 32) - 5000, rx_bits=32, pod="wraps_wrap-pod")
+        sh = Shipper(self.dir, self.url, *self.sampler_args(fake, "--sample-net-counter-bits", "32",
+                                                             "--host-name", "wraphost"))
+        try:
+            sh.wait(lambda m: m["shipper_sampler_workloads"] == 2 and m["shipper_sampler_ticks_total"] >= 3, "baseline")
+            for _ in range(10):
+                fake.pod["rx"] += 1500
+                fake.flush()
+                time.sleep(0.1)
+            sent = sh.metrics()["shipper_sampler_batches_sent_total"]
+            m = sh.wait(lambda m: m["shipper_sampler_batches_sent_total"] >= sent + 2, "last batches")
+            self.assertEqual(sh.stop(), 0)
+        except BaseException:
+            sh.stop(signal.SIGKILL)
+            raise
+        self.assertGreaterEqual(m["shipper_sampler_counter_wraps_total"], 1)
+        self.assertEqual(m["shipper_sampler_counter_resets_total"], 0)
+        got = self.ep.rows("SELECT sum(network_rx_bytes) AS rx, max(network_rx_bytes) AS max_rx FROM metrics_raw "
+                           "WHERE vm_id = 'wrap-pod'")[0]
+        self.assertEqual((int(got["rx"]), int(got["max_rx"]) <= 3000), (15000, True))
 
     def test_spooled_batches_resent_after_restart_are_stored_once(self):
         fake = FakeMachine(self.dir)
@@ -313,6 +375,10 @@ class SamplerTest(unittest.TestCase):
         self.assertEqual(rc, 2, err)
         self.assertIn("--sample-targets", err)
         self.assertIn("host, pods, children", err)
+        rc, err = run("--sample-net-counter-bits", "48")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--sample-net-counter-bits", err)
+        self.assertIn("32 or 64", err)
         rc, err = run("--sample-interval", "5ms")
         self.assertEqual(rc, 2, err)
         self.assertIn("--sample-interval", err)

@@ -78,19 +78,20 @@ class ConcurrencyTest(unittest.TestCase):
 
 
     def slow_and_fast(self, sessions):
-        """Runs a ~3 s query and, while it runs, a quick one; returns whether the slow one was still running
-        when the quick one was answered."""
+        """Runs a ~5 s query and, while it runs, a quick one; returns whether the slow one was still running
+        when the quick one was answered. The quick one starts 1.5 s after the slow one, which leaves a loaded
+        machine time to have the slow one running first."""
         with Endpoint(schema=False, extra_args=["--engine-sessions", str(sessions)]) as ep:
             slow_done = threading.Event()
             result = {}
 
             def slow():
-                result["slow"] = ep.query("SELECT sum(sleepEachRow(0.5)) FROM numbers(6) SETTINGS max_block_size = 1")
+                result["slow"] = ep.query("SELECT sum(sleepEachRow(0.5)) FROM numbers(10) SETTINGS max_block_size = 1")
                 slow_done.set()
 
             t = threading.Thread(target=slow)
             t.start()
-            time.sleep(0.5)
+            time.sleep(1.5)
             r = ep.query("SELECT 'quick'")
             overlapped = not slow_done.is_set()
             t.join(timeout=60)

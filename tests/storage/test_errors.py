@@ -6,9 +6,10 @@ import gzip
 import os
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from endpoint import PASSWORD, Endpoint, shipper_rows  # noqa: E402
+from endpoint import PASSWORD, USER, Endpoint, shipper_rows  # noqa: E402
 
 
 class ErrorTest(unittest.TestCase):
@@ -165,8 +166,82 @@ class AuthTest(unittest.TestCase):
             self.assertIn(b"No password configured", p.stdout)
             p = subprocess.run([self.ep.program, "--data-dir", d, "--port", "99999"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-            self.assertNotEqual(p.returncode, 0)
+            self.assertEqual(p.returncode, 2, p.stdout)
             self.assertIn(b"--port", p.stdout)
+
+    def test_config_errors_exit_2_before_the_engine_loads(self):
+        """Every configuration mistake exits 2 with one line naming the option, before libchdb is loaded
+        (--chdb-lib points nowhere, so reaching the engine would fail differently)."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, CLICKHOUSE_PASSWORD="pw")
+            cases = [
+                (["--port", "99999"], b"--port"),
+                (["--port", "-1"], b"--port"),
+                (["--listen", "not-an-address"], b"--listen"),
+                (["--listen", "256.1.1.1"], b"--listen"),
+                (["--listen", "::1::2"], b"--listen"),
+                (["--listen", "localhost"], b"--listen"),
+                (["--max-connections", "0"], b"--max-connections"),
+                (["--logs-ttl-days", "3"], b"--logs-ttl-days"),
+            ]
+            for args, option in cases:
+                p = subprocess.run(
+                    [self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so"] + args,
+                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+                self.assertEqual(p.returncode, 2, (args, p.stdout))
+                self.assertIn(option, p.stdout, args)
+                self.assertNotIn(b"libchdb", p.stdout, args)
+            # A run-time failure (the engine cannot be loaded) is 1, not 2.
+            p = subprocess.run([self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so",
+                                "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=60)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn(b"libchdb", p.stdout)
+
+
+class TestFraming(unittest.TestCase):
+    """RFC 9112 §6.3: conflicting Content-Length fields are a 400, and nothing of the body is stored."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ep = Endpoint().start()
+        cls.ep.ok("CREATE TABLE framing (s String) ENGINE = MergeTree ORDER BY s")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ep.cleanup()
+
+    def raw(self, head, body=b""):
+        import socket
+        with socket.create_connection(("127.0.0.1", self.ep.port), timeout=30) as s:
+            s.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data
+
+    def request_head(self, *length_fields):
+        q = urllib.parse.quote("INSERT INTO framing FORMAT TSV")
+        lines = [f"POST /?query={q} HTTP/1.1", "Host: x", "Connection: close", f"X-ClickHouse-User: {USER}",
+                 f"X-ClickHouse-Key: {PASSWORD}"] + [f"Content-Length: {v}" for v in length_fields]
+        return ("\n".join(lines) + "\n").encode()
+
+    def test_two_different_lengths(self):
+        for fields in (("5", "7"), ("7", "5"), ("5, 7",), ("5", "5, 7"), ("x",), ("5", "")):
+            data = self.raw(self.request_head(*fields), b"wxyz\nefg\n")
+            self.assertTrue(data.startswith(b"HTTP/1.1 400"), (fields, data[:200]))
+            self.assertIn(b"Content-Length", data)
+        self.assertEqual(self.ep.scalar("SELECT count() FROM framing WHERE s != 'abcd'"), "0")
+
+    def test_same_length_twice_is_one_length(self):
+        data = self.raw(self.request_head("5", "5"), b"abcd\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:300])
+        self.assertEqual(self.ep.scalar("SELECT count() FROM framing WHERE s = 'abcd'"), "1")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ class SchemaTest(unittest.TestCase):
     def test_tables_created_on_empty_dir(self):
         names = self.ep.scalar("SELECT arrayStringConcat(groupArray(name), ',') FROM "
                                "(SELECT name FROM system.tables WHERE database = 'default' ORDER BY name)")
-        self.assertEqual(names, "billing_hourly,billing_hourly_refresh,metrics_5min,metrics_5min_mv,metrics_hourly,"
+        self.assertEqual(names, "billing_hourly,billing_hourly_refresh,billing_hourly_versions,billing_settings,"
+                                "billing_unbilled_samples,metrics_5min,metrics_5min_mv,metrics_hourly,"
                                 "metrics_hourly_mv,metrics_pricing,metrics_raw,"
                                 "otel_logs,otel_logs_hourly,otel_logs_hourly_mv,otel_logs_hourly_summary")
 
@@ -131,7 +132,7 @@ class SchemaTest(unittest.TestCase):
     def test_reapply_over_http_is_idempotent(self):
         before = self.ep.ok("SELECT name, create_table_query FROM system.tables WHERE database = 'default' ORDER BY name")
         files = sorted(f for f in os.listdir(SCHEMA_DIR) if f.endswith(".sql") and not f.endswith(".compat.sql"))
-        self.assertEqual(len(files), 12)
+        self.assertEqual(len(files), 15)
         for _ in range(2):
             for name in files:
                 with open(os.path.join(SCHEMA_DIR, name)) as f:
@@ -139,8 +140,9 @@ class SchemaTest(unittest.TestCase):
                 self.assertEqual(r.status, 200, f"{name}: {r}")
         after = self.ep.ok("SELECT name, create_table_query FROM system.tables WHERE database = 'default' ORDER BY name")
         self.assertEqual(before, after)
-        # The pricing table is filled when created only: applying again adds no row.
+        # The pricing and billing settings tables are filled when created only: applying again adds no row.
         self.assertEqual(self.ep.scalar("SELECT count() FROM metrics_pricing"), "1")
+        self.assertEqual(self.ep.scalar("SELECT count() FROM billing_settings"), "1")
 
     def test_retention_ttl_drops_expired_rows(self):
         old = shipper_rows(5, start_ns=(int(time.time()) - 10 * 86400) * 10**9, service="ttl-old")
@@ -174,7 +176,7 @@ class SchemaLifecycleTest(unittest.TestCase):
             self.assertEqual(ep.stop(), 0)
             ep.start()
             self.assertEqual(ep.scalar("SELECT count() FROM otel_logs"), "10")
-            self.assertEqual(ep.read_log().count("Applied "), 24)
+            self.assertEqual(ep.read_log().count("Applied "), 30)
         finally:
             ep.cleanup()
 

@@ -1,6 +1,6 @@
 """Resource samples in the local runtime: the shipper samples the supervisor's children into metrics_raw, and
-the supervisor reports the samples' data quality (gaps, CPU above the allocation, memory above the limit)
-in its status document and /metrics, from what ClickHouse stores."""
+the supervisor reports the samples' data quality (gaps, CPU above the allocation, memory above the limit,
+late samples no bill includes) in its status document and /metrics, from what ClickHouse stores."""
 import json
 import re
 import time
@@ -59,6 +59,15 @@ def test_children_sampled_and_quality_reported(stack):
     assert metric(sup, "gap") >= before["gaps"] + 1
     assert metric(sup, "cpu_over_allocation") >= before["cpu_over_allocation"] + 2
     assert metric(sup, "memory_over_limit") >= before["memory_over_limit"] + 3
+
+    # A sample of an hour older than the billing refresh window (48 hours) is never billed: it is counted.
+    assert before["unbilled_late_samples"] == 0
+    old = int(time.time()) // 3600 * 3600 * 1000 - 50 * 3_600_000
+    late = {"customer_id": "test", "vm_id": "late", "timestamp": old + 60_000, "interval_ms": 100}
+    query(sup, "INSERT INTO metrics_raw FORMAT JSONEachRow " + json.dumps(late) + "\n")
+    wait_until(lambda: samples(sup).get("unbilled_late_samples") == 1, 30, what="the late sample in the status")
+    st, _, body = http("GET", "/metrics", port=sup.ports["status"])
+    assert "otel_supervisor_resource_unbilled_late_samples 1\n" in body.decode()
 
     # Without the table the status says why, and /metrics leaves the figures out.
     query(sup, "RENAME TABLE metrics_raw TO metrics_raw_gone")

@@ -2,9 +2,12 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,19 +103,22 @@ static void teardown(void) {
 
 TestSuite(http_server, .init = setup, .fini = teardown, .timeout = 30);
 
-static void fetch(
+/* One request through curl on the loop, which turns until it is answered or deadline_sec passed. */
+static void fetch_from(
         Fetch *f,
+        HttpServer *srv,
         const char *method,
         const char *path,
         const char *body,
         size_t body_size,
-        const char *unix_path) {
+        const char *unix_path,
+        unsigned deadline_sec) {
         _cleanup_(curl_easy_cleanupp) CURL *e = curl_easy_init();
         char url[256];
 
         *f = (Fetch){.body = STRBUF_INIT(1 << 20)};
         (void) snprintf(
-                url, sizeof(url), "http://127.0.0.1:%u%s", unix_path ? 80 : http_server_port(server), path);
+                url, sizeof(url), "http://127.0.0.1:%u%s", unix_path ? 80 : http_server_port(srv), path);
         cr_assert_not_null(e);
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -129,10 +135,22 @@ static void fetch(
         if (unix_path)
                 curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, unix_path);
         cr_assert_eq(curl_glue_add(glue, e, on_done, f), 0);
-        for (int i = 0; i < 1000 && !f->done; i++)
+        for (unsigned i = 0; i < deadline_sec * 10 && !f->done; i++)
                 cr_assert_geq(sd_event_run(event, 100 * 1000), 0);
-        cr_assert(f->done, "request did not complete");
+        if (!f->done)
+                curl_glue_remove(glue, e);
+        cr_assert(f->done, "%s %s not answered within %us", method, path, deadline_sec);
         cr_assert_eq(f->result, CURLE_OK, "curl: %s", curl_easy_strerror(f->result));
+}
+
+static void fetch(
+        Fetch *f,
+        const char *method,
+        const char *path,
+        const char *body,
+        size_t body_size,
+        const char *unix_path) {
+        fetch_from(f, server, method, path, body, body_size, unix_path, 100);
 }
 
 Test(http_server, get_with_query_and_headers) {
@@ -312,4 +330,238 @@ Test(http_server, bad_address_rejected) {
         cr_assert_eq(http_server_new_tcp(event, "not-an-ip", 0, &c, &s2), -EINVAL);
         cr_assert_eq(
                 http_server_new_tcp(event, "127.0.0.1", http_server_port(server), &c, &s2), -EADDRINUSE);
+}
+
+/* Connection floods. A flood is plain sockets of this process, connected before the loop turns: the kernel
+ * completes the connections and queues them in the listen backlog, as a slowloris client's would be. */
+
+#define FLOOD_CONNECTIONS 500
+
+static int connect_to(uint16_t port, const char *unix_path) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_un un;
+        } sa = {};
+        socklen_t len;
+        int fd;
+
+        if (unix_path) {
+                sa.un.sun_family = AF_UNIX;
+                (void) snprintf(sa.un.sun_path, sizeof(sa.un.sun_path), "%s", unix_path);
+                len = sizeof(sa.un);
+        } else {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(port);
+                sa.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                len = sizeof(sa.in);
+        }
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(connect(fd, &sa.sa, len), 0, "connect: %s", strerror(errno));
+        return fd;
+}
+
+static void send_all(int fd, const char *s) {
+        cr_assert_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t) strlen(s));
+}
+
+/* Whether the server closed fd (end of file or reset), without waiting. Any answer it sent is read. */
+static bool closed_by_server(int fd) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (k > 0)
+                        continue;
+                return k == 0 || errno != EAGAIN;
+        }
+}
+
+static void turn_loop(unsigned times) {
+        for (unsigned i = 0; i < times; i++)
+                cr_assert_geq(sd_event_run(event, 10 * 1000), 0);
+}
+
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        cr_assert_geq(rl.rlim_max, FLOOD_CONNECTIONS + 512, "RLIMIT_NOFILE too low for the flood");
+        rl.rlim_cur = rl.rlim_max;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Idle ones, ones stalled after a request line, ones that had an answer and keep the connection. */
+static void flood_open(int *fds, uint16_t port, const char *unix_path) {
+        for (size_t i = 0; i < FLOOD_CONNECTIONS; i++) {
+                fds[i] = connect_to(port, unix_path);
+                if (i % 3 == 1)
+                        send_all(fds[i], "GET /hello HTTP/1.1\r\nHost: flood\r\nX-Slow: ");
+                else if (i % 3 == 2)
+                        send_all(fds[i], "GET /hello HTTP/1.1\r\nHost: flood\r\n\r\n");
+        }
+}
+
+static void flood_close(int *fds) {
+        for (size_t i = 0; i < FLOOD_CONNECTIONS; i++)
+                close(fds[i]);
+}
+
+static void flood_then_answer(HttpServer *srv, const char *unix_path) {
+        int fds[FLOOD_CONNECTIONS];
+        unsigned n_closed = 0;
+        HttpServerStats st;
+        Fetch f;
+
+        raise_fd_limit();
+        flood_open(fds, http_server_port(srv), unix_path);
+
+        /* Queued behind 500 connections that will never finish a request, the request is answered: the
+         * oldest are closed to make room. */
+        fetch_from(&f, srv, "GET", "/hello?who=flood", NULL, 0, unix_path, 30);
+        cr_assert_eq(f.status, 200);
+        cr_assert_str_eq(f.body.data, "{\"hello\":\"flood\"}");
+        strbuf_done(&f.body);
+        http_server_get_stats(srv, &st);
+        cr_assert_geq(st.accepted, FLOOD_CONNECTIONS + 1);
+        cr_assert_leq(st.connections, 64, "never more than max_connections held: %u", st.connections);
+        cr_assert_geq(st.evicted, FLOOD_CONNECTIONS + 1 - 64, "evicted %" PRIu64, st.evicted);
+
+        /* The flood's clients see their connections closed. */
+        turn_loop(5);
+        for (size_t i = 0; i < FLOOD_CONNECTIONS; i++)
+                n_closed += closed_by_server(fds[i]);
+        cr_assert_geq(n_closed, FLOOD_CONNECTIONS - 64, "only %u flood connections closed", n_closed);
+
+        /* And once the flood goes, the server answers still. */
+        flood_close(fds);
+        fetch_from(&f, srv, "GET", "/hello", NULL, 0, unix_path, 30);
+        cr_assert_eq(f.status, 200);
+        strbuf_done(&f.body);
+        turn_loop(5);
+        http_server_get_stats(srv, &st);
+        /* At most curl's own, kept alive in its connection cache. */
+        cr_assert_leq(st.connections, 1, "connections left: %u", st.connections);
+}
+
+Test(http_server, flood_of_held_connections_does_not_lock_clients_out) {
+        flood_then_answer(server, NULL);
+}
+
+Test(http_server, flood_on_unix_socket) {
+        HttpServerConfig c = {.routes = routes, .n_routes = 1};
+        char dir[] = "/tmp/otel-http-XXXXXX", path[128];
+        HttpServer *us = NULL;
+
+        cr_assert_not_null(mkdtemp(dir));
+        (void) snprintf(path, sizeof(path), "%s/status.sock", dir);
+        cr_assert_eq(http_server_new_unix(event, path, 0600, &c, &us), 0);
+        flood_then_answer(us, path);
+        http_server_free(us);
+        rmdir(dir);
+}
+
+/* The connection that waited longest for its request goes first; answering a request starts the wait
+ * anew, so a client that keeps its connection busy keeps it. */
+Test(http_server, full_server_closes_the_connection_idle_longest) {
+        HttpServerConfig c = {.routes = routes, .n_routes = 1, .max_connections = 2};
+        HttpServer *s2 = NULL;
+        HttpServerStats st;
+        char buf[512];
+        int a, b, cfd;
+
+        cr_assert_eq(http_server_new_tcp(event, "127.0.0.1", 0, &c, &s2), 0);
+        a = connect_to(http_server_port(s2), NULL);
+        turn_loop(3);
+        b = connect_to(http_server_port(s2), NULL);
+        turn_loop(3);
+        send_all(a, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+        turn_loop(3);
+        cr_assert_gt(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 0, "a was answered");
+
+        cfd = connect_to(http_server_port(s2), NULL);
+        turn_loop(5);
+        cr_assert(closed_by_server(b), "b waited longest and is closed");
+        cr_assert_not(closed_by_server(a), "a had an answer since b connected and stays");
+        cr_assert_not(closed_by_server(cfd), "the newcomer stays");
+        http_server_get_stats(s2, &st);
+        cr_assert_eq(st.evicted, 1);
+        cr_assert_eq(st.connections, 2);
+
+        /* The survivors still work. */
+        send_all(cfd, "GET /hello HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n");
+        turn_loop(3);
+        cr_assert_gt(recv(cfd, buf, sizeof(buf) - 1, MSG_DONTWAIT), 12);
+        cr_assert_eq(strncmp(buf, "HTTP/1.1 200", 12), 0);
+        close(a);
+        close(b);
+        close(cfd);
+        http_server_free(s2);
+}
+
+/* A client trickling a byte every 100 ms never lets libmicrohttpd's idle timeout expire; the request
+ * deadline (timeout_sec) closes it, and an idle one, all the same. */
+Test(http_server, slow_and_idle_clients_time_out) {
+        HttpServerConfig c = {.routes = routes, .n_routes = 1, .timeout_sec = 1};
+        const char *req =
+                "GET /hello HTTP/1.1\r\nHost: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        HttpServer *s2 = NULL;
+        HttpServerStats st;
+        bool slow_closed = false, idle_closed = false;
+        int slow, idle;
+
+        cr_assert_eq(http_server_new_tcp(event, "127.0.0.1", 0, &c, &s2), 0);
+        slow = connect_to(http_server_port(s2), NULL);
+        idle = connect_to(http_server_port(s2), NULL);
+        /* 10 s: ten times the deadline, well short of the time the trickle would take to finish. */
+        for (size_t i = 0; i < 100 && !(slow_closed && idle_closed); i++) {
+                if (!slow_closed && send(slow, req + i % strlen(req), 1, MSG_NOSIGNAL) < 0)
+                        slow_closed = true;
+                turn_loop(10);
+                slow_closed = slow_closed || closed_by_server(slow);
+                idle_closed = idle_closed || closed_by_server(idle);
+        }
+        cr_assert(slow_closed, "a trickling client kept its connection for 10s past a 1s deadline");
+        cr_assert(idle_closed, "an idle client kept its connection for 10s past a 1s deadline");
+        http_server_get_stats(s2, &st);
+        cr_assert_geq(st.timed_out, 1);
+        cr_assert_eq(st.connections, 0);
+        close(slow);
+        close(idle);
+        http_server_free(s2);
+}
+
+/* When accept() fails for want of descriptors, libmicrohttpd stops listening until a connection closes, and
+ * resumes only on a later turn: once the last connection is gone nothing would bring that turn, and every
+ * connection after would queue in the backlog for good. */
+Test(http_server, accepting_resumes_after_running_out_of_descriptors) {
+        HttpServerConfig c = {.routes = routes, .n_routes = 1};
+        HttpServer *s2 = NULL;
+        struct rlimit saved, low;
+        int fds[12], free_seen = 0, limit = 0;
+        Fetch f;
+
+        cr_assert_eq(http_server_new_tcp(event, "127.0.0.1", 0, &c, &s2), 0);
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                fds[i] = connect_to(http_server_port(s2), NULL);
+        /* Descriptors are allocated lowest first: a limit at the third free one leaves room for two accepted
+         * connections, and the third accept() fails with EMFILE. */
+        while (free_seen < 3)
+                if (fcntl(limit++, F_GETFD) < 0)
+                        free_seen++;
+        cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = (struct rlimit){.rlim_cur = (rlim_t) limit - 1, .rlim_max = saved.rlim_max};
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        turn_loop(10);
+
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                close(fds[i]);
+        turn_loop(10);
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+        fetch_from(&f, s2, "GET", "/hello", NULL, 0, NULL, 10);
+        cr_assert_eq(f.status, 200);
+        strbuf_done(&f.body);
+        http_server_free(s2);
 }

@@ -14,7 +14,7 @@
 #include "cleanup.h"
 #include "macro.h"
 #include "parse-util.h"
-#include "shipper-resources.h"
+#include "sampler-resources.h"
 
 #define READ_MAX (64 * 1024)
 
@@ -28,6 +28,7 @@ ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, 
         if (!t)
                 return NULL;
         t->kind = kind;
+        t->net_bits = 64;
         t->customer_id = strdup(customer_id);
         t->vm_id = strdup(vm_id);
         if (!t->customer_id || !t->vm_id)
@@ -488,11 +489,15 @@ int resources_read_process(
         return 0;
 }
 
-uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, ResourceStats *stats) {
+uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, unsigned bits, ResourceStats *stats) {
         if (cur >= prev)
                 return cur - prev;
-        if (prev <= UINT32_MAX) {
-                uint64_t wrapped = (UINT64_C(1) << 32) - prev + cur;
+        /* The kernel's cgroup, /proc/stat, /proc/<pid> and (on 64-bit kernels) /proc/net/dev and
+         * /proc/diskstats counters are 64 bits wide and do not wrap in practice: a drop is a reset. Taking
+         * it for a 32-bit wrap would bill up to 2^31 units that were never used. */
+        if (bits == 32) {
+                /* Modulo 2^32 also when prev is a total over devices that went past 2^32. */
+                uint64_t wrapped = (cur - prev) & UINT32_MAX;
                 if (wrapped < (UINT64_C(1) << 31)) {
                         stats->counter_wraps++;
                         return wrapped;
@@ -531,11 +536,11 @@ int resource_sample_make(
                 s.disk_read = cur->disk_read;
                 s.disk_write = cur->disk_write;
         } else {
-                s.cpu_used_us = resource_counter_delta(t->prev.cpu_usec, cur->cpu_usec, stats);
-                s.net_rx = resource_counter_delta(t->prev.net_rx, cur->net_rx, stats);
-                s.net_tx = resource_counter_delta(t->prev.net_tx, cur->net_tx, stats);
-                s.disk_read = resource_counter_delta(t->prev.disk_read, cur->disk_read, stats);
-                s.disk_write = resource_counter_delta(t->prev.disk_write, cur->disk_write, stats);
+                s.cpu_used_us = resource_counter_delta(t->prev.cpu_usec, cur->cpu_usec, 64, stats);
+                s.net_rx = resource_counter_delta(t->prev.net_rx, cur->net_rx, t->net_bits, stats);
+                s.net_tx = resource_counter_delta(t->prev.net_tx, cur->net_tx, t->net_bits, stats);
+                s.disk_read = resource_counter_delta(t->prev.disk_read, cur->disk_read, 64, stats);
+                s.disk_write = resource_counter_delta(t->prev.disk_write, cur->disk_write, 64, stats);
         }
         s.cpu_limit_millicores = cur->cpu_limit_millicores;
         s.mem_used = cur->mem_used;

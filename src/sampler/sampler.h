@@ -2,7 +2,7 @@
 #pragma once
 
 /* The shipper's resource sampler: every sample-interval it reads the machine, the pods' cgroups and/or
- * the children of a process (shipper-resources.c), turns the readings into metrics_raw rows and sends
+ * the children of a process (sampler-resources.c), turns the readings into metrics_raw rows and sends
  * them in batches (sample-batch-samples ticks or sample-flush-interval) through the shipper's
  * ClickHouse settings: same compression, retries with backoff, and a deduplication token per batch.
  * Sealed batches are kept in sample-spool-dir until ClickHouse acknowledged them, so a restart sends
@@ -30,7 +30,8 @@ typedef struct SamplerConfig {
         char *cgroup_root;
         char *pods_log_dir;
         char *host_name;
-        int64_t children_of; /* 0: the shipper's parent */
+        int64_t children_of;      /* 0: the shipper's parent */
+        int64_t net_counter_bits; /* 64, or 32: /proc/net/dev counters of a 32-bit kernel wrap */
 } SamplerConfig;
 
 void sampler_config_init(SamplerConfig *c);

@@ -18,8 +18,8 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "shipper-manager.h"
-#include "shipper-resources.h"
-#include "shipper-sampler.h"
+#include "sampler-resources.h"
+#include "sampler.h"
 #include "util.h"
 
 #define SAMPLER_ROWS_MAX (256 * 1024 * 1024)
@@ -107,6 +107,7 @@ void sampler_config_init(SamplerConfig *c) {
                 .cgroup_root = strdup("/sys/fs/cgroup"),
                 .pods_log_dir = strdup("/var/log/pods"),
                 .host_name = strdup(""),
+                .net_counter_bits = 64,
         };
 }
 
@@ -132,6 +133,12 @@ static int parse_targets(const ConfigOption *o, const char *value) {
                         p++;
         }
         return config_parse_string(o, value);
+}
+
+static int parse_counter_bits(const ConfigOption *o, const char *value) {
+        if (!streq(value, "32") && !streq(value, "64"))
+                return -EINVAL;
+        return config_parse_int64(o, value);
 }
 
 #define S_STRING(n, e, field, def, h)                                                                       \
@@ -237,6 +244,17 @@ size_t sampler_config_options(SamplerConfig *c, ConfigOption *table, size_t max)
                       0,
                       INT32_MAX,
                       "pid whose child processes are sampled (target children); 0: the shipper's parent"),
+                {.name = "sample-net-counter-bits",
+                 .env = "SHIPPER_SAMPLE_NET_COUNTER_BITS",
+                 .metavar = "N",
+                 .defval = "64",
+                 .help = "width of the kernel's network byte counters: 64, or 32 on a 32-bit kernel (a drop is "
+                         "then taken for a wrap; otherwise it is a reset, counted as 0)",
+                 .parse = parse_counter_bits,
+                 .data = &c->net_counter_bits,
+                 .min = 32,
+                 .max = 64,
+                 .expect = "32 or 64"},
         };
         /* The shipper's option table must have room for these (shipper-config.c). */
         assert(ELEMENTSOF(options) <= max);
@@ -269,6 +287,7 @@ static int add_target(
         t = resource_target_new(kind, customer, vm);
         if (!t)
                 return -ENOMEM;
+        t->net_bits = (unsigned) s->config->net_counter_bits;
         t->seen = true;
         s->targets[s->n_targets++] = t;
         *ret = t;
@@ -906,7 +925,7 @@ int sampler_metrics_render(Sampler *s, StrBuf *out) {
           s->rstats.cpu_over);
         C("memory_over_limit_total", "Samples with memory above the limit.", s->rstats.memory_over);
         C("counter_wraps_total",
-          "Counters that wrapped at 32 bits between two samples.",
+          "Network counters that wrapped at 32 bits between two samples (sample-net-counter-bits 32).",
           s->rstats.counter_wraps);
         C("counter_resets_total",
           "Counters that went backwards without a restart (counted as 0).",

@@ -62,6 +62,7 @@ typedef struct ResourceTarget {
         char *vm_id;       /* pod name, host name or process name */
         char *cgroup_dir;  /* pods: the pod's cgroup directory */
         pid_t pid;         /* processes; pods: a process in the pod's network namespace (0: not found) */
+        unsigned net_bits; /* width of the network byte counters: 64, or 32 (a 32-bit kernel's) */
         ResourceCounters prev;
         uint64_t prev_mono_usec;
         bool have_prev;
@@ -93,9 +94,11 @@ int resources_read_process(
 /* Network totals of the interfaces in /proc/<pid>/net/dev (pid 0: /proc/net/dev), loopback excluded. */
 int resources_read_net_dev(const char *proc_root, pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx);
 
-/* The amount a cumulative counter grew from prev to cur: a 32-bit wrap is recognised; any other
- * decrease is a reset (the counter restarted unnoticed) and counts as 0, never negative. */
-uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, ResourceStats *stats);
+/* The amount a cumulative counter of the given width (64 or 32 bits) grew from prev to cur. A counter below
+ * its previous reading was reset (it restarted unnoticed, or a device left the total) and counts 0: never
+ * negative, never a spike. Only a counter known to be 32 bits wide may wrap: a drop is then a wrap when
+ * (cur - prev) mod 2^32 is below 2^31, and counts that. */
+uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, unsigned bits, ResourceStats *stats);
 
 /* Turns the reading cur (taken at mono_usec/realtime_ms) into a sample against the target's previous
  * reading. Returns 1 with *ret filled, 0 for a first reading (kept as the baseline). After a restart
