@@ -86,7 +86,6 @@ typedef struct Request {
         char *role;
         char *compress, *decompress, *client_protocol_version;
         uint64_t client_revision;
-        bool cors;          /* add_http_cors_header, and the request has an Origin */
         bool send_progress; /* send_progress_in_http_headers */
         bool http_compression;
         int zlib_level;
@@ -137,6 +136,8 @@ static Request *request_free(Request *r) {
 
 /* --- responses ----------------------------------------------------------------------------------------- */
 
+static void add_cors_headers(struct MHD_Connection *c, struct MHD_Response *resp);
+
 static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, const char *text) {
         struct MHD_Response *resp;
         enum MHD_Result ret;
@@ -145,6 +146,7 @@ static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, con
         if (!resp)
                 return MHD_NO;
         (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_TEXT);
+        add_cors_headers(c, resp);
         ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -157,7 +159,13 @@ static void add_common_headers(HttpFrontend *f, struct MHD_Response *resp, const
         (void) MHD_add_response_header(resp, "X-ClickHouse-Timezone", "UTC");
 }
 
-static void add_cors_headers(struct MHD_Response *resp) {
+/* CORS: every answer to a browser's request (one with an Origin) allows any origin and exposes the
+ * X-ClickHouse-* headers, as the server does when configured with the http_options_response block of its
+ * documentation (it then adds those headers to every answer to a request with an Origin, before
+ * authentication, and add_http_cors_header changes nothing). Access still needs the password. */
+static void add_cors_headers(struct MHD_Connection *c, struct MHD_Response *resp) {
+        if (isempty(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
+                return;
         (void) MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
         (void) MHD_add_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
 }
@@ -294,8 +302,7 @@ static enum MHD_Result queue_owned(
         if (r && r->http_compression && r->resp_enc != BODY_IDENTITY)
                 (void) MHD_add_response_header(
                         resp, MHD_HTTP_HEADER_CONTENT_ENCODING, body_encoding_to_compression(r->resp_enc));
-        if (r && r->cors)
-                add_cors_headers(resp);
+        add_cors_headers(c, resp);
         *ret = resp;
         return MHD_YES;
 }
@@ -487,8 +494,7 @@ static enum MHD_Result queue_result(
         if (r->http_compression && r->resp_enc != BODY_IDENTITY)
                 (void) MHD_add_response_header(
                         resp, MHD_HTTP_HEADER_CONTENT_ENCODING, body_encoding_to_compression(r->resp_enc));
-        if (r->cors)
-                add_cors_headers(resp);
+        add_cors_headers(c, resp);
         if (r->response_headers)
                 (void) apply_response_headers(r->response_headers, resp);
         ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -649,9 +655,7 @@ static enum MHD_Result collect_argument(
                 return MHD_YES;
         }
         /* Settings the HTTP layer acts on itself; they are passed to the engine too, which checks them. */
-        if (streq(key, "add_http_cors_header"))
-                r->cors = param_true(value);
-        else if (streq(key, "send_progress_in_http_headers"))
+        if (streq(key, "send_progress_in_http_headers"))
                 r->send_progress = param_true(value);
         else if (streq(key, "enable_http_compression"))
                 r->http_compression = param_true(value);
@@ -1446,8 +1450,6 @@ static enum MHD_Result request_begin(
         if (!r->query_id && make_query_id(&r->query_id) < 0)
                 return MHD_NO;
         /* CORS only for a browser's request (it has an Origin), as the server. */
-        if (r->cors && isempty(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
-                r->cors = false;
         if (r->http_compression)
                 r->resp_enc = body_encoding_from_accept(
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));

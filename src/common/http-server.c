@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,7 +587,7 @@ int http_server_new_tcp(
                 struct sockaddr_storage storage;
         } sa = {};
         socklen_t salen;
-        int r, one = 1;
+        int r, one = 1, defer_sec = (int) (c->timeout_sec ?: HTTP_TIMEOUT_SEC_DEFAULT);
 
         if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
                 sa.in.sin_family = AF_INET;
@@ -603,6 +604,11 @@ int http_server_new_tcp(
         if (fd < 0)
                 return -errno;
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        /* The kernel hands a connection over only once its first bytes are in (or after timeout_sec): a
+         * connection that never sends anything never takes a slot, and one that is accepted has its request
+         * read on the next turn, before any eviction could pick it. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_sec, sizeof(defer_sec)) < 0)
                 return -errno;
         if (bind(fd, &sa.sa, salen) < 0)
                 return -errno;

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,14 @@ uint64_t now_nsec(clockid_t clock) {
 
         (void) clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t random_u64(void) {
+        uint64_t v = 0;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t) sizeof(v))
+                v = now_nsec(CLOCK_MONOTONIC) * UINT64_C(0x9e3779b97f4a7c15);
+        return v;
 }
 
 int loop_write(int fd, const void *buf, size_t size) {

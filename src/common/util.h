@@ -11,6 +11,10 @@ uint64_t now_usec(clockid_t clock);
 /* Nanoseconds on the given clock. */
 uint64_t now_nsec(clockid_t clock);
 
+/* 64 random bits from getrandom() (never blocks: before the kernel's pool is ready, a mix of the clock). For
+ * jitter and spreading, not for secrets. */
+uint64_t random_u64(void);
+
 /* Writes data to path so that readers see either the old or the new content, even across a crash: a
  * temporary file in the same directory, fsync, rename over the target, fsync of the directory. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);

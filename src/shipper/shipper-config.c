@@ -14,23 +14,6 @@
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 
-static const char *const compression_table[_COMPRESSION_MAX] = {
-        [COMPRESSION_NONE] = "none",
-        [COMPRESSION_GZIP] = "gzip",
-        [COMPRESSION_ZSTD] = "zstd",
-};
-
-const char *compression_to_string(Compression c) {
-        return c >= 0 && c < _COMPRESSION_MAX ? compression_table[c] : NULL;
-}
-
-Compression compression_from_string(const char *s) {
-        for (int i = 0; i < _COMPRESSION_MAX; i++)
-                if (streq(s, compression_table[i]))
-                        return (Compression) i;
-        return _COMPRESSION_INVALID;
-}
-
 static int parse_compression(const ConfigOption *o, const char *value) {
         Compression c = compression_from_string(value);
         if (c < 0)

@@ -6,19 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compress.h"
 #include "config.h"
 #include "sampler.h"
-
-typedef enum Compression {
-        COMPRESSION_NONE,
-        COMPRESSION_GZIP,
-        COMPRESSION_ZSTD,
-        _COMPRESSION_MAX,
-        _COMPRESSION_INVALID = -EINVAL,
-} Compression;
-
-const char *compression_to_string(Compression c);
-Compression compression_from_string(const char *s);
 
 typedef struct ShipperConfig {
         char *config_file;

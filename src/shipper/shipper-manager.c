@@ -7,7 +7,6 @@
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -21,13 +20,6 @@
 
 /* Bytes read from one file before the loop looks at other work (acks, other files). */
 #define READ_BUDGET (1024 * 1024)
-
-static uint64_t random_u64(void) {
-        uint64_t v = 0;
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-                v = now_nsec(CLOCK_MONOTONIC) * UINT64_C(0x9e3779b97f4a7c15);
-        return v;
-}
 
 void manager_mark_ready(Manager *m, ShipperFile *f) {
         if (f->ready || f->paused || m->stopping)

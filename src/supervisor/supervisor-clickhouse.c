@@ -12,6 +12,8 @@
 #include "util.h"
 
 #define CLICKHOUSE_REPLY_MAX (4 * 1024 * 1024)
+/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
 
 typedef enum CheckStep {
         STEP_IDLE,
@@ -255,6 +257,15 @@ int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void 
 
 uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c) {
         return c->step == STEP_IDLE ? 0 : c->started_usec;
+}
+
+/* A stopped server does not refuse connections, it just never answers: the check that hangs says more than
+ * the last one that completed. */
+double clickhouse_checker_silence(const ClickHouseChecker *c, uint64_t poll_interval_usec) {
+        uint64_t busy = clickhouse_checker_busy_since(c), now = now_usec(CLOCK_MONOTONIC);
+        uint64_t limit = MAX(2 * poll_interval_usec, CLICKHOUSE_SILENCE_MIN_USEC);
+
+        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
 }
 
 const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {

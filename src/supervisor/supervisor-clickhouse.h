@@ -56,6 +56,9 @@ int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void 
 const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c);
 /* CLOCK_MONOTONIC usec when the check under way started, 0 when none runs. */
 uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c);
+/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse takes
+ * (two poll intervals, at least 2 s); 0 otherwise. */
+double clickhouse_checker_silence(const ClickHouseChecker *c, uint64_t poll_interval_usec);
 
 void clickhouse_health_done(ClickHouseHealth *h);
 /* Parses the TSV answers of the two queries into h (exposed for tests). */

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-#include <dirent.h>
-#include <stdarg.h>
+/* The cluster driver, one state machine: each phase (starting-cluster, loading-images, applying,
+ * waiting-rollout, up) with the minikube commands or API calls it starts, their completions, the retries
+ * and the status they leave. It stays in one file (~850 lines) so that every transition reads in one place;
+ * what is not a transition lives elsewhere: image archives and the node's image list in
+ * supervisor-images.c, the manifests watch in supervisor-watch.c, the Kubernetes client in src/k8s. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +23,7 @@
 #include "supervisor-cluster.h"
 #include "supervisor-command.h"
 #include "supervisor-images.h"
-#include "supervisor-manager.h"
+#include "supervisor-watch.h"
 #include "util.h"
 
 #define RETRY_INITIAL_USEC (5 * UINT64_C(1000000))
@@ -37,21 +40,8 @@ typedef enum Phase {
         PHASE_UP,
 } Phase;
 
-typedef enum ImageState {
-        IMAGE_PENDING,
-        IMAGE_PRESENT, /* the node had it already */
-        IMAGE_LOADED,  /* loaded by us */
-        IMAGE_FAILED,
-} ImageState;
-
-typedef struct Image {
-        ImageArchive archive;
-        ImageState state;
-        char *error;
-} Image;
-
 struct Cluster {
-        Manager *manager;
+        ClusterHooks hooks;
         const SupervisorConfig *config;
         sd_event *event;
         char *kubeconfig_path;
@@ -65,8 +55,7 @@ struct Cluster {
         sd_event_source *retry_timer;
         sd_event_source *poll_timer;
         sd_event_source *reapply_timer;
-        sd_event_source *inotify_source;
-        int inotify_fd;
+        DirWatch *manifests_watch;
         uint64_t backoff_usec;
         bool busy; /* an API request sequence is under way */
         bool stopping;
@@ -75,11 +64,8 @@ struct Cluster {
         char *host, *apiserver, *kubelet;
         K8sClient *client;
 
-        Image *images;
-        size_t n_images;
+        ImageSet images;
         size_t image_cursor;
-        char *node_images_json; /* last `image ls --format json` */
-        char **missing_images;  /* referenced with imagePullPolicy Never but absent */
 
         /* apply */
         uint64_t applied_usec; /* CLOCK_REALTIME of the last successful apply */
@@ -114,12 +100,12 @@ static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...)
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        /* Once the stack was up, the manager judges ready/degraded from cluster_up()'s problems instead. */
+        /* Once the stack was up, the owner judges ready/degraded from cluster_up()'s problems instead. */
         if (c->up_once) {
                 set_str(&c->problems, msg);
-                manager_update_state(c->manager);
+                c->hooks.changed(c->hooks.userdata);
         } else
-                manager_set_phase(c->manager, s, msg);
+                c->hooks.phase(s, msg, c->hooks.userdata);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -295,154 +281,13 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
 
 /* --- loading-images ---------------------------------------------------------------------------------- */
 
-static void images_clear(Cluster *c) {
-        for (size_t i = 0; i < c->n_images; i++) {
-                image_archive_done(&c->images[i].archive);
-                free(c->images[i].error);
-        }
-        free(c->images);
-        c->images = NULL;
-        c->n_images = 0;
-}
-
-static bool is_image_file(const char *name) {
-        static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.zst"};
-        size_t n = strlen(name);
-
-        if (name[0] == '.')
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-                size_t k = strlen(suffixes[i]);
-                if (n > k && streq(name + n - k, suffixes[i]))
-                        return true;
-        }
-        return false;
-}
-
-static int scan_images(Cluster *c) {
-        struct dirent **list = NULL;
-        int n;
-
-        images_clear(c);
-        n = scandir(c->config->images_dir, &list, NULL, alphasort);
-        if (n < 0)
-                return -errno;
-        for (int i = 0; i < n; i++) {
-                char path[4096], err[512] = "";
-                Image *a, *img;
-                int r;
-
-                if (!is_image_file(list[i]->d_name) ||
-                    snprintf(path, sizeof(path), "%s/%s", c->config->images_dir, list[i]->d_name) >=
-                            (int) sizeof(path)) {
-                        free(list[i]);
-                        continue;
-                }
-                free(list[i]);
-                a = reallocarray(c->images, c->n_images + 1, sizeof(Image));
-                if (!a)
-                        continue;
-                c->images = a;
-                img = c->images + c->n_images++;
-                *img = (Image){};
-                r = image_archive_open(path, c->images_work_dir, &img->archive, err, sizeof(err));
-                if (r < 0) {
-                        img->state = IMAGE_FAILED;
-                        img->archive.source = strdup(path);
-                        img->error = strdup(err);
-                        log_warning("Image %s is unusable: %s", path, err);
-                }
-        }
-        free(list);
-        return 0;
-}
-
-/* True when the node's image list has a tag for `ref` ("otel/loggen:0.1.0" is listed as
- * "docker.io/otel/loggen:0.1.0"). */
-static bool node_has_tag(const cJSON *list, const char *ref) {
-        const cJSON *e, *t;
-        bool has_tag = strchr(strrchr(ref, '/') ?: ref, ':') || strchr(ref, '@');
-
-        cJSON_ArrayForEach(e, list) {
-                cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "repoTags")) {
-                        const char *tag = cJSON_IsString(t) ? t->valuestring : "";
-                        const char *bare = startswith(tag, "docker.io/library/") ?: startswith(tag, "docker.io/") ?: tag;
-                        char want[512];
-
-                        (void) snprintf(want, sizeof(want), "%s%s", ref, has_tag ? "" : ":latest");
-                        if (streq(tag, want) || streq(bare, want))
-                                return true;
-                }
-        }
-        return false;
-}
-
-static void collect_pod_images(const cJSON *spec, const cJSON *list, char ***missing) {
-        static const char *const keys[] = {"initContainers", "containers"};
-
-        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-                const cJSON *ct;
-                cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(spec, keys[k])) {
-                        const cJSON *image = cJSON_GetObjectItemCaseSensitive(ct, "image");
-                        const cJSON *policy = cJSON_GetObjectItemCaseSensitive(ct, "imagePullPolicy");
-                        size_t n = 0;
-                        char **l;
-
-                        /* Images the cluster may pull are its business; those it must never pull have to be
-                         * here. */
-                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) ||
-                            !streq(policy->valuestring, "Never"))
-                                continue;
-                        if (node_has_tag(list, image->valuestring))
-                                continue;
-                        while (*missing && (*missing)[n])
-                                n++;
-                        l = reallocarray(*missing, n + 2, sizeof(char *));
-                        if (!l)
-                                return;
-                        l[n] = strdup(image->valuestring);
-                        l[n + 1] = NULL;
-                        *missing = l;
-                }
-        }
-}
-
-/* Every image the manifests reference with imagePullPolicy: Never must be on the node before applying. */
-static int check_referenced_images(Cluster *c, const K8sManifestSet *set) {
-        _cleanup_(cJSON_Deletep) cJSON *list = cJSON_Parse(strempty(c->node_images_json));
-
-        c->missing_images = strv_free(c->missing_images);
-        if (!cJSON_IsArray(list))
-                return -EBADMSG;
-        for (size_t i = 0; i < set->n; i++) {
-                const cJSON *spec = cJSON_GetObjectItemCaseSensitive(set->items[i].obj, "spec");
-                const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
-                const cJSON *jt = cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate");
-
-                if (streq(set->items[i].kind, "Pod"))
-                        collect_pod_images(spec, list, &c->missing_images);
-                else if (tmpl)
-                        collect_pod_images(
-                                cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &c->missing_images);
-                else if (jt)
-                        collect_pod_images(
-                                cJSON_GetObjectItemCaseSensitive(
-                                        cJSON_GetObjectItemCaseSensitive(
-                                                cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"),
-                                        "spec"),
-                                list,
-                                &c->missing_images);
-        }
-        return c->missing_images ? -ENOENT : 0;
-}
-
 static void load_next_image(Cluster *c);
 
 static void on_image_list_after(Command *cmd, const CommandResult *res, void *userdata);
 
 static void on_image_loaded(Command *cmd, const CommandResult *res, void *userdata) {
         Cluster *c = userdata;
-        Image *img = c->images + c->image_cursor;
+        Image *img = c->images.items + c->image_cursor;
 
         if (res->exit_status != 0) {
                 img->state = IMAGE_FAILED;
@@ -466,8 +311,8 @@ static void on_image_loaded(Command *cmd, const CommandResult *res, void *userda
 static void load_next_image(Cluster *c) {
         int r;
 
-        for (; c->image_cursor < c->n_images; c->image_cursor++) {
-                Image *img = c->images + c->image_cursor;
+        for (; c->image_cursor < c->images.n; c->image_cursor++) {
+                Image *img = c->images.items + c->image_cursor;
                 const char *args[] = {"image", "load", img->archive.tarball, NULL};
 
                 if (img->state != IMAGE_PENDING)
@@ -493,53 +338,16 @@ static void load_next_image(Cluster *c) {
         }
 }
 
-static bool images_settle(Cluster *c, const char *json, bool after_load) {
-        bool ok = true;
-
-        set_str(&c->node_images_json, json);
-        for (size_t i = 0; i < c->n_images; i++) {
-                Image *img = c->images + i;
-                int has;
-
-                if (img->state == IMAGE_FAILED && !img->archive.tarball) {
-                        ok = false; /* the archive itself is unusable */
-                        continue;
-                }
-                has = image_list_has_id(json, img->archive.id);
-                if (has > 0) {
-                        if (img->state == IMAGE_PENDING)
-                                img->state = IMAGE_PRESENT;
-                        else if (img->state == IMAGE_FAILED)
-                                img->state = IMAGE_LOADED;
-                        free(img->error);
-                        img->error = NULL;
-                } else if (after_load) {
-                        if (img->state == IMAGE_LOADED) {
-                                /* `image load` said yes but the node has nothing: the silent failure we
-                                 * guard against. */
-                                img->state = IMAGE_FAILED;
-                                set_str(&img->error,
-                                        "loaded without error, but the node does not have this image ID");
-                        }
-                        ok = false;
-                }
-        }
-        return ok;
-}
-
 static void on_image_list_after(Command *cmd, const CommandResult *res, void *userdata) {
         Cluster *c = userdata;
 
-        if (res->exit_status != 0 || !images_settle(c, res->out, true)) {
-                size_t failed = 0;
-                for (size_t i = 0; i < c->n_images; i++)
-                        failed += c->images[i].state == IMAGE_FAILED;
+        if (res->exit_status != 0 || !image_set_settle(&c->images, res->out, true)) {
                 phase_reason(
                         c,
                         STATE_LOADING_IMAGES,
                         "%zu of %zu images could not be loaded (see images in the status)",
-                        failed,
-                        c->n_images);
+                        image_set_n_failed(&c->images),
+                        c->images.n);
                 retry_later(c);
                 return;
         }
@@ -560,7 +368,7 @@ static void on_image_list_before(Command *cmd, const CommandResult *res, void *u
                 return;
         }
         /* Only images the node lacks are loaded. */
-        (void) images_settle(c, res->out, false);
+        (void) image_set_settle(&c->images, res->out, false);
         c->image_cursor = 0;
         load_next_image(c);
 }
@@ -569,7 +377,7 @@ static void start_images(Cluster *c) {
         const char *args[] = {"image", "ls", "--format", "json", NULL};
         int r;
 
-        r = scan_images(c);
+        r = image_set_scan(&c->images, c->config->images_dir, c->images_work_dir);
         if (r < 0) {
                 phase_reason(
                         c,
@@ -580,7 +388,7 @@ static void start_images(Cluster *c) {
                 retry_later(c);
                 return;
         }
-        phase_reason(c, STATE_LOADING_IMAGES, "checking %zu images", c->n_images);
+        phase_reason(c, STATE_LOADING_IMAGES, "checking %zu images", c->images.n);
         r = run_minikube(c, args, on_image_list_before);
         if (r < 0) {
                 phase_reason(c, STATE_LOADING_IMAGES, "cannot run minikube image ls: %s", strerror(-r));
@@ -604,7 +412,7 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
                         /* A bad manifest stays bad until someone edits it: the file watch or the periodic
                          * re-apply brings us back here. */
                         if (!c->up_once)
-                                manager_set_phase(c->manager, STATE_FAILED, res->message);
+                                c->hooks.phase(STATE_FAILED, res->message, c->hooks.userdata);
                         else
                                 phase_reason(
                                         c, STATE_FAILED, "applying the manifests failed: %s", res->message);
@@ -648,17 +456,17 @@ static void start_apply(Cluster *c) {
                 set_str(&c->apply_error, err);
                 log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
                 if (!c->up_once)
-                        manager_set_phase(c->manager, STATE_FAILED, err);
+                        c->hooks.phase(STATE_FAILED, err, c->hooks.userdata);
                 else
                         phase_reason(c, STATE_FAILED, "manifests are invalid: %s", err);
                 k8s_manifest_set_done(&set);
                 return;
         }
-        r = check_referenced_images(c, &set);
+        r = image_set_check_referenced(&c->images, &set);
         if (r < 0) {
                 _cleanup_free_ char *list = NULL;
                 StrBuf b = STRBUF_INIT(4096);
-                for (char **i = c->missing_images; i && *i; i++)
+                for (char **i = c->images.missing; i && *i; i++)
                         (void) strbuf_printf(&b, "%s%s", b.len ? ", " : "", *i);
                 list = strbuf_steal(&b, NULL);
                 phase_reason(
@@ -762,9 +570,11 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
                 c->backoff_usec = 0;
                 log_info("Rollout complete.");
         } else if (c->phase == PHASE_ROLLOUT && !c->up_once)
-                manager_set_phase(
-                        c->manager, STATE_WAITING_ROLLOUT, c->problems ?: "waiting for the workloads");
-        manager_update_state(c->manager);
+                c->hooks.phase(
+                        STATE_WAITING_ROLLOUT,
+                        c->problems ?: "waiting for the workloads",
+                        c->hooks.userdata);
+        c->hooks.changed(c->hooks.userdata);
 }
 
 static void start_health(Cluster *c) {
@@ -793,7 +603,7 @@ static void cluster_step(Cluster *c) {
         case PHASE_START_CLUSTER:
                 c->phase = PHASE_CHECK_CLUSTER;
                 if (!c->up_once)
-                        manager_set_phase(c->manager, STATE_STARTING_CLUSTER, "checking minikube");
+                        c->hooks.phase(STATE_STARTING_CLUSTER, "checking minikube", c->hooks.userdata);
                 r = run_minikube(c, status, on_minikube_status);
                 if (r < 0) {
                         phase_reason(
@@ -861,70 +671,15 @@ static int on_reapply_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* A changed manifest file is applied on the next poll (which also batches a burst of writes). */
-static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_manifests_changed(void *userdata) {
         Cluster *c = userdata;
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        bool relevant = false;
-        ssize_t k;
 
-        while ((k = read(fd, buf, sizeof(buf))) > 0)
-                for (char *p = buf; p + sizeof(struct inotify_event) <= buf + k;) {
-                        struct inotify_event e;
-
-                        /* Copied out rather than cast: the compiler cannot see the buffer's alignment. */
-                        memcpy(&e, p, sizeof(e));
-                        if (e.len == 0 || p[sizeof(e)] != '.')
-                                relevant = true;
-                        p += sizeof(e) + e.len;
-                }
-        if (!relevant)
-                return 0;
         log_info("Manifests changed, applying them again.");
         c->reapply_wanted = true;
         if (c->phase == PHASE_APPLY && !c->busy && c->apply_error) {
                 c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
                 advance(c, PHASE_APPLY);
         }
-        return 0;
-}
-
-static int watch_manifests(Cluster *c) {
-        int r;
-
-        c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (c->inotify_fd < 0)
-                return -errno;
-        if (inotify_add_watch(
-                    c->inotify_fd,
-                    c->config->manifests_dir,
-                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
-                return -errno;
-        /* One level of subdirectories, as the manifests are laid out (manifests/<component>/). */
-        {
-                struct dirent **list = NULL;
-                int n = scandir(c->config->manifests_dir, &list, NULL, alphasort);
-                for (int i = 0; i < n; i++) {
-                        char path[4096];
-                        struct stat st;
-                        if (list[i]->d_name[0] != '.' &&
-                            snprintf(
-                                    path, sizeof(path), "%s/%s", c->config->manifests_dir, list[i]->d_name) <
-                                    (int) sizeof(path) &&
-                            stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                                (void) inotify_add_watch(
-                                        c->inotify_fd,
-                                        path,
-                                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                                IN_DELETE);
-                        free(list[i]);
-                }
-                free(list);
-        }
-        r = sd_event_add_io(c->event, &c->inotify_source, c->inotify_fd, EPOLLIN, on_inotify, c);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(c->inotify_source, "manifests-inotify");
-        return 0;
 }
 
 bool cluster_up(const Cluster *c, StrBuf *reasons) {
@@ -947,20 +702,11 @@ bool cluster_idle(const Cluster *c) {
         return !c->command_running;
 }
 
-static const char *image_state_to_string(ImageState s) {
-        static const char *const names[] = {
-                [IMAGE_PENDING] = "pending",
-                [IMAGE_PRESENT] = "present",
-                [IMAGE_LOADED] = "loaded",
-                [IMAGE_FAILED] = "failed",
-        };
-        return names[s];
-}
-
 int cluster_status_json(Cluster *c, cJSON *root) {
         cJSON *cl = cJSON_AddObjectToObject(root, "cluster"),
               *images = cJSON_AddArrayToObject(root, "images"), *apply;
         const K8sKubeconfig *kc = c->client ? k8s_client_kubeconfig(c->client) : NULL;
+        int r;
 
         if (!cl || !images)
                 return -ENOMEM;
@@ -985,23 +731,9 @@ int cluster_status_json(Cluster *c, cJSON *root) {
         if (c->health_error)
                 cJSON_AddStringToObject(cl, "error", c->health_error);
 
-        for (size_t i = 0; i < c->n_images; i++) {
-                const Image *img = c->images + i;
-                cJSON *o = cJSON_CreateObject(), *tags;
-
-                cJSON_AddStringToObject(o, "file", strempty(img->archive.source));
-                if (img->archive.tarball && !streq_ptr(img->archive.tarball, img->archive.source))
-                        cJSON_AddStringToObject(o, "normalized", img->archive.tarball);
-                if (img->archive.id[0])
-                        cJSON_AddStringToObject(o, "id", img->archive.id);
-                tags = cJSON_AddArrayToObject(o, "tags");
-                for (char **t = img->archive.tags; t && *t; t++)
-                        cJSON_AddItemToArray(tags, cJSON_CreateString(*t));
-                cJSON_AddStringToObject(o, "state", image_state_to_string(img->state));
-                if (img->error)
-                        cJSON_AddStringToObject(o, "error", img->error);
-                cJSON_AddItemToArray(images, o);
-        }
+        r = image_set_status_json(&c->images, images);
+        if (r < 0)
+                return r;
 
         apply = cJSON_AddObjectToObject(root, "apply");
         if (apply) {
@@ -1028,19 +760,18 @@ int cluster_status_json(Cluster *c, cJSON *root) {
         return 0;
 }
 
-int cluster_new(Manager *m, Cluster **ret) {
+int cluster_new(sd_event *event, const SupervisorConfig *config, const ClusterHooks *hooks, Cluster **ret) {
         _cleanup_free_ Cluster *c = NULL;
 
         c = new0(Cluster, 1);
         if (!c)
                 return log_oom();
-        c->manager = m;
-        c->config = &m->config;
-        c->event = sd_event_ref(m->event);
-        c->inotify_fd = -EBADF;
-        if (asprintf(&c->kubeconfig_path, "%s/kubeconfig", m->config.state_dir) < 0 ||
+        c->hooks = *hooks;
+        c->config = config;
+        c->event = sd_event_ref(event);
+        if (asprintf(&c->kubeconfig_path, "%s/kubeconfig", config->state_dir) < 0 ||
             asprintf(&c->kubeconfig_env, "KUBECONFIG=%s", c->kubeconfig_path) < 0 ||
-            asprintf(&c->images_work_dir, "%s/images", m->config.state_dir) < 0) {
+            asprintf(&c->images_work_dir, "%s/images", config->state_dir) < 0) {
                 sd_event_unref(c->event);
                 return log_oom();
         }
@@ -1056,7 +787,13 @@ int cluster_start(Cluster *c) {
         if (mkdir(c->images_work_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create %s: %m", c->images_work_dir);
 
-        r = watch_manifests(c);
+        r = dir_watch_new(
+                c->event,
+                c->config->manifests_dir,
+                "manifests-inotify",
+                on_manifests_changed,
+                c,
+                &c->manifests_watch);
         if (r < 0)
                 log_warning_errno(
                         r,
@@ -1106,10 +843,8 @@ Cluster *cluster_free(Cluster *c) {
         sd_event_source_disable_unref(c->retry_timer);
         sd_event_source_disable_unref(c->poll_timer);
         sd_event_source_disable_unref(c->reapply_timer);
-        sd_event_source_disable_unref(c->inotify_source);
-        safe_close(c->inotify_fd);
-        images_clear(c);
-        strv_free(c->missing_images);
+        dir_watch_free(c->manifests_watch);
+        image_set_done(&c->images);
         cJSON_Delete(c->workloads);
         cJSON_Delete(c->pods);
         free(c->kubeconfig_path);
@@ -1118,7 +853,6 @@ Cluster *cluster_free(Cluster *c) {
         free(c->host);
         free(c->apiserver);
         free(c->kubelet);
-        free(c->node_images_json);
         free(c->apply_error);
         free(c->health_error);
         free(c->problems);

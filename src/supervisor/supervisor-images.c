@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -416,6 +417,236 @@ int image_list_has_id(const char *json, const char *id) {
                 /* Runtimes print the ID whole or shortened; a 12+ digit prefix identifies it. */
                 if (strlen(have) >= 12 && strncmp(want, have, strlen(have)) == 0)
                         return 1;
+        }
+        return 0;
+}
+
+/* --- the set of archives in the images directory ------------------------------------------------------ */
+
+const char *image_state_to_string(ImageState s) {
+        static const char *const names[_IMAGE_STATE_MAX] = {
+                [IMAGE_PENDING] = "pending",
+                [IMAGE_PRESENT] = "present",
+                [IMAGE_LOADED] = "loaded",
+                [IMAGE_FAILED] = "failed",
+        };
+        return s < _IMAGE_STATE_MAX ? names[s] : "unknown";
+}
+
+static void image_set_clear(ImageSet *s) {
+        for (size_t i = 0; i < s->n; i++) {
+                image_archive_done(&s->items[i].archive);
+                free(s->items[i].error);
+        }
+        s->items = mfree(s->items);
+        s->n = 0;
+}
+
+void image_set_done(ImageSet *s) {
+        image_set_clear(s);
+        s->node_json = mfree(s->node_json);
+        s->missing = strv_free(s->missing);
+}
+
+void image_set_fail(Image *img, const char *error) {
+        img->state = IMAGE_FAILED;
+        if (streq_ptr(img->error, error))
+                return;
+        free(img->error);
+        img->error = error ? strdup(error) : NULL;
+}
+
+static bool is_image_file(const char *name) {
+        static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.zst"};
+        size_t n = strlen(name);
+
+        if (name[0] == '.')
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                size_t k = strlen(suffixes[i]);
+                if (n > k && streq(name + n - k, suffixes[i]))
+                        return true;
+        }
+        return false;
+}
+
+int image_set_scan(ImageSet *s, const char *dir, const char *work_dir) {
+        struct dirent **list = NULL;
+        int n;
+
+        image_set_clear(s);
+        n = scandir(dir, &list, NULL, alphasort);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                char path[4096], err[512] = "";
+                Image *a, *img;
+                int r;
+
+                if (!is_image_file(list[i]->d_name) ||
+                    snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name) >= (int) sizeof(path)) {
+                        free(list[i]);
+                        continue;
+                }
+                free(list[i]);
+                a = reallocarray(s->items, s->n + 1, sizeof(Image));
+                if (!a)
+                        continue;
+                s->items = a;
+                img = s->items + s->n++;
+                *img = (Image){};
+                r = image_archive_open(path, work_dir, &img->archive, err, sizeof(err));
+                if (r < 0) {
+                        img->state = IMAGE_FAILED;
+                        img->archive.source = strdup(path);
+                        img->error = strdup(err);
+                        log_warning("Image %s is unusable: %s", path, err);
+                }
+        }
+        free(list);
+        return 0;
+}
+
+bool image_set_settle(ImageSet *s, const char *node_json, bool after_load) {
+        bool ok = true;
+
+        if (!streq_ptr(s->node_json, node_json)) {
+                free(s->node_json);
+                s->node_json = node_json ? strdup(node_json) : NULL;
+        }
+        for (size_t i = 0; i < s->n; i++) {
+                Image *img = s->items + i;
+                int has;
+
+                if (img->state == IMAGE_FAILED && !img->archive.tarball) {
+                        ok = false; /* the archive itself is unusable */
+                        continue;
+                }
+                has = image_list_has_id(node_json, img->archive.id);
+                if (has > 0) {
+                        if (img->state == IMAGE_PENDING)
+                                img->state = IMAGE_PRESENT;
+                        else if (img->state == IMAGE_FAILED)
+                                img->state = IMAGE_LOADED;
+                        img->error = mfree(img->error);
+                } else if (after_load) {
+                        if (img->state == IMAGE_LOADED)
+                                /* `image load` said yes but the node has nothing: the silent failure we
+                                 * guard against. */
+                                image_set_fail(
+                                        img,
+                                        "loaded without error, but the node does not have this image ID");
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+size_t image_set_n_failed(const ImageSet *s) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n; i++)
+                n += s->items[i].state == IMAGE_FAILED;
+        return n;
+}
+
+/* True when the node's image list has a tag for `ref` ("otel/loggen:0.1.0" is listed as
+ * "docker.io/otel/loggen:0.1.0"). */
+static bool node_has_tag(const cJSON *list, const char *ref) {
+        const cJSON *e, *t;
+        bool has_tag = strchr(strrchr(ref, '/') ?: ref, ':') || strchr(ref, '@');
+
+        cJSON_ArrayForEach(e, list) {
+                cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "repoTags")) {
+                        const char *tag = cJSON_IsString(t) ? t->valuestring : "";
+                        const char *bare = startswith(tag, "docker.io/library/") ?: startswith(tag, "docker.io/") ?: tag;
+                        char want[512];
+
+                        (void) snprintf(want, sizeof(want), "%s%s", ref, has_tag ? "" : ":latest");
+                        if (streq(tag, want) || streq(bare, want))
+                                return true;
+                }
+        }
+        return false;
+}
+
+static void collect_pod_images(const cJSON *spec, const cJSON *list, char ***missing) {
+        static const char *const keys[] = {"initContainers", "containers"};
+
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                const cJSON *ct;
+                cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(spec, keys[k])) {
+                        const cJSON *image = cJSON_GetObjectItemCaseSensitive(ct, "image");
+                        const cJSON *policy = cJSON_GetObjectItemCaseSensitive(ct, "imagePullPolicy");
+                        size_t n = 0;
+                        char **l;
+
+                        /* Images the cluster may pull are its business; those it must never pull have to be
+                         * here. */
+                        if (!cJSON_IsString(image) || !cJSON_IsString(policy) ||
+                            !streq(policy->valuestring, "Never"))
+                                continue;
+                        if (node_has_tag(list, image->valuestring))
+                                continue;
+                        while (*missing && (*missing)[n])
+                                n++;
+                        l = reallocarray(*missing, n + 2, sizeof(char *));
+                        if (!l)
+                                return;
+                        l[n] = strdup(image->valuestring);
+                        l[n + 1] = NULL;
+                        *missing = l;
+                }
+        }
+}
+
+int image_set_check_referenced(ImageSet *s, const K8sManifestSet *set) {
+        _cleanup_(cJSON_Deletep) cJSON *list = cJSON_Parse(strempty(s->node_json));
+
+        s->missing = strv_free(s->missing);
+        if (!cJSON_IsArray(list))
+                return -EBADMSG;
+        for (size_t i = 0; i < set->n; i++) {
+                const cJSON *spec = cJSON_GetObjectItemCaseSensitive(set->items[i].obj, "spec");
+                const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+                const cJSON *jt = cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate");
+
+                if (streq(set->items[i].kind, "Pod"))
+                        collect_pod_images(spec, list, &s->missing);
+                else if (tmpl)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(tmpl, "spec"), list, &s->missing);
+                else if (jt)
+                        collect_pod_images(
+                                cJSON_GetObjectItemCaseSensitive(
+                                        cJSON_GetObjectItemCaseSensitive(
+                                                cJSON_GetObjectItemCaseSensitive(jt, "spec"), "template"),
+                                        "spec"),
+                                list,
+                                &s->missing);
+        }
+        return s->missing ? -ENOENT : 0;
+}
+
+int image_set_status_json(const ImageSet *s, cJSON *images) {
+        for (size_t i = 0; i < s->n; i++) {
+                const Image *img = s->items + i;
+                cJSON *o = cJSON_CreateObject(), *tags;
+
+                if (!o)
+                        return -ENOMEM;
+                cJSON_AddStringToObject(o, "file", strempty(img->archive.source));
+                if (img->archive.tarball && !streq_ptr(img->archive.tarball, img->archive.source))
+                        cJSON_AddStringToObject(o, "normalized", img->archive.tarball);
+                if (img->archive.id[0])
+                        cJSON_AddStringToObject(o, "id", img->archive.id);
+                tags = cJSON_AddArrayToObject(o, "tags");
+                for (char **t = img->archive.tags; t && *t; t++)
+                        cJSON_AddItemToArray(tags, cJSON_CreateString(*t));
+                cJSON_AddStringToObject(o, "state", image_state_to_string(img->state));
+                if (img->error)
+                        cJSON_AddStringToObject(o, "error", img->error);
+                cJSON_AddItemToArray(images, o);
         }
         return 0;
 }

@@ -1,44 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "build-config.h"
-#include "cleanup-libs.h"
+#include "cleanup.h"
 #include "duration.h"
 #include "log.h"
 #include "parse-util.h"
 #include "strbuf.h"
-#include "supervisor-cluster.h"
-#include "supervisor-local.h"
 #include "supervisor-manager.h"
+#include "supervisor-status.h"
 #include "util.h"
-
-/* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
-#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
-
-const char *supervisor_state_to_string(SupervisorState s) {
-        static const char *const names[_STATE_MAX] = {
-                [STATE_STARTING] = "starting",
-                [STATE_STARTING_CLUSTER] = "starting-cluster",
-                [STATE_LOADING_IMAGES] = "loading-images",
-                [STATE_APPLYING] = "applying",
-                [STATE_WAITING_ROLLOUT] = "waiting-rollout",
-                [STATE_READY] = "ready",
-                [STATE_DEGRADED] = "degraded",
-                [STATE_FAILED] = "failed",
-        };
-        return s < _STATE_MAX ? names[s] : "unknown";
-}
 
 /* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
 static void manager_notify(Manager *m) {
@@ -84,10 +62,6 @@ static void set_state(Manager *m, SupervisorState s, const char *reason) {
         manager_notify(m);
 }
 
-void manager_set_phase(Manager *m, SupervisorState s, const char *reason) {
-        set_state(m, s, reason);
-}
-
 static void add_reason(StrBuf *b, const char *format, ...) _printf_(2, 3);
 static void add_reason(StrBuf *b, const char *format, ...) {
         char buf[512];
@@ -101,14 +75,8 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
-/* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse
- * takes (two poll intervals, at least 2 s); 0 otherwise. A stopped server does not refuse connections, it
- * just never answers: the check that hangs says more than the last one that completed. */
-double clickhouse_silence(Manager *m) {
-        uint64_t busy = clickhouse_checker_busy_since(m->clickhouse), now = now_usec(CLOCK_MONOTONIC);
-        uint64_t limit = MAX(2 * (uint64_t) m->config.poll_interval / 1000, CLICKHOUSE_SILENCE_MIN_USEC);
-
-        return busy > 0 && now - busy > limit ? (double) (now - busy) / 1e6 : 0;
+static double clickhouse_silence(Manager *m) {
+        return clickhouse_checker_silence(m->clickhouse, nsec_to_usec(m->config.poll_interval));
 }
 
 static void clickhouse_problems(Manager *m, StrBuf *reasons) {
@@ -144,19 +112,9 @@ void manager_update_state(Manager *m) {
 
         if (m->stopping)
                 return;
-        if (m->config.mode == SUPERVISOR_MODE_LOCAL) {
-                for (size_t i = 0; i < m->n_processes; i++) {
-                        Process *p = m->processes[i];
-                        if (p->state != PROCESS_RUNNING)
-                                add_reason(
-                                        &reasons,
-                                        "%s is %s (last exit status %d, %u restarts)",
-                                        p->name,
-                                        process_state_to_string(p->state),
-                                        p->last_exit_status,
-                                        p->restarts);
-                }
-        } else {
+        if (m->local)
+                local_runtime_problems(m->local, &reasons);
+        else {
                 /* The cluster driver sets the phases itself until the stack is up. */
                 up = cluster_up(m->cluster, &reasons);
                 if (!up) {
@@ -170,7 +128,7 @@ void manager_update_state(Manager *m) {
                 set_state(m, STATE_READY, NULL);
         else if (
                 m->ever_ready ||
-                now_usec(CLOCK_MONOTONIC) - m->started_usec > (uint64_t) m->config.start_timeout / 1000)
+                now_usec(CLOCK_MONOTONIC) - m->started_usec > nsec_to_usec(m->config.start_timeout))
                 set_state(m, STATE_DEGRADED, reasons.data);
         else
                 set_state(
@@ -202,7 +160,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_warning_errno(r, "Failed to start the ClickHouse check: %m");
         manager_update_state(m);
 
-        r = sd_event_source_set_time_relative(s, (uint64_t) m->config.poll_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(m->config.poll_interval));
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (r < 0)
@@ -211,38 +169,26 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static bool all_stopped(Manager *m) {
-        for (size_t i = 0; i < m->n_processes; i++)
-                if (m->processes[i]->state != PROCESS_STOPPED)
-                        return false;
-        return !m->cluster || cluster_idle(m->cluster);
+        return (!m->local || local_runtime_stopped(m->local)) && (!m->cluster || cluster_idle(m->cluster));
 }
 
-/* Children stop in the reverse order of their start, each after the one started later has exited: loggen
- * first, then the shipper (which sends what it has read while ClickHouse still answers), ClickHouse last. */
-static void stop_next_process(Manager *m) {
-        for (size_t i = m->n_processes; i > 0; i--) {
-                Process *p = m->processes[i - 1];
-
-                if (p->state == PROCESS_STOPPED)
-                        continue;
-                if (p->state != PROCESS_STOPPING)
-                        process_stop(p);
-                if (p->state == PROCESS_STOPPING)
-                        return;
-        }
-}
-
-void on_process_change(Process *p, void *userdata) {
+static void on_local_change(void *userdata) {
         Manager *m = userdata;
 
         if (m->stopping) {
-                stop_next_process(m);
                 if (all_stopped(m))
                         (void) sd_event_exit(m->event, m->exit_status);
                 return;
         }
-        if (!m->starting_processes)
-                manager_update_state(m);
+        manager_update_state(m);
+}
+
+static void on_cluster_phase(SupervisorState s, const char *reason, void *userdata) {
+        set_state(userdata, s, reason);
+}
+
+static void on_cluster_change(void *userdata) {
+        manager_update_state(userdata);
 }
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -256,6 +202,7 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
+        size_t n_processes = m->local ? local_runtime_n_processes(m->local) : 0;
         int r;
 
         if (m->stopping)
@@ -264,7 +211,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
         (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
-        stop_next_process(m);
+        if (m->local)
+                local_runtime_stop(m->local);
         if (m->cluster)
                 cluster_stop(m->cluster);
         if (all_stopped(m))
@@ -273,13 +221,37 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 m->event,
                 &m->stop_timer,
                 CLOCK_MONOTONIC,
-                (uint64_t) m->config.stop_timeout / 1000 * (m->n_processes + 1) + 2000000,
+                nsec_to_usec(m->config.stop_timeout) * (n_processes + 1) + 2 * USEC_PER_SEC,
                 0,
                 on_stop_timer,
                 m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
+}
+
+static StatusSources status_sources(Manager *m) {
+        return (StatusSources){
+                .config = &m->config,
+                .state = m->state,
+                .reason = m->reason,
+                .since_usec = m->since_usec,
+                .started_usec = m->started_usec,
+                .clickhouse = m->clickhouse,
+                .samples = m->samples,
+                .local = m->local,
+                .cluster = m->cluster,
+        };
+}
+
+char *manager_status_json(Manager *m) {
+        StatusSources s = status_sources(m);
+        return status_render_json(&s);
+}
+
+char *manager_metrics_text(Manager *m) {
+        StatusSources s = status_sources(m);
+        return status_render_metrics(&s);
 }
 
 static int handle_status(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -323,21 +295,15 @@ static int handle_metrics(const HttpRequest *req, HttpResponse *resp, void *user
 /* Socket only: restart one child process (local mode) or re-apply the manifests (cluster mode). */
 static int handle_restart(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         Manager *m = userdata;
-        const char *name = http_request_query(req, "process");
+        const char *name = http_request_query(req, "process"), *state = NULL;
+        int r;
 
-        for (size_t i = 0; name && i < m->n_processes; i++)
-                if (streq(m->processes[i]->name, name)) {
-                        if (m->processes[i]->state != PROCESS_RUNNING)
-                                return http_response_printf(
-                                        resp,
-                                        409,
-                                        "%s is %s\n",
-                                        name,
-                                        process_state_to_string(m->processes[i]->state));
-                        process_kill(m->processes[i], SIGTERM);
-                        return http_response_printf(resp, 202, "restarting %s\n", name);
-                }
-        return http_response_printf(resp, 404, "no process \"%s\"\n", strempty(name));
+        r = m->local ? local_runtime_restart(m->local, name, &state) : -ENOENT;
+        if (r == -EBUSY)
+                return http_response_printf(resp, 409, "%s is %s\n", name, state);
+        if (r < 0)
+                return http_response_printf(resp, 404, "no process \"%s\"\n", strempty(name));
+        return http_response_printf(resp, 202, "restarting %s\n", name);
 }
 
 static int handle_reapply(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -472,10 +438,7 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 return log_error_errno(r, "Failed to set up libcurl: %m");
 
         if (config->mode == SUPERVISOR_MODE_LOCAL) {
-                r = mkdir_p(config->data_dir, 0750);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to create %s: %m", config->data_dir);
-                r = ensure_local_password(m);
+                r = local_runtime_prepare(&m->config);
                 if (r < 0)
                         return r;
         }
@@ -484,11 +447,16 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 return r;
 
         if (config->mode == SUPERVISOR_MODE_LOCAL) {
-                r = setup_local(m);
+                r = local_runtime_new(m->event, &m->config, m->ch_password, on_local_change, m, &m->local);
                 if (r < 0)
                         return r;
         } else {
-                r = cluster_new(m, &m->cluster);
+                ClusterHooks hooks = {
+                        .phase = on_cluster_phase,
+                        .changed = on_cluster_change,
+                        .userdata = m,
+                };
+                r = cluster_new(m->event, &m->config, &hooks, &m->cluster);
                 if (r < 0)
                         return r;
         }
@@ -527,16 +495,8 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
 int manager_start(Manager *m) {
         int r;
 
-        m->starting_processes = true;
-        for (size_t i = 0; i < m->n_processes; i++) {
-                r = process_start(m->processes[i]);
-                if (r < 0) {
-                        log_warning_errno(r, "Failed to start %s, retrying: %m", m->processes[i]->name);
-                        m->processes[i]->failures_in_row++;
-                        process_retry_later(m->processes[i]);
-                }
-        }
-        m->starting_processes = false;
+        if (m->local)
+                local_runtime_start(m->local);
         if (m->cluster) {
                 r = cluster_start(m->cluster);
                 if (r < 0)
@@ -565,9 +525,7 @@ Manager *manager_free(Manager *m) {
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
         cluster_free(m->cluster);
-        for (size_t i = 0; i < m->n_processes; i++)
-                process_free(m->processes[i]);
-        free(m->processes);
+        local_runtime_free(m->local);
         curl_glue_free(m->glue);
         sd_event_source_disable_unref(m->poll_timer);
         sd_event_source_disable_unref(m->stop_timer);

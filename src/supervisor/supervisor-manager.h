@@ -8,24 +8,15 @@
 #include "curl-glue.h"
 #include "http-server.h"
 #include "supervisor-clickhouse.h"
+#include "supervisor-cluster.h"
 #include "supervisor-config.h"
+#include "supervisor-local.h"
 #include "supervisor-samples.h"
-#include "supervisor-process.h"
+#include "supervisor-state.h"
 
-typedef enum SupervisorState {
-        STATE_STARTING,
-        STATE_STARTING_CLUSTER,
-        STATE_LOADING_IMAGES,
-        STATE_APPLYING,
-        STATE_WAITING_ROLLOUT,
-        STATE_READY,
-        STATE_DEGRADED,
-        STATE_FAILED,
-        _STATE_MAX,
-} SupervisorState;
-
-typedef struct Cluster Cluster;
-
+/* The daemon's one Manager: it owns the event loop and every source, the configuration, the runtime of the
+ * mode (local or cluster), the ClickHouse checks and the status endpoints; it judges the state from what
+ * they report and tells systemd. The runtimes report back through callbacks and never see the manager. */
 typedef struct Manager {
         SupervisorConfig config;
         char *ch_password;
@@ -40,12 +31,8 @@ typedef struct Manager {
         HttpServer *status_unix;
         HttpServer *status_tcp;
 
-        /* local mode */
-        Process **processes;
-        size_t n_processes;
-
-        /* cluster mode */
-        Cluster *cluster;
+        LocalRuntime *local; /* local mode */
+        Cluster *cluster;    /* cluster mode */
 
         SupervisorState state;
         char *reason;
@@ -54,7 +41,6 @@ typedef struct Manager {
         bool ever_ready;
         bool notified_ready;
         bool stopping;
-        bool starting_processes;
         char *last_status_line; /* what STATUS= said last */
         int exit_status;
 } Manager;
@@ -71,17 +57,8 @@ int manager_run(Manager *m);
 /* Re-evaluates the state from what is known and tells systemd about changes. Cheap; called after every
  * event that may change something. */
 void manager_update_state(Manager *m);
-/* Sets the state of the cluster phases (used by the cluster driver). */
-void manager_set_phase(Manager *m, SupervisorState s, const char *reason);
 
-const char *supervisor_state_to_string(SupervisorState s);
-
-/* Seconds the ClickHouse check under way has waited for an answer, when that is too long; 0 otherwise. */
-double clickhouse_silence(Manager *m);
-/* Children's state changes (supervisor-process.c) end here. */
-void on_process_change(Process *p, void *userdata);
-
-/* supervisor-status.c: the status document ("otel-supervisor/status/v1") as JSON text; caller frees. */
+/* The status document (schema "otel-supervisor/status/v1") as JSON text; caller frees. */
 char *manager_status_json(Manager *m);
-/* supervisor-status.c: Prometheus text exposition; caller frees. */
+/* Prometheus text exposition; caller frees. */
 char *manager_metrics_text(Manager *m);

@@ -143,7 +143,8 @@ def answered(target, path, what):
 # idle timeout): held connections keep every slot and new clients wait in the listen backlog until the flood
 # goes. It recovers then, but does not answer during the flood yet; strict, so that the day it does, this
 # mark must go.
-ENDPOINT_WAITS = pytest.mark.xfail(strict=True, reason="clickhouse-endpoint answers only once the flood is over")
+# Only the missing answer is expected: a missing engine in CI (pytest.fail) still fails.
+ENDPOINT_WAITS = pytest.mark.xfail(strict=True, raises=AssertionError, reason="clickhouse-endpoint answers only once the flood is over")
 
 
 @pytest.mark.parametrize("which", ["loggen", "shipper", "supervisor-tcp", "supervisor-unix", pytest.param("clickhouse-endpoint", marks=ENDPOINT_WAITS)])

@@ -59,25 +59,23 @@ class CompatTest(unittest.TestCase):
 
     # --- CORS ------------------------------------------------------------------------------------------
 
-    def test_cors_header_with_setting_and_origin(self):
-        r = self.ep.query("SELECT 1", headers={"Origin": "http://example.test"},
-                          params={"add_http_cors_header": "1"})
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
-        self.assertIn("X-ClickHouse-Summary", r.headers.get("access-control-expose-headers", ""))
-        # Errors carry it too, so that a browser can read them.
-        r = self.ep.query("SELECT nope", headers={"Origin": "http://example.test"},
-                          params={"add_http_cors_header": "1"})
+    def test_cors_headers_on_every_answer_to_a_browser(self):
+        """As the server configured with its documented http_options_response block: any request with an
+        Origin gets the CORS headers (add_http_cors_header=1 or not), errors and auth failures included."""
+        for params in ({"add_http_cors_header": "1"}, {}, {"add_http_cors_header": "0"}):
+            r = self.ep.query("SELECT 1", headers={"Origin": "http://example.test"}, params=params)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("access-control-allow-origin"), "*", params)
+            self.assertIn("X-ClickHouse-Summary", r.headers.get("access-control-expose-headers", ""))
+        r = self.ep.query("SELECT nope", headers={"Origin": "http://example.test"})
         self.assertEqual(r.exception_code, 47, r)
         self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
+        r = self.ep.query("SELECT 1", headers={"Origin": "http://example.test"}, auth=("default", "wrong"))
+        self.assertEqual(r.exception_code, 516, r)
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
 
-    def test_no_cors_header_without_setting_or_origin(self):
-        r = self.ep.query("SELECT 1", headers={"Origin": "http://example.test"})
-        self.assertNotIn("access-control-allow-origin", r.headers)
+    def test_no_cors_headers_without_origin(self):
         r = self.ep.query("SELECT 1", params={"add_http_cors_header": "1"})
-        self.assertNotIn("access-control-allow-origin", r.headers)
-        r = self.ep.query("SELECT 1", headers={"Origin": "http://example.test"},
-                          params={"add_http_cors_header": "0"})
         self.assertNotIn("access-control-allow-origin", r.headers)
 
     def test_preflight(self):

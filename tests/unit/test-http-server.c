@@ -392,11 +392,14 @@ static void raise_fd_limit(void) {
         cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
-/* Idle ones, ones stalled after a request line, ones that had an answer and keep the connection. */
+/* Ones stalled after a byte, ones stalled after a request line, ones that had an answer and keep the
+ * connection. (A TCP connection that sends nothing the kernel keeps to itself, see TCP_DEFER_ACCEPT.) */
 static void flood_open(int *fds, uint16_t port, const char *unix_path) {
         for (size_t i = 0; i < FLOOD_CONNECTIONS; i++) {
                 fds[i] = connect_to(port, unix_path);
-                if (i % 3 == 1)
+                if (i % 3 == 0)
+                        send_all(fds[i], "G");
+                else if (i % 3 == 1)
                         send_all(fds[i], "GET /hello HTTP/1.1\r\nHost: flood\r\nX-Slow: ");
                 else if (i % 3 == 2)
                         send_all(fds[i], "GET /hello HTTP/1.1\r\nHost: flood\r\n\r\n");
@@ -473,14 +476,17 @@ Test(http_server, full_server_closes_the_connection_idle_longest) {
 
         cr_assert_eq(http_server_new_tcp(event, "127.0.0.1", 0, &c, &s2), 0);
         a = connect_to(http_server_port(s2), NULL);
+        send_all(a, "G");
         turn_loop(3);
         b = connect_to(http_server_port(s2), NULL);
+        send_all(b, "G");
         turn_loop(3);
-        send_all(a, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+        send_all(a, "ET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
         turn_loop(3);
         cr_assert_gt(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 0, "a was answered");
 
         cfd = connect_to(http_server_port(s2), NULL);
+        send_all(cfd, "G");
         turn_loop(5);
         cr_assert(closed_by_server(b), "b waited longest and is closed");
         cr_assert_not(closed_by_server(a), "a had an answer since b connected and stays");
@@ -490,7 +496,7 @@ Test(http_server, full_server_closes_the_connection_idle_longest) {
         cr_assert_eq(st.connections, 2);
 
         /* The survivors still work. */
-        send_all(cfd, "GET /hello HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n");
+        send_all(cfd, "ET /hello HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n");
         turn_loop(3);
         cr_assert_gt(recv(cfd, buf, sizeof(buf) - 1, MSG_DONTWAIT), 12);
         cr_assert_eq(strncmp(buf, "HTTP/1.1 200", 12), 0);
@@ -501,7 +507,8 @@ Test(http_server, full_server_closes_the_connection_idle_longest) {
 }
 
 /* A client trickling a byte every 100 ms never lets libmicrohttpd's idle timeout expire; the request
- * deadline (timeout_sec) closes it, and an idle one, all the same. */
+ * deadline (timeout_sec) closes it, and an idle one, all the same (that one the kernel hands over only
+ * after timeout_sec, see TCP_DEFER_ACCEPT). */
 Test(http_server, slow_and_idle_clients_time_out) {
         HttpServerConfig c = {.routes = routes, .n_routes = 1, .timeout_sec = 1};
         const char *req =
@@ -543,8 +550,10 @@ Test(http_server, accepting_resumes_after_running_out_of_descriptors) {
         Fetch f;
 
         cr_assert_eq(http_server_new_tcp(event, "127.0.0.1", 0, &c, &s2), 0);
-        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
                 fds[i] = connect_to(http_server_port(s2), NULL);
+                send_all(fds[i], "G");
+        }
         /* Descriptors are allocated lowest first: a limit at the third free one leaves room for two accepted
          * connections, and the third accept() fails with EMFILE. */
         while (free_seen < 3)
