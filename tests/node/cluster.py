@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.path.normpath(os.path.join(HERE, "..", "..")))
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests", "supervisor"))
 
-from conftest import BIN, CHDB_LIB, Supervisor, free_port, otelctl, status_json, wait_until  # noqa: E402
+from conftest import CHDB_LIB, Supervisor, free_port, otelctl, status_json, wait_until  # noqa: E402
 
 NODE_SH = os.path.join(SOURCE_ROOT, "tests", "k8s", "node.sh")
 CONTROL_PLANE = os.path.join(SOURCE_ROOT, "tests", "k8s", "control-plane.sh")
