@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_term(int sig) {
+static _Noreturn void on_term(int sig) {
         (void) sig;
         _exit(0);
 }
