@@ -219,7 +219,8 @@ in
     lib.nameValuePair "otel-forward-${baseNameOf target}" {
       description = "otel appliance: forward ${target} to the guest";
       wantedBy = [ "multi-user.target" ];
-      after = [ "otel-supervisor.service" ];
+      # Not after otel-supervisor.service: its READY=1 waits for the stack to be ready, which the
+      # supervisor checks through the ClickHouse forward (docs/vm.md, "Start, watchdog, stop").
       unitConfig.StartLimitIntervalSec = 0;
       serviceConfig = {
         User = "otel";

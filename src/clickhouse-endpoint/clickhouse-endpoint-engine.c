@@ -190,10 +190,24 @@ const char *engine_version(const Engine *e) {
         return e->version;
 }
 
+static void named_close(Engine *e, EngineSession *s);
+
+/* Ends the named sessions idle past their timeout, as the server ends them. Called with the lock held. */
+static void named_sweep(Engine *e) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++) {
+                EngineSession *n = &e->named[i];
+                if (n->conn && !n->busy && n->expires_usec <= now)
+                        named_close(e, n);
+        }
+}
+
 EngineSession *engine_acquire(Engine *e) {
         EngineSession *s = NULL;
 
         pthread_mutex_lock(&e->lock);
+        named_sweep(e);
         for (;;) {
                 for (unsigned i = 0; i < e->n_sessions && !s; i++)
                         if (!e->sessions[i].busy)
@@ -237,15 +251,12 @@ int engine_acquire_named(
         bool close_after,
         EngineSession **ret) {
         EngineSession *s = NULL, *free_slot = NULL;
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
         int r = 0;
 
         pthread_mutex_lock(&e->lock);
-        /* Sessions idle past their timeout end here, as the server ends them. */
+        named_sweep(e);
         for (unsigned i = 0; i < ENGINE_NAMED_MAX; i++) {
                 EngineSession *n = &e->named[i];
-                if (n->conn && !n->busy && n->expires_usec <= now && !streq(n->id, id))
-                        named_close(e, n);
                 if (n->conn && streq(n->id, id))
                         s = n;
                 else if (!n->conn && !free_slot)

@@ -53,6 +53,16 @@ void multipart_parts_free(MultipartPart *parts, size_t n) {
         free(parts);
 }
 
+/* A copy of n bytes that need not be NUL-terminated where they end (strndup may look further). */
+static char *copy_bytes(const char *p, size_t n) {
+        char *s = malloc(n + 1);
+        if (s) {
+                memcpy(s, p, n);
+                s[n] = 0;
+        }
+        return s;
+}
+
 /* A parameter of the Content-Disposition header (name="x"), unquoted; NULL when absent. */
 static int disposition_param(const char *h, size_t n, const char *key, char **ret) {
         size_t klen = strlen(key);
@@ -67,12 +77,12 @@ static int disposition_param(const char *h, size_t n, const char *key, char **re
                         const char *q = memchr(v + 1, '"', (size_t) (end - v - 1));
                         if (!q)
                                 return -EBADMSG;
-                        *ret = strndup(v + 1, (size_t) (q - v - 1));
+                        *ret = copy_bytes(v + 1, (size_t) (q - v - 1));
                 } else {
                         size_t m = 0;
                         while (v + m < end && v[m] != ';' && v[m] != ' ' && v[m] != '\r')
                                 m++;
-                        *ret = strndup(v, m);
+                        *ret = copy_bytes(v, m);
                 }
                 return *ret ? 0 : -ENOMEM;
         }
@@ -101,8 +111,9 @@ int multipart_parse(
         }
         for (;;) {
                 if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-                        break; /* closing delimiter */
-                p += strspn(p, " \t");
+                        break;                               /* closing delimiter */
+                while (p < end && (*p == ' ' || *p == '\t')) /* transport padding; the body has no NUL */
+                        p++;
                 if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
                         r = -EBADMSG;
                         goto fail;

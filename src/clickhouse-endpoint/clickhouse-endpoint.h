@@ -208,6 +208,23 @@ int multipart_parse(
         const char *body, size_t size, const char *boundary, MultipartPart **ret_parts, size_t *ret_n);
 void multipart_parts_free(MultipartPart *parts, size_t n);
 
+/* --- request headers (clickhouse-endpoint-headers.c) ----------------------------------------------------
+ */
+
+struct MHD_Connection;
+struct MHD_Response;
+
+/* Who the request says it is, the ways ClickHouse accepts (X-ClickHouse-User/-Key, HTTP basic, user/password
+ * parameters; none means "default" with an empty password). -EINVAL for unreadable basic credentials. */
+int http_request_credentials(struct MHD_Connection *c, char **ret_user, char **ret_password);
+/* Compares secrets in time independent of where they differ. */
+bool secret_equal(const char *a, const char *b);
+/* Whether the request's Content-Length fields disagree or cannot be read (RFC 9112 §6.3). */
+bool http_request_has_conflicting_length(struct MHD_Connection *c);
+/* Adds the pairs of an http_response_headers value ({'Name':'value', ...}) to resp; with resp NULL, only
+ * checks it. False when it cannot be read or names a header that may not be set (framing headers). */
+bool http_apply_response_headers(const char *spec, struct MHD_Response *resp);
+
 /* --- body decoding (clickhouse-endpoint-body.c) -------------------------------------------------------- */
 
 typedef enum BodyEncoding {

@@ -19,6 +19,8 @@ typedef struct ConfigOption ConfigOption;
 /* Parses value into o->data. Returns 0 or a negative errno (-EINVAL malformed, -ERANGE out of bounds); the
  * caller turns that into a message using config_option_expectation(). */
 typedef int (*ConfigParseFn)(const ConfigOption *o, const char *value);
+/* Parses the items of a list written in a config file (config-file.h) into o->data. */
+typedef int (*ConfigParseListFn)(const ConfigOption *o, char *const *items, size_t n);
 
 struct ConfigOption {
         const char *name;    /* long flag without dashes, and the YAML key where a config file has one */
@@ -29,8 +31,9 @@ struct ConfigOption {
         const char *help;
         ConfigParseFn parse;
         void *data;
-        int64_t min, max;   /* bounds for integers (and durations, in ns) */
-        const char *expect; /* what a valid value looks like, e.g. "an integer from 1 to 10" */
+        int64_t min, max;             /* bounds for integers (and durations, in ns) */
+        const char *expect;           /* what a valid value looks like, e.g. "an integer from 1 to 10" */
+        ConfigParseListFn parse_list; /* config files only: the value may be a YAML list */
 };
 
 /* Parsers for common types. data points to: */

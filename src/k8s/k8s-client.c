@@ -10,7 +10,9 @@
 #include "build-config.h"
 #include "cleanup-libs.h"
 #include "cleanup.h"
+#include "errmsg.h"
 #include "curl-glue.h"
+#include "duration.h"
 #include "k8s-client.h"
 #include "log.h"
 #include "macro.h"
@@ -263,8 +265,8 @@ int k8s_client_new(sd_event *event, K8sKubeconfig *kc, K8sClient **ret) {
         if (!c)
                 return -ENOMEM;
         c->event = sd_event_ref(event);
-        c->request_usec = 30 * 1000000ULL;
-        c->connect_usec = 5 * 1000000ULL;
+        c->request_usec = 30 * USEC_PER_SEC;
+        c->connect_usec = 5 * USEC_PER_SEC;
         r = curl_glue_new(event, &c->glue);
         if (r < 0)
                 return r;
@@ -462,8 +464,9 @@ int k8s_client_request(
             (r = curl_setopt_checked(e, CURLOPT_HEADERDATA, q)) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_ERRORBUFFER, q->curl_error)) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_NOSIGNAL, 1L)) < 0 ||
-            (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / 1000))) < 0 ||
-            (r = curl_setopt_checked(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / 1000))) < 0 ||
+            (r = curl_setopt_checked(e, CURLOPT_TIMEOUT_MS, (long) (c->request_usec / USEC_PER_MSEC))) < 0 ||
+            (r = curl_setopt_checked(
+                     e, CURLOPT_CONNECTTIMEOUT_MS, (long) (c->connect_usec / USEC_PER_MSEC))) < 0 ||
             (r = curl_setopt_checked(e, CURLOPT_PROTOCOLS_STR, "http,https")) < 0 ||
             /* HTTP/1.1: parallel requests get connections of their own (kept alive and reused) rather than
              * streams multiplexed on one HTTP/2 connection: one failure fewer to share. (A list answer
@@ -549,20 +552,17 @@ static unsigned parse_verbs(const cJSON *verbs) {
         return v;
 }
 
-int k8s_resource_table_add_discovery(K8sResourceTable *t, const cJSON *doc, char *err, size_t err_size) {
+int k8s_resource_table_add_discovery(K8sResourceTable *t, const cJSON *doc, char **reterr) {
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
         const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items"), *g;
 
         if (!cJSON_IsString(kind) || !streq(kind->valuestring, "APIGroupDiscoveryList") ||
-            !cJSON_IsArray(items)) {
-                if (err && err_size)
-                        (void) snprintf(
-                                err,
-                                err_size,
-                                "the server did not answer with an aggregated discovery document "
-                                "(APIGroupDiscoveryList; Kubernetes 1.30 or newer is needed)");
-                return -EPROTO;
-        }
+            !cJSON_IsArray(items))
+                return errmsg_set(
+                        reterr,
+                        -EPROTO,
+                        "the server did not answer with an aggregated discovery document "
+                        "(APIGroupDiscoveryList; Kubernetes 1.30 or newer is needed)");
         cJSON_ArrayForEach(g, items) {
                 const cJSON *meta = cJSON_GetObjectItemCaseSensitive(g, "metadata");
                 const cJSON *gname = cJSON_GetObjectItemCaseSensitive(meta, "name");
@@ -637,15 +637,12 @@ static void discovery_response(K8sClient *c, const K8sResponse *r, void *userdat
                         (void) snprintf(d->message, sizeof d->message, "discovery: %.1000s", r->message);
                 }
         } else if (d->result == K8S_RESULT_OK) {
-                char err[256];
-                int k = k8s_resource_table_add_discovery(&d->table, r->json, err, sizeof err);
+                _cleanup_free_ char *error = NULL;
+                int k = k8s_resource_table_add_discovery(&d->table, r->json, &error);
                 if (k < 0) {
                         d->result = K8S_RESULT_FATAL;
                         (void) snprintf(
-                                d->message,
-                                sizeof d->message,
-                                "discovery: %s",
-                                k == -ENOMEM ? "out of memory" : err);
+                                d->message, sizeof d->message, "discovery: %s", error ?: strerror(-k));
                 }
         }
         if (--d->pending > 0)

@@ -109,8 +109,8 @@ typedef struct K8sResourceTable {
 
 void k8s_resource_table_done(K8sResourceTable *t);
 /* Adds the resources of an aggregated discovery document (APIGroupDiscoveryList, apidiscovery.k8s.io/v2 or
- * v2beta1, as served on /api and /apis). Subresources are skipped. */
-int k8s_resource_table_add_discovery(K8sResourceTable *t, const cJSON *doc, char *err, size_t err_size);
+ * v2beta1, as served on /api and /apis). Subresources are skipped. -EPROTO for any other document. */
+int k8s_resource_table_add_discovery(K8sResourceTable *t, const cJSON *doc, char **reterr);
 /* apiVersion "v1" or "group/version". */
 const K8sResource *k8s_resource_table_find(
         const K8sResourceTable *t, const char *api_version, const char *kind);

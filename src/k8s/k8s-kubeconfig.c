@@ -10,23 +10,13 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "errmsg.h"
 #include "k8s-kubeconfig.h"
 #include "k8s-yaml.h"
 #include "macro.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define MAX_CREDENTIAL_FILE (1024u * 1024u)
-
-static int errf(char *err, size_t err_size, int r, const char *fmt, ...) _printf_(4, 5);
-static int errf(char *err, size_t err_size, int r, const char *fmt, ...) {
-        if (err && err_size > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                (void) vsnprintf(err, err_size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 K8sKubeconfig *k8s_kubeconfig_free(K8sKubeconfig *k) {
         if (!k)
@@ -163,15 +153,14 @@ static int credential(
         char **ret_file,
         char **ret_data,
         size_t *ret_size,
-        char *err,
-        size_t err_size) {
+        char **reterr) {
         const char *data = str_field(o, data_key), *file = str_field(o, file_key);
         int r;
 
         if (data) {
                 r = k8s_base64_decode(data, ret_data, ret_size);
                 if (r < 0)
-                        return errf(err, err_size, r, "%s: %s is not valid base64", what, data_key);
+                        return errmsg_set(reterr, r, "%s: %s is not valid base64", what, data_key);
                 return 0;
         }
         if (file) {
@@ -179,21 +168,13 @@ static int credential(
                 if (r < 0)
                         return r;
                 if (access(*ret_file, R_OK) < 0)
-                        return errf(
-                                err,
-                                err_size,
-                                -errno,
-                                "%s: %s %s: %s",
-                                what,
-                                file_key,
-                                *ret_file,
-                                strerror(errno));
+                        return errmsg_set(
+                                reterr, -errno, "%s: %s %s: %s", what, file_key, *ret_file, strerror(errno));
         }
         return 0;
 }
 
-int k8s_kubeconfig_load(
-        const char *path, const char *context, K8sKubeconfig **ret, char *err, size_t err_size) {
+int k8s_kubeconfig_load(const char *path, const char *context, K8sKubeconfig **ret, char **reterr) {
         _cleanup_(k8s_yaml_docs_done) K8sYamlDocs docs = {};
         _cleanup_(k8s_kubeconfig_freep) K8sKubeconfig *k = NULL;
         _cleanup_free_ char *base_dir = NULL;
@@ -202,11 +183,11 @@ int k8s_kubeconfig_load(
         assert(path);
         assert(ret);
 
-        r = k8s_yaml_parse_file(path, &docs, err, err_size);
+        r = k8s_yaml_parse_file(path, &docs, reterr);
         if (r < 0)
                 return r;
         if (docs.n != 1 || !cJSON_IsObject(docs.docs[0].json))
-                return errf(err, err_size, -EINVAL, "%s: expected one YAML mapping", path);
+                return errmsg_set(reterr, -EINVAL, "%s: expected one YAML mapping", path);
         const cJSON *root = docs.docs[0].json;
 
         const char *slash = strrchr(path, '/');
@@ -222,21 +203,21 @@ int k8s_kubeconfig_load(
 
         const char *ctx_name = context ?: str_field(root, "current-context");
         if (!ctx_name)
-                return errf(err, err_size, -ENOENT, "%s: no current-context set and no context given", path);
+                return errmsg_set(reterr, -ENOENT, "%s: no current-context set and no context given", path);
         const cJSON *ctx = named_entry(root, "contexts", "context", ctx_name);
         if (!cJSON_IsObject(ctx))
-                return errf(err, err_size, -ENOENT, "%s: context \"%s\" not found", path, ctx_name);
+                return errmsg_set(reterr, -ENOENT, "%s: context \"%s\" not found", path, ctx_name);
         const char *cluster_name = str_field(ctx, "cluster"), *user_name = str_field(ctx, "user");
         if (!cluster_name)
-                return errf(err, err_size, -EINVAL, "%s: context \"%s\" names no cluster", path, ctx_name);
+                return errmsg_set(reterr, -EINVAL, "%s: context \"%s\" names no cluster", path, ctx_name);
         const cJSON *cluster = named_entry(root, "clusters", "cluster", cluster_name);
         if (!cJSON_IsObject(cluster))
-                return errf(err, err_size, -ENOENT, "%s: cluster \"%s\" not found", path, cluster_name);
+                return errmsg_set(reterr, -ENOENT, "%s: cluster \"%s\" not found", path, cluster_name);
         const cJSON *user = NULL;
         if (user_name) {
                 user = named_entry(root, "users", "user", user_name);
                 if (!cJSON_IsObject(user))
-                        return errf(err, err_size, -ENOENT, "%s: user \"%s\" not found", path, user_name);
+                        return errmsg_set(reterr, -ENOENT, "%s: user \"%s\" not found", path, user_name);
         }
 
         k = new0(K8sKubeconfig, 1);
@@ -249,9 +230,9 @@ int k8s_kubeconfig_load(
 
         const char *server = str_field(cluster, "server");
         if (!server)
-                return errf(err, err_size, -EINVAL, "%s: cluster \"%s\" has no server", path, cluster_name);
+                return errmsg_set(reterr, -EINVAL, "%s: cluster \"%s\" has no server", path, cluster_name);
         if (!startswith(server, "https://") && !startswith(server, "http://"))
-                return errf(err, err_size, -EINVAL, "%s: server \"%s\" is not an http(s) URL", path, server);
+                return errmsg_set(reterr, -EINVAL, "%s: server \"%s\" is not an http(s) URL", path, server);
         k->server = strdup(server);
         if (!k->server)
                 return -ENOMEM;
@@ -273,8 +254,7 @@ int k8s_kubeconfig_load(
                 &k->ca_file,
                 &k->ca_data,
                 &k->ca_data_size,
-                err,
-                err_size);
+                reterr);
         if (r < 0)
                 return r;
 
@@ -289,8 +269,7 @@ int k8s_kubeconfig_load(
                         &k->cert_file,
                         &k->cert_data,
                         &k->cert_data_size,
-                        err,
-                        err_size);
+                        reterr);
                 if (r < 0)
                         return r;
                 r = credential(
@@ -302,14 +281,12 @@ int k8s_kubeconfig_load(
                         &k->key_file,
                         &k->key_data,
                         &k->key_data_size,
-                        err,
-                        err_size);
+                        reterr);
                 if (r < 0)
                         return r;
                 if (!!(k->cert_file || k->cert_data) != !!(k->key_file || k->key_data))
-                        return errf(
-                                err,
-                                err_size,
+                        return errmsg_set(
+                                reterr,
                                 -EINVAL,
                                 "%s: a client certificate needs both certificate and key",
                                 what);
@@ -326,16 +303,14 @@ int k8s_kubeconfig_load(
                                 return r;
                         r = read_small_file(tp, &k->token, NULL);
                         if (r < 0)
-                                return errf(
-                                        err, err_size, r, "%s: tokenFile %s: %s", what, tp, strerror(-r));
+                                return errmsg_set(reterr, r, "%s: tokenFile %s: %s", what, tp, strerror(-r));
                         strip_trailing_space(k->token);
                 }
                 if (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
                     cJSON_GetObjectItemCaseSensitive(user, "auth-provider"))
                         if (!k->token && !k->cert_file && !k->cert_data)
-                                return errf(
-                                        err,
-                                        err_size,
+                                return errmsg_set(
+                                        reterr,
                                         -EOPNOTSUPP,
                                         "%s: exec and auth-provider credentials are not supported",
                                         what);
@@ -345,16 +320,15 @@ int k8s_kubeconfig_load(
         return 0;
 }
 
-int k8s_kubeconfig_in_cluster(const char *sa_dir, K8sKubeconfig **ret, char *err, size_t err_size) {
+int k8s_kubeconfig_in_cluster(const char *sa_dir, K8sKubeconfig **ret, char **reterr) {
         _cleanup_(k8s_kubeconfig_freep) K8sKubeconfig *k = NULL;
         const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
         _cleanup_free_ char *token_path = NULL, *ns_path = NULL, *ns = NULL;
         int r;
 
         if (isempty(host) || isempty(port))
-                return errf(
-                        err,
-                        err_size,
+                return errmsg_set(
+                        reterr,
                         -ENXIO,
                         "not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set");
         sa_dir = sa_dir ?: SA_DIR;
@@ -372,10 +346,10 @@ int k8s_kubeconfig_in_cluster(const char *sa_dir, K8sKubeconfig **ret, char *err
                 return -ENOMEM;
         r = read_small_file(token_path, &k->token, NULL);
         if (r < 0)
-                return errf(err, err_size, r, "%s: %s", token_path, strerror(-r));
+                return errmsg_set(reterr, r, "%s: %s", token_path, strerror(-r));
         strip_trailing_space(k->token);
         if (access(k->ca_file, R_OK) < 0)
-                return errf(err, err_size, -errno, "%s: %s", k->ca_file, strerror(errno));
+                return errmsg_set(reterr, -errno, "%s: %s", k->ca_file, strerror(errno));
         if (read_small_file(ns_path, &ns, NULL) >= 0) {
                 strip_trailing_space(ns);
                 if (!isempty(ns))

@@ -34,15 +34,15 @@ static inline void k8s_kubeconfig_freep(K8sKubeconfig **k) {
 }
 
 /* Loads `path` (kubeconfig YAML). `context` selects a context, NULL means current-context. Errors are
- * described in `err` ("file:line:column: …" for YAML errors, otherwise naming the missing or bad field).
- * Returns 0, -ENOENT (no such file, context, cluster or user), -EINVAL (bad content), -ENOMEM. */
-int k8s_kubeconfig_load(
-        const char *path, const char *context, K8sKubeconfig **ret, char *err, size_t err_size);
+ * described in *reterr (errmsg.h: "file:line:column: …" for YAML errors, otherwise naming the missing or
+ * bad field). Returns 0, -ENOENT (no such file, context, cluster or user), -EINVAL (bad content), -ENOMEM.
+ */
+int k8s_kubeconfig_load(const char *path, const char *context, K8sKubeconfig **ret, char **reterr);
 
 /* In-cluster mode, as client-go's rest.InClusterConfig(): $KUBERNETES_SERVICE_HOST and
  * $KUBERNETES_SERVICE_PORT, and token, ca.crt and namespace from `sa_dir` (NULL means
  * /var/run/secrets/kubernetes.io/serviceaccount). Returns -ENXIO when not running in a cluster. */
-int k8s_kubeconfig_in_cluster(const char *sa_dir, K8sKubeconfig **ret, char *err, size_t err_size);
+int k8s_kubeconfig_in_cluster(const char *sa_dir, K8sKubeconfig **ret, char **reterr);
 
 /* Decodes standard base64 (padding optional, whitespace ignored). Returns 0 or -EINVAL/-ENOMEM. */
 int k8s_base64_decode(const char *in, char **ret, size_t *ret_size);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cleanup.h"
+#include "errmsg.h"
 #include "k8s-manifest.h"
 #include "k8s-yaml.h"
 #include "macro.h"
@@ -33,12 +34,10 @@ static const char *str_at(const cJSON *o, const char *key) {
 }
 
 /* Takes ownership of obj. */
-static int add_object(
-        K8sManifestSet *s, cJSON *obj, const char *file, unsigned line, char *err, size_t err_size) {
+static int add_object(K8sManifestSet *s, cJSON *obj, const char *file, unsigned line, char **reterr) {
         if (!cJSON_IsObject(obj)) {
                 cJSON_Delete(obj);
-                (void) snprintf(err, err_size, "%s:%u: a manifest must be a mapping", file, line);
-                return -EINVAL;
+                return errmsg_set(reterr, -EINVAL, "%s:%u: a manifest must be a mapping", file, line);
         }
         const char *api_version = str_at(obj, "apiVersion"), *kind = str_at(obj, "kind");
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -46,13 +45,11 @@ static int add_object(
         const char *missing = !api_version ? "apiVersion" : !kind ? "kind" : !name ? "metadata.name" : NULL;
         if (missing) {
                 cJSON_Delete(obj);
-                (void) snprintf(err, err_size, "%s:%u: object has no %s", file, line, missing);
-                return -EINVAL;
+                return errmsg_set(reterr, -EINVAL, "%s:%u: object has no %s", file, line, missing);
         }
         if (s->n >= MAX_OBJECTS) {
                 cJSON_Delete(obj);
-                (void) snprintf(err, err_size, "%s:%u: more than %d objects", file, line, MAX_OBJECTS);
-                return -E2BIG;
+                return errmsg_set(reterr, -E2BIG, "%s:%u: more than %d objects", file, line, MAX_OBJECTS);
         }
         K8sManifest *a = realloc(s->items, (s->n + 1) * sizeof(K8sManifest));
         if (!a) {
@@ -77,7 +74,7 @@ static int add_object(
         return 0;
 }
 
-static int add_docs(K8sManifestSet *s, K8sYamlDocs *docs, const char *name, char *err, size_t err_size) {
+static int add_docs(K8sManifestSet *s, K8sYamlDocs *docs, const char *name, char **reterr) {
         int r;
         for (size_t i = 0; i < docs->n; i++) {
                 cJSON *obj = TAKE_PTR(docs->docs[i].json);
@@ -88,7 +85,7 @@ static int add_docs(K8sManifestSet *s, K8sYamlDocs *docs, const char *name, char
                         cJSON *item;
                         while ((item = cJSON_DetachItemFromArray(
                                         cJSON_GetObjectItemCaseSensitive(obj, "items"), 0))) {
-                                r = add_object(s, item, name, line, err, err_size);
+                                r = add_object(s, item, name, line, reterr);
                                 if (r < 0) {
                                         cJSON_Delete(obj);
                                         return r;
@@ -97,7 +94,7 @@ static int add_docs(K8sManifestSet *s, K8sYamlDocs *docs, const char *name, char
                         cJSON_Delete(obj);
                         continue;
                 }
-                r = add_object(s, obj, name, line, err, err_size);
+                r = add_object(s, obj, name, line, reterr);
                 if (r < 0)
                         return r;
         }
@@ -105,20 +102,20 @@ static int add_docs(K8sManifestSet *s, K8sYamlDocs *docs, const char *name, char
 }
 
 int k8s_manifest_set_add_buffer(
-        K8sManifestSet *s, const char *buf, size_t len, const char *name, char *err, size_t err_size) {
+        K8sManifestSet *s, const char *buf, size_t len, const char *name, char **reterr) {
         _cleanup_(k8s_yaml_docs_done) K8sYamlDocs docs = {};
-        int r = k8s_yaml_parse(buf, len, name, &docs, err, err_size);
+        int r = k8s_yaml_parse(buf, len, name, &docs, reterr);
         if (r < 0)
                 return r;
-        return add_docs(s, &docs, name, err, err_size);
+        return add_docs(s, &docs, name, reterr);
 }
 
-int k8s_manifest_set_add_file(K8sManifestSet *s, const char *path, char *err, size_t err_size) {
+int k8s_manifest_set_add_file(K8sManifestSet *s, const char *path, char **reterr) {
         _cleanup_(k8s_yaml_docs_done) K8sYamlDocs docs = {};
-        int r = k8s_yaml_parse_file(path, &docs, err, err_size);
+        int r = k8s_yaml_parse_file(path, &docs, reterr);
         if (r < 0)
                 return r;
-        return add_docs(s, &docs, path, err, err_size);
+        return add_docs(s, &docs, path, reterr);
 }
 
 static bool is_yaml_name(const char *n) {
@@ -130,20 +127,16 @@ static int filter_visible(const struct dirent *d) {
         return d->d_name[0] != '.';
 }
 
-static int add_dir(K8sManifestSet *s, const char *dir, unsigned depth, char *err, size_t err_size) {
+static int add_dir(K8sManifestSet *s, const char *dir, unsigned depth, char **reterr) {
         struct dirent **list = NULL;
         int n, r = 0;
 
-        if (depth > MAX_DIR_DEPTH) {
-                (void) snprintf(err, err_size, "%s: directories nested deeper than %d", dir, MAX_DIR_DEPTH);
-                return -ELOOP;
-        }
+        if (depth > MAX_DIR_DEPTH)
+                return errmsg_set(
+                        reterr, -ELOOP, "%s: directories nested deeper than %d", dir, MAX_DIR_DEPTH);
         n = scandir(dir, &list, filter_visible, alphasort);
-        if (n < 0) {
-                r = -errno;
-                (void) snprintf(err, err_size, "%s: %s", dir, strerror(errno));
-                return r;
-        }
+        if (n < 0)
+                return errmsg_set(reterr, -errno, "%s: %m", dir);
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *p = NULL;
                 struct stat st;
@@ -151,22 +144,20 @@ static int add_dir(K8sManifestSet *s, const char *dir, unsigned depth, char *err
                         p = NULL;
                         r = -ENOMEM;
                 }
-                if (r >= 0 && stat(p, &st) < 0) {
-                        r = -errno;
-                        (void) snprintf(err, err_size, "%s: %s", p, strerror(errno));
-                }
+                if (r >= 0 && stat(p, &st) < 0)
+                        r = errmsg_set(reterr, -errno, "%s: %m", p);
                 if (r >= 0 && S_ISDIR(st.st_mode))
-                        r = add_dir(s, p, depth + 1, err, err_size);
+                        r = add_dir(s, p, depth + 1, reterr);
                 else if (r >= 0 && S_ISREG(st.st_mode) && is_yaml_name(list[i]->d_name))
-                        r = k8s_manifest_set_add_file(s, p, err, err_size);
+                        r = k8s_manifest_set_add_file(s, p, reterr);
                 free(list[i]);
         }
         free(list);
         return r;
 }
 
-int k8s_manifest_set_add_dir(K8sManifestSet *s, const char *dir, char *err, size_t err_size) {
-        return add_dir(s, dir, 0, err, err_size);
+int k8s_manifest_set_add_dir(K8sManifestSet *s, const char *dir, char **reterr) {
+        return add_dir(s, dir, 0, reterr);
 }
 
 unsigned k8s_kind_rank(const char *kind) {

@@ -27,13 +27,13 @@ typedef struct K8sManifestSet {
 void k8s_manifest_set_done(K8sManifestSet *s);
 
 /* Adds every document of one YAML file. A `kind: List` is flattened into its items. Each object must have
- * apiVersion, kind and metadata.name (strings). Errors name file:line in `err`. */
-int k8s_manifest_set_add_file(K8sManifestSet *s, const char *path, char *err, size_t err_size);
+ * apiVersion, kind and metadata.name (strings). Errors name file:line in *reterr (errmsg.h). */
+int k8s_manifest_set_add_file(K8sManifestSet *s, const char *path, char **reterr);
 /* Adds an in-memory YAML stream; `name` stands for the file in messages. */
 int k8s_manifest_set_add_buffer(
-        K8sManifestSet *s, const char *buf, size_t len, const char *name, char *err, size_t err_size);
+        K8sManifestSet *s, const char *buf, size_t len, const char *name, char **reterr);
 /* Adds every *.yaml / *.yml file below `dir` (recursively, in name order; hidden entries skipped). */
-int k8s_manifest_set_add_dir(K8sManifestSet *s, const char *dir, char *err, size_t err_size);
+int k8s_manifest_set_add_dir(K8sManifestSet *s, const char *dir, char **reterr);
 
 /* Apply order: Namespaces, CRDs, ServiceAccounts and RBAC, ConfigMaps and Secrets, Services, PVCs,
  * workloads, anything else last. Lower applies first. */

@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "cleanup.h"
+#include "errmsg.h"
 #include "k8s-yaml.h"
 #include "macro.h"
 
@@ -35,8 +36,7 @@ typedef struct Frame {
 
 typedef struct Builder {
         const char *name;
-        char *err;
-        size_t err_size;
+        char **reterr;
         Frame stack[K8S_YAML_MAX_DEPTH];
         size_t depth;
         Anchor *anchors;
@@ -48,15 +48,13 @@ typedef struct Builder {
 
 static int fail(Builder *b, unsigned line, unsigned column, int r, const char *fmt, ...) _printf_(5, 6);
 static int fail(Builder *b, unsigned line, unsigned column, int r, const char *fmt, ...) {
-        if (b->err && b->err_size > 0) {
-                char msg[256];
-                va_list ap;
-                va_start(ap, fmt);
-                (void) vsnprintf(msg, sizeof msg, fmt, ap);
-                va_end(ap);
-                (void) snprintf(b->err, b->err_size, "%s:%u:%u: %s", b->name, line, column, msg);
-        }
-        return r;
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        return errmsg_set(b->reterr, r, "%s:%u:%u: %s", b->name, line, column, msg);
 }
 
 static void anchors_clear(Builder *b) {
@@ -511,18 +509,15 @@ void k8s_yaml_docs_done(K8sYamlDocs *d) {
         d->n = 0;
 }
 
-int k8s_yaml_parse(
-        const char *buf, size_t len, const char *name, K8sYamlDocs *ret, char *err, size_t err_size) {
+int k8s_yaml_parse(const char *buf, size_t len, const char *name, K8sYamlDocs *ret, char **reterr) {
         yaml_parser_t parser;
-        Builder b = {.name = name ?: "<input>", .err = err, .err_size = err_size};
+        Builder b = {.name = name ?: "<input>", .reterr = reterr};
         K8sYamlDocs docs = {};
         unsigned doc_line = 1;
         int r = 0;
 
         assert(buf || len == 0);
         assert(ret);
-        if (err && err_size > 0)
-                err[0] = '\0';
         if (len > K8S_YAML_MAX_FILE)
                 return fail(&b, 1, 1, -E2BIG, "larger than %u bytes", K8S_YAML_MAX_FILE);
 
@@ -582,27 +577,17 @@ int k8s_yaml_parse(
         return 0;
 }
 
-int k8s_yaml_parse_file(const char *path, K8sYamlDocs *ret, char *err, size_t err_size) {
+int k8s_yaml_parse_file(const char *path, K8sYamlDocs *ret, char **reterr) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                int r = -errno;
-                if (err && err_size)
-                        (void) snprintf(err, err_size, "%s: %s", path, strerror(-r));
-                return r;
-        }
+        if (fd < 0)
+                return errmsg_set(reterr, -errno, "%s: %m", path);
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode)) {
-                if (err && err_size)
-                        (void) snprintf(err, err_size, "%s: not a regular file", path);
-                return -EINVAL;
-        }
-        if ((uint64_t) st.st_size > K8S_YAML_MAX_FILE) {
-                if (err && err_size)
-                        (void) snprintf(err, err_size, "%s: larger than %u bytes", path, K8S_YAML_MAX_FILE);
-                return -E2BIG;
-        }
+                return errmsg_set(reterr, -errno, "%s: %m", path);
+        if (!S_ISREG(st.st_mode))
+                return errmsg_set(reterr, -EINVAL, "%s: not a regular file", path);
+        if ((uint64_t) st.st_size > K8S_YAML_MAX_FILE)
+                return errmsg_set(reterr, -E2BIG, "%s: larger than %u bytes", path, K8S_YAML_MAX_FILE);
         size_t size = (size_t) st.st_size;
         _cleanup_free_ char *buf = malloc(size + 1);
         if (!buf)
@@ -613,12 +598,12 @@ int k8s_yaml_parse_file(const char *path, K8sYamlDocs *ret, char *err, size_t er
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        return errmsg_set(reterr, -errno, "%s: %m", path);
                 }
                 if (n == 0)
                         break;
                 got += (size_t) n;
         }
         buf[got] = '\0';
-        return k8s_yaml_parse(buf, got, path, ret, err, err_size);
+        return k8s_yaml_parse(buf, got, path, ret, reterr);
 }

@@ -29,10 +29,9 @@ typedef struct K8sYamlDocs {
 void k8s_yaml_docs_done(K8sYamlDocs *d);
 
 /* Parses every document of a YAML stream; empty documents (only comments, or a bare "---") are skipped.
- * `name` names the input in error messages ("file:line:column: problem"), written into `err` (may be NULL).
+ * `name` names the input in error messages ("file:line:column: problem"), handed to *reterr (errmsg.h).
  * Returns 0, -EINVAL for bad YAML, -E2BIG past the limits, -ENOMEM. */
-int k8s_yaml_parse(
-        const char *buf, size_t len, const char *name, K8sYamlDocs *ret, char *err, size_t err_size);
+int k8s_yaml_parse(const char *buf, size_t len, const char *name, K8sYamlDocs *ret, char **reterr);
 
 /* Reads a file and parses it like k8s_yaml_parse(); the file name is used in errors. */
-int k8s_yaml_parse_file(const char *path, K8sYamlDocs *ret, char *err, size_t err_size);
+int k8s_yaml_parse_file(const char *path, K8sYamlDocs *ret, char **reterr);

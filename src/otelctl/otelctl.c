@@ -12,6 +12,7 @@
 #include "build-config.h"
 #include "cleanup-libs.h"
 #include "duration.h"
+#include "errmsg.h"
 #include "log.h"
 #include "otelctl-render.h"
 #include "strbuf.h"
@@ -36,7 +37,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
 }
 
 /* One HTTP request to the supervisor. Returns the HTTP status, or -EHOSTUNREACH when nothing answered. */
-static int request(const char *method, const char *path, StrBuf *body, char *err, size_t err_size) {
+static int request(const char *method, const char *path, StrBuf *body, char **reterr) {
         _cleanup_(curl_easy_cleanupp) CURL *e = curl_easy_init();
         char url[512], cerr[CURL_ERROR_SIZE] = "";
         long status = 0;
@@ -60,42 +61,39 @@ static int request(const char *method, const char *path, StrBuf *body, char *err
         (void) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (arg_request_timeout / NSEC_PER_MSEC));
         (void) curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(e);
-        if (cc != CURLE_OK) {
-                (void) snprintf(
-                        err,
-                        err_size,
+        if (cc != CURLE_OK)
+                return errmsg_set(
+                        reterr,
+                        -EHOSTUNREACH,
                         "%s: %s",
                         arg_host ? arg_host : arg_socket,
                         cerr[0] ? cerr : curl_easy_strerror(cc));
-                return -EHOSTUNREACH;
-        }
         (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         return (int) status;
 }
 
 /* Fetches and parses /v1/status. */
-static int fetch_status(cJSON **ret, char *err, size_t err_size) {
+static int fetch_status(cJSON **ret, char **reterr) {
         StrBuf body = STRBUF_INIT(REPLY_MAX);
         cJSON *j;
         int status;
 
-        status = request("GET", "/v1/status", &body, err, err_size);
+        status = request("GET", "/v1/status", &body, reterr);
         if (status < 0) {
                 strbuf_done(&body);
                 return status;
         }
         if (status != 200) {
-                (void) snprintf(
-                        err, err_size, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
+                int r = errmsg_set(
+                        reterr, -EPROTO, "the supervisor answered HTTP %d: %s", status, strempty(body.data));
                 strbuf_done(&body);
-                return -EPROTO;
+                return r;
         }
         j = cJSON_Parse(strempty(body.data));
         strbuf_done(&body);
         if (!cJSON_IsObject(j)) {
                 cJSON_Delete(j);
-                (void) snprintf(err, err_size, "the status is not a JSON object");
-                return -EPROTO;
+                return errmsg_set(reterr, -EPROTO, "the status is not a JSON object");
         }
         *ret = j;
         return 0;
@@ -108,12 +106,12 @@ static bool status_ready(const cJSON *j) {
 
 static int verb_status(void) {
         _cleanup_json_ cJSON *j = NULL;
-        char err[512];
+        _cleanup_free_ char *error = NULL;
         int r;
 
-        r = fetch_status(&j, err, sizeof(err));
+        r = fetch_status(&j, &error);
         if (r < 0) {
-                log_error("cannot get the status: %s", err);
+                log_error("cannot get the status: %s", error ?: strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         if (arg_json) {
@@ -136,12 +134,15 @@ static double now_sec(void) {
 static int verb_wait(void) {
         double end = now_sec() + (double) arg_timeout / 1e9;
         bool reached = false;
-        char err[512] = "", last[1024] = "";
+        _cleanup_free_ char *error = NULL;
+        char last[1024] = "";
+        int r = 0;
 
         for (;;) {
                 _cleanup_json_ cJSON *j = NULL;
 
-                if (fetch_status(&j, err, sizeof(err)) >= 0) {
+                r = fetch_status(&j, &error);
+                if (r >= 0) {
                         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
                         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
 
@@ -160,10 +161,10 @@ static int verb_wait(void) {
                 }
                 if (now_sec() >= end)
                         break;
-                (void) usleep(500 * 1000);
+                (void) usleep(500 * USEC_PER_MSEC);
         }
         if (!reached) {
-                log_error("cannot reach the supervisor: %s", err);
+                log_error("cannot reach the supervisor: %s", error ?: strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         log_error("not ready after the timeout; last state: %s", last);
@@ -172,13 +173,13 @@ static int verb_wait(void) {
 
 static int verb_post(const char *path, const char *what) {
         StrBuf body = STRBUF_INIT(64 * 1024);
-        char err[512];
+        _cleanup_free_ char *error = NULL;
         int status;
 
-        status = request("POST", path, &body, err, sizeof(err));
+        status = request("POST", path, &body, &error);
         if (status < 0) {
                 strbuf_done(&body);
-                log_error("cannot reach the supervisor: %s", err);
+                log_error("cannot reach the supervisor: %s", error ?: strerror(-status));
                 return EXIT_UNREACHABLE;
         }
         if (status / 100 != 2) {

@@ -924,10 +924,10 @@ int sampler_metrics_render(Sampler *s, StrBuf *out) {
           "Samples with CPU above 100 percent of the allocation.",
           s->rstats.cpu_over);
         C("memory_over_limit_total", "Samples with memory above the limit.", s->rstats.memory_over);
-        C("counter_wraps_total",
+        C("value_wraps_total",
           "Network counters that wrapped at 32 bits between two samples (sample-net-counter-bits 32).",
           s->rstats.counter_wraps);
-        C("counter_resets_total",
+        C("value_resets_total",
           "Counters that went backwards without a restart (counted as 0).",
           s->rstats.counter_resets);
         C("restarts_total", "Workloads that restarted between two samples.", s->rstats.restarts);

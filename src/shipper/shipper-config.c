@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "cleanup.h"
+#include "config-file.h"
 #include "duration.h"
 #include "log.h"
 #include "macro.h"
@@ -150,6 +150,7 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                  .defval = "/var/log/containers/loggen-*.log",
                  .help = "log files to ship (globs; symlinks are followed; a YAML list in the file)",
                  .parse = parse_globs,
+                 .parse_list = config_parse_list_joined,
                  .data = &c->paths,
                  .expect = "one or more globs separated by commas"},
                 OPT_STRING(
@@ -329,152 +330,23 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
         return table;
 }
 
-static const ConfigOption *find_option(const ConfigOption *options, size_t n, const char *name) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(options[i].name, name))
-                        return options + i;
-        return NULL;
-}
-
 int shipper_config_load_yaml(const ConfigOption *options, size_t n, const char *path) {
-        _cleanup_fclose_ FILE *f = NULL;
-        yaml_parser_t parser;
-        yaml_event_t ev;
-        char *key = NULL, origin[512];
-        size_t key_line = 0;
-        char *seq = NULL; /* values of a sequence joined by ',' */
-        size_t seq_len = 0;
-        int depth = 0, r = 0;
-        bool in_seq = false, done = false;
+        _cleanup_(config_node_freep) ConfigNode *root = NULL;
+        _cleanup_free_ ConfigOption *keys = NULL;
+        size_t k = 0;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return log_error_errno(errno, "Failed to open config file %s: %m", path);
-        if (!yaml_parser_initialize(&parser))
+        /* Every option is a key of the file, except the one that names the file. */
+        keys = new0(ConfigOption, n);
+        if (!keys)
                 return log_oom();
-        yaml_parser_set_input_file(&parser, f);
-
-        while (!done) {
-                if (!yaml_parser_parse(&parser, &ev)) {
-                        r = log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "%s:%zu: %s",
-                                path,
-                                parser.problem_mark.line + 1,
-                                strempty(parser.problem));
-                        break;
-                }
-                size_t line = ev.start_mark.line + 1;
-                switch (ev.type) {
-                case YAML_STREAM_END_EVENT:
-                        done = true;
-                        break;
-                case YAML_MAPPING_START_EVENT:
-                        if (depth != 0 || key) {
-                                r = log_error_errno(
-                                        SYNTHETIC_ERRNO(EINVAL),
-                                        "%s:%zu: %s: nested mappings are not allowed",
-                                        path,
-                                        line,
-                                        key ? key : "(top)");
-                                goto finish;
-                        }
-                        depth++;
-                        break;
-                case YAML_MAPPING_END_EVENT:
-                        depth--;
-                        break;
-                case YAML_SEQUENCE_START_EVENT:
-                        if (!key || in_seq) {
-                                r = log_error_errno(
-                                        SYNTHETIC_ERRNO(EINVAL),
-                                        "%s:%zu: a list is only allowed as the value of \"paths\"",
-                                        path,
-                                        line);
-                                goto finish;
-                        }
-                        in_seq = true;
-                        break;
-                case YAML_SEQUENCE_END_EVENT: {
-                        const ConfigOption *o = find_option(options, n, key);
-                        snprintf(origin, sizeof(origin), "%s:%zu: %s", path, key_line, key);
-                        if (!o || !streq(key, "paths")) {
-                                r = log_error_errno(
-                                        SYNTHETIC_ERRNO(EINVAL), "%s: %s does not take a list", origin, key);
-                                goto finish;
-                        }
-                        r = config_option_apply(o, seq ? seq : "", origin);
-                        if (r < 0)
-                                goto finish;
-                        free(seq);
-                        seq = NULL;
-                        seq_len = 0;
-                        in_seq = false;
-                        free(key);
-                        key = NULL;
-                        break;
-                }
-                case YAML_SCALAR_EVENT: {
-                        const char *v = (const char *) ev.data.scalar.value;
-                        if (depth != 1) {
-                                r = log_error_errno(
-                                        SYNTHETIC_ERRNO(EINVAL),
-                                        "%s:%zu: expected a mapping of settings",
-                                        path,
-                                        line);
-                                goto finish;
-                        }
-                        if (in_seq) {
-                                size_t l = strlen(v);
-                                char *p = realloc(seq, seq_len + l + 2);
-                                if (!p) {
-                                        r = log_oom();
-                                        goto finish;
-                                }
-                                seq = p;
-                                if (seq_len > 0)
-                                        seq[seq_len++] = ',';
-                                memcpy(seq + seq_len, v, l + 1);
-                                seq_len += l;
-                        } else if (!key) {
-                                if (!find_option(options, n, v) || streq(v, "config")) {
-                                        r = log_error_errno(
-                                                SYNTHETIC_ERRNO(EINVAL),
-                                                "%s:%zu: unknown key \"%s\"",
-                                                path,
-                                                line,
-                                                v);
-                                        goto finish;
-                                }
-                                key = strdup(v);
-                                key_line = line;
-                                if (!key) {
-                                        r = log_oom();
-                                        goto finish;
-                                }
-                        } else {
-                                snprintf(origin, sizeof(origin), "%s:%zu: %s", path, key_line, key);
-                                r = config_option_apply(find_option(options, n, key), v, origin);
-                                if (r < 0)
-                                        goto finish;
-                                free(key);
-                                key = NULL;
-                        }
-                        break;
-                }
-                default:
-                        break;
-                }
-                yaml_event_delete(&ev);
-                continue;
-        finish:
-                yaml_event_delete(&ev);
-                break;
-        }
-        yaml_parser_delete(&parser);
-        free(key);
-        free(seq);
-        return r;
+        for (size_t i = 0; i < n; i++)
+                if (!streq(options[i].name, "config"))
+                        keys[k++] = options[i];
+        r = config_file_load(path, CONFIG_FILE_MAX_SIZE, &root);
+        if (r < 0)
+                return r;
+        return config_file_apply(root, NULL, keys, k, path);
 }
 
 int shipper_config_parse(ShipperConfig *c, int argc, char **argv, ConfigAction *ret_action) {

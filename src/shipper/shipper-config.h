@@ -48,9 +48,10 @@ void shipper_config_done(ShipperConfig *c);
 /* Builds the option table for c (n entries). */
 const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n);
 
-/* Applies a YAML file: a mapping of option names to scalars (or, for
- * "paths", a sequence of globs). Unknown keys and bad values are errors
- * naming file:line and the key. Logs errors; returns 0 or -EINVAL/-errno. */
+/* Applies a YAML file (config-file.h): a mapping of option names to scalars
+ * (or, for "paths", a list of globs). Unknown and duplicate keys and bad
+ * values are errors naming file:line and the key. Logs errors; returns 0 or
+ * -EINVAL/-errno. */
 int shipper_config_load_yaml(const ConfigOption *options, size_t n, const char *path);
 
 /* Full precedence: defaults < --config file (or $SHIPPER_CONFIG) < environment < flags.

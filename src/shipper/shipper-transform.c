@@ -66,44 +66,72 @@ static int put_kv(Buf *b, bool *first, const char *k, const char *v, size_t vlen
         return 0;
 }
 
-int transform_resource_prefix(const char *path, const char *service_name, Buf *ret) {
-        const char *base = strrchr(path, '/'), *svc;
-        size_t svc_len;
-        bool first = true;
-        K8sName k;
-        int r;
+static void resource_add(TransformResource *r, const char *key, const char *value, size_t value_len) {
+        r->attrs[r->n_attrs].key = key;
+        r->attrs[r->n_attrs].value = value;
+        r->attrs[r->n_attrs].value_len = value_len;
+        r->n_attrs++;
+}
 
-        base = base ? base + 1 : path;
-        k8s_name_parse(base, &k);
+int transform_resource_init(const char *path, const char *service_name, TransformResource *ret) {
+        const char *base = strrchr(path, '/');
+        K8sName k;
+
+        *ret = (TransformResource){};
+        ret->base = strdup(base ? base + 1 : path);
+        if (!ret->base)
+                return -ENOMEM;
+        k8s_name_parse(ret->base, &k);
         if (service_name && service_name[0]) {
-                svc = service_name;
-                svc_len = strlen(service_name);
+                ret->service_name = service_name;
+                ret->service_name_len = strlen(service_name);
         } else if (k.container_len > 0) {
-                svc = k.container;
-                svc_len = k.container_len;
+                ret->service_name = k.container;
+                ret->service_name_len = k.container_len;
         } else {
-                svc = base;
-                svc_len = strlen(base);
+                ret->service_name = ret->base;
+                ret->service_name_len = strlen(ret->base);
         }
-        ret->len = 0;
-        r = buf_reserve(ret, json_escape_bound(svc_len) + 64);
-        if (r < 0)
-                return r;
-        buf_puts_lit(ret, "\"ServiceName\":\"");
-        json_escape_put(ret, svc, svc_len);
-        buf_puts_lit(ret, "\",\"ResourceAttributes\":{");
-        if ((r = put_kv(ret, &first, "service.name", svc, svc_len)) < 0)
-                return r;
+        resource_add(ret, "service.name", ret->service_name, ret->service_name_len);
         if (k.pod_len > 0) {
-                if ((r = put_kv(ret, &first, "k8s.pod.name", k.pod, k.pod_len)) < 0 ||
-                    (r = put_kv(ret, &first, "k8s.namespace.name", k.namespace, k.namespace_len)) < 0 ||
-                    (r = put_kv(ret, &first, "k8s.container.name", k.container, k.container_len)) < 0)
-                        return r;
-                if (k.container_id_len > 0 &&
-                    (r = put_kv(ret, &first, "k8s.container.id", k.container_id, k.container_id_len)) < 0)
-                        return r;
+                resource_add(ret, "k8s.pod.name", k.pod, k.pod_len);
+                resource_add(ret, "k8s.namespace.name", k.namespace, k.namespace_len);
+                resource_add(ret, "k8s.container.name", k.container, k.container_len);
+                if (k.container_id_len > 0)
+                        resource_add(ret, "k8s.container.id", k.container_id, k.container_id_len);
         }
         return 0;
+}
+
+void transform_resource_done(TransformResource *r) {
+        free(r->base);
+        *r = (TransformResource){};
+}
+
+int transform_resource_prefix(const char *path, const char *service_name, Buf *ret) {
+        TransformResource res;
+        bool first = true;
+        int r;
+
+        r = transform_resource_init(path, service_name, &res);
+        if (r < 0)
+                return r;
+        ret->len = 0;
+        r = buf_reserve(ret, json_escape_bound(res.service_name_len) + 64);
+        if (r < 0)
+                goto out;
+        buf_puts_lit(ret, "\"ServiceName\":\"");
+        json_escape_put(ret, res.service_name, res.service_name_len);
+        buf_puts_lit(ret, "\",\"ResourceAttributes\":{");
+        for (size_t i = 0; i < res.n_attrs; i++) {
+                r = put_kv(ret, &first, res.attrs[i].key, res.attrs[i].value, res.attrs[i].value_len);
+                if (r < 0)
+                        goto out;
+        }
+        r = 0;
+out:
+        transform_resource_done(&res);
+        return r;
 }
 
 typedef struct Severity {
@@ -186,31 +214,203 @@ static void put_timestamp(Buf *out, int64_t ns) {
         buf_putc(out, '"');
 }
 
-static void put_resource(Buf *out, const char *prefix, size_t prefix_len, const LogMessage *m) {
+static void put_resource(Buf *out, const char *prefix, size_t prefix_len, const LogRow *row) {
         buf_putc(out, ',');
         buf_put(out, prefix, prefix_len);
-        if (m->stream != LOG_STREAM_UNKNOWN) {
+        if (row->stream != LOG_STREAM_UNKNOWN) {
                 buf_puts_lit(out, ",\"log.iostream\":\"");
-                const char *s = log_stream_to_string(m->stream);
+                const char *s = log_stream_to_string(row->stream);
                 buf_put(out, s, strlen(s));
                 buf_putc(out, '"');
         }
         buf_putc(out, '}');
 }
 
-static int transform_plain(
-        const char *prefix, size_t prefix_len, const LogMessage *m, int64_t now_ns, Buf *out) {
-        int r = buf_reserve(out, 256 + prefix_len + json_escape_bound(m->len));
+void transform_parse(const LogMessage *m, int64_t now_ns, LogRow *ret, TransformStats *stats) {
+        JsonField *f = ret->fields;
+        const Severity *sev;
+        size_t n, dropped, lead = 0;
+        bool have_ts = false;
+        int64_t ts = 0;
+
+        ret->severity_text = NULL;
+        ret->level = ret->msg = ret->random_number = ret->random_string = ret->count = NULL;
+        ret->severity_number = 0;
+        ret->truncated = m->truncated;
+        ret->stream = m->stream;
+        ret->n_fields = 0;
+
+        while (lead < m->len && (m->text[lead] == ' ' || m->text[lead] == '\t'))
+                lead++;
+        if (lead >= m->len || m->text[lead] != '{' ||
+            json_scan_object(m->text, m->len, f, TRANSFORM_MAX_FIELDS, &n, &dropped) < 0) {
+                ret->is_plain = true;
+                ret->plain = m->text;
+                ret->plain_len = m->len;
+                ret->timestamp_ns = m->time_ns > 0 ? m->time_ns : now_ns;
+                return;
+        }
+        ret->is_plain = false;
+        ret->plain = NULL;
+        ret->plain_len = 0;
+        ret->n_fields = n;
+        stats->dropped_fields += dropped;
+
+        for (size_t i = 0; i < n; i++) {
+                if (key_is(&f[i], "msg", 3))
+                        ret->msg = &f[i];
+                else if (key_is(&f[i], "level", 5) && f[i].type == JSON_STRING)
+                        ret->level = &f[i];
+                else if (key_is(&f[i], "ts", 2) && !have_ts)
+                        have_ts = ts_from_field(&f[i], m, &ts);
+                else if (key_is(&f[i], "random_number", 13))
+                        ret->random_number = &f[i];
+                else if (key_is(&f[i], "random_string", 13))
+                        ret->random_string = &f[i];
+                else if (key_is(&f[i], "count", 5))
+                        ret->count = &f[i];
+        }
+        ret->timestamp_ns = have_ts ? ts : m->time_ns > 0 ? m->time_ns : now_ns;
+        if (ret->level) {
+                sev = severity_lookup(ret->level->val, ret->level->val_len);
+                if (sev) {
+                        ret->severity_text = sev->text;
+                        ret->severity_number = sev->number;
+                        ret->level = NULL;
+                }
+        }
+}
+
+void transform_count_row(const LogRow *row, TransformStats *stats) {
+        stats->rows++;
+        if (row->is_plain)
+                stats->non_json++;
+}
+
+bool transform_seed_random_number(const LogRow *row, int32_t *ret) {
+        const JsonField *f = row->random_number;
+        int64_t v = 0;
+        bool neg;
+
+        if (!f || f->type != JSON_NUMBER || !json_number_is_integer(f->val, f->val_len) || f->val_len > 11)
+                return false;
+        neg = f->val[0] == '-';
+        for (size_t i = neg; i < f->val_len; i++)
+                v = v * 10 + (f->val[i] - '0');
+        if (neg)
+                v = -v;
+        if (v < INT32_MIN || v > INT32_MAX)
+                return false;
+        *ret = (int32_t) v;
+        return true;
+}
+
+bool transform_seed_count(const LogRow *row, uint64_t *ret) {
+        const JsonField *f = row->count;
+        uint64_t v = 0;
+
+        if (!f || f->type != JSON_NUMBER || !json_number_is_integer(f->val, f->val_len) ||
+            f->val[0] == '-' || f->val_len > 19)
+                return false;
+        for (size_t i = 0; i < f->val_len; i++)
+                v = v * 10 + (uint64_t) (f->val[i] - '0');
+        *ret = v;
+        return true;
+}
+
+static int put_json_plain(const char *prefix, size_t prefix_len, const LogRow *row, Buf *out) {
+        int r = buf_reserve(out, 256 + prefix_len + json_escape_bound(row->plain_len));
         if (r < 0)
                 return r;
-        put_timestamp(out, m->time_ns > 0 ? m->time_ns : now_ns);
+        put_timestamp(out, row->timestamp_ns);
         buf_puts_lit(out, ",\"SeverityText\":\"\",\"SeverityNumber\":0");
-        put_resource(out, prefix, prefix_len, m);
+        put_resource(out, prefix, prefix_len, row);
         buf_puts_lit(out, ",\"Body\":\"");
-        json_escape_put(out, m->text, m->len);
+        json_escape_put(out, row->plain, row->plain_len);
         buf_puts_lit(out, "\",\"LogAttributes\":{");
-        if (m->truncated)
+        if (row->truncated)
                 buf_puts_lit(out, "\"log.truncated\":\"true\"");
+        buf_puts_lit(out, "}}\n");
+        return 0;
+}
+
+int transform_put_json(
+        const TransformOptions *opts, const char *prefix, size_t prefix_len, const LogRow *row, Buf *out) {
+        const JsonField *f = row->fields;
+        size_t n = row->n_fields, text_len = 0;
+        bool first = true;
+        int r;
+
+        if (row->is_plain)
+                return put_json_plain(prefix, prefix_len, row, out);
+
+        /* One reservation bounds the whole row: escaping grows a byte to at
+         * most 6, every member adds a few bytes of punctuation. Members are
+         * spans of the message, which they cannot outgrow. */
+        for (size_t i = 0; i < n; i++)
+                text_len += f[i].key_len + f[i].val_len;
+        r = buf_reserve(out, 320 + prefix_len + json_escape_bound(text_len) + n * 8);
+        if (r < 0)
+                return r;
+
+        put_timestamp(out, row->timestamp_ns);
+        buf_puts_lit(out, ",\"SeverityText\":\"");
+        if (row->severity_text)
+                buf_put(out, row->severity_text, strlen(row->severity_text));
+        else if (row->level) {
+                const JsonField *level = row->level;
+                if (!memchr(level->val, '\\', level->val_len))
+                        for (size_t i = 0; i < level->val_len; i++) {
+                                char c = level->val[i];
+                                buf_putc(out, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
+                        }
+                else
+                        buf_put(out, level->val, level->val_len);
+        }
+        buf_puts_lit(out, "\",\"SeverityNumber\":");
+        buf_put_u64(out, row->severity_number);
+        put_resource(out, prefix, prefix_len, row);
+
+        buf_puts_lit(out, ",\"Body\":");
+        if (row->msg)
+                put_value_as_string(out, row->msg);
+        else
+                buf_puts_lit(out, "\"\"");
+
+        if (opts->seed_columns) {
+                int32_t rn;
+                uint64_t cnt;
+                if (transform_seed_random_number(row, &rn)) {
+                        buf_puts_lit(out, ",\"RandomNumber\":");
+                        buf_put(out, row->random_number->val, row->random_number->val_len);
+                }
+                if (row->random_string && row->random_string->type == JSON_STRING) {
+                        buf_puts_lit(out, ",\"RandomString\":");
+                        put_value_as_string(out, row->random_string);
+                }
+                if (transform_seed_count(row, &cnt)) {
+                        buf_puts_lit(out, ",\"Count\":");
+                        buf_put(out, row->count->val, row->count->val_len);
+                }
+        }
+
+        buf_puts_lit(out, ",\"LogAttributes\":{");
+        for (size_t i = 0; i < n; i++) {
+                if (&f[i] == row->msg)
+                        continue;
+                if (!first)
+                        buf_putc(out, ',');
+                first = false;
+                buf_putc(out, '"');
+                buf_put(out, f[i].key, f[i].key_len);
+                buf_puts_lit(out, "\":");
+                put_value_as_string(out, &f[i]);
+        }
+        if (row->truncated) {
+                if (!first)
+                        buf_putc(out, ',');
+                buf_puts_lit(out, "\"log.truncated\":\"true\"");
+        }
         buf_puts_lit(out, "}}\n");
         return 0;
 }
@@ -223,110 +423,12 @@ int transform_message(
         int64_t now_ns,
         Buf *out,
         TransformStats *stats) {
-        JsonField f[TRANSFORM_MAX_FIELDS];
-        const JsonField *msg = NULL, *level = NULL, *rn = NULL, *rs = NULL, *cnt = NULL;
-        const Severity *sev = NULL;
-        size_t n, dropped;
-        int64_t ts = 0;
-        bool have_ts = false, first = true;
+        LogRow row;
         int r;
 
-        size_t lead = 0;
-        while (lead < m->len && (m->text[lead] == ' ' || m->text[lead] == '\t'))
-                lead++;
-        if (lead >= m->len || m->text[lead] != '{' ||
-            json_scan_object(m->text, m->len, f, TRANSFORM_MAX_FIELDS, &n, &dropped) < 0) {
-                r = transform_plain(prefix, prefix_len, m, now_ns, out);
-                if (r >= 0) {
-                        stats->rows++;
-                        stats->non_json++;
-                }
-                return r;
-        }
-        stats->dropped_fields += dropped;
-
-        for (size_t i = 0; i < n; i++) {
-                if (key_is(&f[i], "msg", 3))
-                        msg = &f[i];
-                else if (key_is(&f[i], "level", 5) && f[i].type == JSON_STRING)
-                        level = &f[i];
-                else if (key_is(&f[i], "ts", 2) && !have_ts)
-                        have_ts = ts_from_field(&f[i], m, &ts);
-                else if (key_is(&f[i], "random_number", 13))
-                        rn = &f[i];
-                else if (key_is(&f[i], "random_string", 13))
-                        rs = &f[i];
-                else if (key_is(&f[i], "count", 5))
-                        cnt = &f[i];
-        }
-        if (!have_ts)
-                ts = m->time_ns > 0 ? m->time_ns : now_ns;
-
-        /* One reservation bounds the whole row: escaping grows a byte to at
-         * most 6, every member adds a few bytes of punctuation. */
-        r = buf_reserve(out, 320 + prefix_len + json_escape_bound(m->len) + n * 8);
-        if (r < 0)
-                return r;
-
-        put_timestamp(out, ts);
-        buf_puts_lit(out, ",\"SeverityText\":\"");
-        if (level) {
-                sev = severity_lookup(level->val, level->val_len);
-                if (sev)
-                        buf_put(out, sev->text, strlen(sev->text));
-                else if (!memchr(level->val, '\\', level->val_len))
-                        for (size_t i = 0; i < level->val_len; i++) {
-                                char c = level->val[i];
-                                buf_putc(out, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
-                        }
-                else
-                        buf_put(out, level->val, level->val_len);
-        }
-        buf_puts_lit(out, "\",\"SeverityNumber\":");
-        buf_put_u64(out, sev ? sev->number : 0);
-        put_resource(out, prefix, prefix_len, m);
-
-        buf_puts_lit(out, ",\"Body\":");
-        if (msg)
-                put_value_as_string(out, msg);
-        else
-                buf_puts_lit(out, "\"\"");
-
-        if (opts->seed_columns) {
-                if (rn && rn->type == JSON_NUMBER && json_number_is_integer(rn->val, rn->val_len) &&
-                    rn->val_len <= 10) {
-                        buf_puts_lit(out, ",\"RandomNumber\":");
-                        buf_put(out, rn->val, rn->val_len);
-                }
-                if (rs && rs->type == JSON_STRING) {
-                        buf_puts_lit(out, ",\"RandomString\":");
-                        put_value_as_string(out, rs);
-                }
-                if (cnt && cnt->type == JSON_NUMBER && json_number_is_integer(cnt->val, cnt->val_len) &&
-                    cnt->val[0] != '-' && cnt->val_len <= 19) {
-                        buf_puts_lit(out, ",\"Count\":");
-                        buf_put(out, cnt->val, cnt->val_len);
-                }
-        }
-
-        buf_puts_lit(out, ",\"LogAttributes\":{");
-        for (size_t i = 0; i < n; i++) {
-                if (&f[i] == msg)
-                        continue;
-                if (!first)
-                        buf_putc(out, ',');
-                first = false;
-                buf_putc(out, '"');
-                buf_put(out, f[i].key, f[i].key_len);
-                buf_puts_lit(out, "\":");
-                put_value_as_string(out, &f[i]);
-        }
-        if (m->truncated) {
-                if (!first)
-                        buf_putc(out, ',');
-                buf_puts_lit(out, "\"log.truncated\":\"true\"");
-        }
-        buf_puts_lit(out, "}}\n");
-        stats->rows++;
-        return 0;
+        transform_parse(m, now_ns, &row, stats);
+        r = transform_put_json(opts, prefix, prefix_len, &row, out);
+        if (r >= 0)
+                transform_count_row(&row, stats);
+        return r;
 }

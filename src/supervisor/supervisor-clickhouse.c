@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cleanup-libs.h"
+#include "duration.h"
 #include "log.h"
 #include "parse-util.h"
 #include "strbuf.h"
@@ -13,7 +14,7 @@
 
 #define CLICKHOUSE_REPLY_MAX (4 * 1024 * 1024)
 /* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
-#define CLICKHOUSE_SILENCE_MIN_USEC (2 * UINT64_C(1000000))
+#define CLICKHOUSE_SILENCE_MIN_USEC (2 * USEC_PER_SEC)
 
 typedef enum CheckStep {
         STEP_IDLE,

@@ -26,9 +26,9 @@
 #include "supervisor-watch.h"
 #include "util.h"
 
-#define RETRY_INITIAL_USEC (5 * UINT64_C(1000000))
-#define RETRY_MAX_USEC (5 * 60 * UINT64_C(1000000))
-#define COMMAND_TIMEOUT_USEC (5 * 60 * UINT64_C(1000000))
+#define RETRY_INITIAL_USEC (5 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (5 * 60 * USEC_PER_SEC)
+#define COMMAND_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
 #define INVENTORY "otel-appliance"
 
 typedef enum Phase {
@@ -186,17 +186,17 @@ static bool parse_minikube_status(Cluster *c, const char *out) {
 
 static int connect_api(Cluster *c) {
         _cleanup_(k8s_kubeconfig_freep) K8sKubeconfig *kc = NULL;
-        char err[512] = "";
+        _cleanup_free_ char *error = NULL;
         int r;
 
-        r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, err, sizeof(err));
+        r = k8s_kubeconfig_load(c->kubeconfig_path, c->config->profile, &kc, &error);
         if (r < 0) {
                 phase_reason(
                         c,
                         STATE_STARTING_CLUSTER,
                         "cannot read the kubeconfig of profile %s: %s",
                         c->config->profile,
-                        err);
+                        error ?: strerror(-r));
                 return r;
         }
         c->client = k8s_client_free(c->client);
@@ -206,7 +206,7 @@ static int connect_api(Cluster *c) {
                         c, STATE_STARTING_CLUSTER, "cannot set up the Kubernetes client: %s", strerror(-r));
                 return r;
         }
-        k8s_client_set_timeouts(c->client, 30 * UINT64_C(1000000), 5 * UINT64_C(1000000));
+        k8s_client_set_timeouts(c->client, 30 * USEC_PER_SEC, 5 * USEC_PER_SEC);
         return 0;
 }
 
@@ -447,12 +447,14 @@ static void start_apply(Cluster *c) {
                 .default_namespace = c->config->namespace,
                 .prune = true,
         };
-        char err[1024] = "";
+        _cleanup_free_ char *error = NULL;
         int r;
 
         c->reapply_wanted = false;
-        r = k8s_manifest_set_add_dir(&set, c->config->manifests_dir, err, sizeof(err));
+        r = k8s_manifest_set_add_dir(&set, c->config->manifests_dir, &error);
         if (r < 0) {
+                const char *err = error ?: strerror(-r);
+
                 set_str(&c->apply_error, err);
                 log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
                 if (!c->up_once)
@@ -638,7 +640,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 else
                         start_health(c);
         }
-        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->poll_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(c->config->poll_interval));
         if (r >= 0)
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -662,7 +664,7 @@ static int on_reapply_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (c->phase == PHASE_UP || c->phase == PHASE_ROLLOUT || (c->phase == PHASE_APPLY && c->apply_error))
                 c->reapply_wanted = true;
-        r = sd_event_source_set_time_relative(s, (uint64_t) c->config->reapply_interval / 1000);
+        r = sd_event_source_set_time_relative(s, nsec_to_usec(c->config->reapply_interval));
         if (r >= 0)
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (c->reapply_wanted && c->phase == PHASE_APPLY && !c->busy)
@@ -739,7 +741,7 @@ int cluster_status_json(Cluster *c, cJSON *root) {
         if (apply) {
                 char t[32];
                 if (c->applied_usec) {
-                        time_t s = (time_t) (c->applied_usec / 1000000);
+                        time_t s = (time_t) (c->applied_usec / USEC_PER_SEC);
                         struct tm tm;
                         (void) gmtime_r(&s, &tm);
                         (void) strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -804,7 +806,7 @@ int cluster_start(Cluster *c) {
                 c->event,
                 &c->poll_timer,
                 CLOCK_MONOTONIC,
-                (uint64_t) c->config->poll_interval / 1000,
+                nsec_to_usec(c->config->poll_interval),
                 0,
                 on_poll,
                 c);
@@ -813,7 +815,7 @@ int cluster_start(Cluster *c) {
                         c->event,
                         &c->reapply_timer,
                         CLOCK_MONOTONIC,
-                        (uint64_t) c->config->reapply_interval / 1000,
+                        nsec_to_usec(c->config->reapply_interval),
                         0,
                         on_reapply_timer,
                         c);

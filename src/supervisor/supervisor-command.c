@@ -8,13 +8,14 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "duration.h"
 #include "log.h"
 #include "supervisor-command.h"
 #include "supervisor-spawn.h"
 
 #define COMMAND_OUT_MAX (8 * 1024 * 1024)
 #define COMMAND_ERR_TAIL 2048
-#define COMMAND_KILL_GRACE_USEC (5 * UINT64_C(1000000))
+#define COMMAND_KILL_GRACE_USEC (5 * USEC_PER_SEC)
 
 struct Command {
         sd_event *event;

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 
 #include "cleanup.h"
+#include "config-file.h"
 #include "config.h"
 #include "duration.h"
 #include "log.h"
 #include "parse-util.h"
 #include "supervisor-config.h"
-#include "supervisor-yaml.h"
 
 const char *supervisor_mode_to_string(SupervisorMode m) {
         return m == SUPERVISOR_MODE_LOCAL ? "local" : "cluster";
@@ -63,108 +63,13 @@ static int parse_nonempty(const ConfigOption *o, const char *value) {
 #define INT(key, field, lo, hi)                                                                             \
         { .name = key, .parse = config_parse_int64, .data = &c->field, .min = (lo), .max = (hi) }
 #define LIST(key, field)                                                                                    \
-        { .name = key, .data = &c->field, .metavar = "list" }
+        { .name = key, .parse_list = config_parse_strv, .data = &c->field }
 
 typedef struct Section {
         const char *name; /* NULL for the top level */
         ConfigOption *options;
         size_t n_options;
 } Section;
-
-static int apply_list(const YamlNode *n, char ***target, const char *file) {
-        _cleanup_strv_free_ char **l = NULL;
-
-        if (n->type != YAML_NODE_SEQUENCE)
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL),
-                        "%s:%u: %s: expected a list of strings",
-                        file,
-                        n->line,
-                        n->key);
-        l = new0(char *, n->n_children + 1);
-        if (!l)
-                return log_oom();
-        for (size_t i = 0; i < n->n_children; i++) {
-                if (n->children[i].type != YAML_NODE_SCALAR)
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "%s:%u: %s: expected a list of strings",
-                                file,
-                                n->children[i].line,
-                                n->key);
-                l[i] = strdup(n->children[i].value);
-                if (!l[i])
-                        return log_oom();
-        }
-        strv_free(*target);
-        *target = TAKE_PTR(l);
-        return 0;
-}
-
-static int apply_section(const YamlNode *map, const Section *s, const char *file) {
-        if (map->type != YAML_NODE_MAPPING)
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL),
-                        "%s:%u: %s: expected a mapping, got %s",
-                        file,
-                        map->line,
-                        strempty(s->name),
-                        yaml_node_type_name(map->type));
-
-        for (size_t i = 0; i < map->n_children; i++) {
-                const YamlNode *n = map->children + i;
-                const ConfigOption *o = NULL;
-                char origin[256];
-                int r;
-
-                for (size_t k = 0; k < s->n_options; k++)
-                        if (streq(s->options[k].name, n->key))
-                                o = s->options + k;
-                if (!o) {
-                        if (s->name)
-                                return log_error_errno(
-                                        SYNTHETIC_ERRNO(EINVAL),
-                                        "%s:%u: unknown key \"%s\" in %s",
-                                        file,
-                                        n->key_line,
-                                        n->key,
-                                        s->name);
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "%s:%u: unknown key \"%s\"",
-                                file,
-                                n->key_line,
-                                n->key);
-                }
-                if (o->metavar && streq(o->metavar, "list")) {
-                        r = apply_list(n, o->data, file);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (!o->parse)
-                        continue; /* a sub-section, handled by the caller */
-                (void) snprintf(
-                        origin,
-                        sizeof(origin),
-                        "%s:%u: %s%s%s",
-                        file,
-                        n->line,
-                        s->name ? s->name : "",
-                        s->name ? "." : "",
-                        n->key);
-                if (n->type != YAML_NODE_SCALAR)
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "%s: expected a single value, got %s",
-                                origin,
-                                yaml_node_type_name(n->type));
-                r = config_option_apply(o, n->value, origin);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
 
 int supervisor_config_init(SupervisorConfig *c) {
         static const char *const start_args[] = {"--driver=docker", NULL};
@@ -213,37 +118,37 @@ int supervisor_config_init(SupervisorConfig *c) {
         return 0;
 }
 
-static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path);
+static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const char *path);
 
 int supervisor_config_load(SupervisorConfig *c, const char *path) {
-        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        _cleanup_(config_node_freep) ConfigNode *root = NULL;
         int r;
 
         free(c->path);
         c->path = strdup(path);
         if (!c->path)
                 return log_oom();
-        r = yaml_load_file(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
+        r = config_file_load(path, SUPERVISOR_CONFIG_MAX_SIZE, &root);
         if (r < 0)
                 return r;
         return config_apply_tree(c, root, path);
 }
 
 int supervisor_config_load_string(SupervisorConfig *c, const char *name, const char *text, size_t size) {
-        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        _cleanup_(config_node_freep) ConfigNode *root = NULL;
         int r;
 
         free(c->path);
         c->path = strdup(name);
         if (!c->path)
                 return log_oom();
-        r = yaml_load_string(name, text, size, &root);
+        r = config_file_load_string(name, text, size, &root);
         if (r < 0)
                 return r;
         return config_apply_tree(c, root, name);
 }
 
-static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const char *path) {
+static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const char *path) {
         ConfigOption top[] = {
                 {.name = "mode",
                  .parse = parse_mode,
@@ -310,13 +215,18 @@ static int config_apply_tree(SupervisorConfig *c, const YamlNode *root, const ch
         };
         int r;
 
-        r = apply_section(root, &sections[0], path);
+        r = config_file_apply(root, NULL, sections[0].options, sections[0].n_options, path);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < root->n_children; i++)
                 for (size_t s = 1; s < ELEMENTSOF(sections); s++)
                         if (streq(root->children[i].key, sections[s].name)) {
-                                r = apply_section(root->children + i, &sections[s], path);
+                                r = config_file_apply(
+                                        root->children + i,
+                                        sections[s].name,
+                                        sections[s].options,
+                                        sections[s].n_options,
+                                        path);
                                 if (r < 0)
                                         return r;
                         }

@@ -13,22 +13,13 @@
 #include <zstd.h>
 
 #include "cleanup-libs.h"
+#include "errmsg.h"
 #include "log.h"
 #include "supervisor-images.h"
 #include "util.h"
 
 /* manifest.json and the config blob are small; anything larger is not an image archive of ours. */
 #define IMAGE_METADATA_MAX (16 * 1024 * 1024)
-
-static int fail(char *err, size_t size, int r, const char *format, ...) _printf_(4, 5);
-static int fail(char *err, size_t size, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(err, size, format, ap);
-        va_end(ap);
-        return r;
-}
 
 void image_archive_done(ImageArchive *a) {
         free(a->source);
@@ -154,7 +145,7 @@ typedef struct TarWant {
         size_t size;
 } TarWant;
 
-static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, size_t err_size) {
+static int tar_read_members(int fd, TarWant *want, size_t n_want, char **reterr) {
         _cleanup_free_ char *long_name = NULL;
         unsigned char h[512];
         off_t pos = 0;
@@ -166,13 +157,10 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                 size_t nl;
 
                 if (k < 0)
-                        return fail(err, err_size, -errno, "cannot read the archive: %s", strerror(errno));
+                        return errmsg_set(reterr, -errno, "cannot read the archive: %m");
                 if (k < (ssize_t) sizeof(h))
-                        return fail(
-                                err,
-                                err_size,
-                                -EBADMSG,
-                                "the tar archive ends without its end-of-archive blocks");
+                        return errmsg_set(
+                                reterr, -EBADMSG, "the tar archive ends without its end-of-archive blocks");
                 if (h[0] == 0)
                         return 0; /* end of archive */
                 {
@@ -180,16 +168,15 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                         for (size_t i = 0; i < 512; i++)
                                 sum += i >= 148 && i < 156 ? ' ' : h[i];
                         if (sum != stored)
-                                return fail(
-                                        err,
-                                        err_size,
+                                return errmsg_set(
+                                        reterr,
                                         -EBADMSG,
                                         "not a tar archive (bad header checksum at offset %lld)",
                                         (long long) pos);
                 }
                 size = parse_octal((const char *) h + 124, 12);
                 if (size == UINT64_MAX)
-                        return fail(err, err_size, -EBADMSG, "bad member size in the tar archive");
+                        return errmsg_set(reterr, -EBADMSG, "bad member size in the tar archive");
 
                 if (long_name) {
                         (void) snprintf(name, sizeof(name), "%s", long_name);
@@ -215,21 +202,19 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
 
                 if (h[156] == 'L') {
                         if (size > 4096)
-                                return fail(
-                                        err, err_size, -EBADMSG, "overlong file name in the tar archive");
+                                return errmsg_set(reterr, -EBADMSG, "overlong file name in the tar archive");
                         long_name = malloc(size + 1);
                         if (!long_name)
                                 return -ENOMEM;
                         if (pread(fd, long_name, size, pos + 512) != (ssize_t) size)
-                                return fail(err, err_size, -EBADMSG, "truncated tar archive");
+                                return errmsg_set(reterr, -EBADMSG, "truncated tar archive");
                         long_name[size] = 0;
                 } else if (h[156] == '0' || h[156] == 0) {
                         for (size_t i = 0; i < n_want; i++)
                                 if (!want[i].data && streq(name, want[i].name)) {
                                         if (size > IMAGE_METADATA_MAX)
-                                                return fail(
-                                                        err,
-                                                        err_size,
+                                                return errmsg_set(
+                                                        reterr,
                                                         -EFBIG,
                                                         "%s is larger than %d bytes",
                                                         name,
@@ -238,9 +223,8 @@ static int tar_read_members(int fd, TarWant *want, size_t n_want, char *err, siz
                                         if (!want[i].data)
                                                 return -ENOMEM;
                                         if (pread(fd, want[i].data, size, pos + 512) != (ssize_t) size)
-                                                return fail(
-                                                        err,
-                                                        err_size,
+                                                return errmsg_set(
+                                                        reterr,
                                                         -EBADMSG,
                                                         "truncated tar archive (in %s)",
                                                         name);
@@ -263,8 +247,7 @@ static int sha256_hex(const char *data, size_t size, char out[65]) {
         return 0;
 }
 
-int image_archive_open(
-        const char *path, const char *work_dir, ImageArchive *ret, char *err, size_t err_size) {
+int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret, char **reterr) {
         _cleanup_close_ int fd = -EBADF, tfd = -EBADF;
         _cleanup_(cJSON_Deletep) cJSON *manifest = NULL;
         ImageArchive a = {};
@@ -278,10 +261,10 @@ int image_archive_open(
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
-                return fail(err, err_size, -errno, "cannot open: %s", strerror(errno));
+                return errmsg_set(reterr, -errno, "cannot open: %m");
         r = detect(fd, &comp);
         if (r < 0)
-                return fail(err, err_size, r, "cannot read: %s", strerror(-r));
+                return errmsg_set(reterr, r, "cannot read: %m");
 
         a.source = strdup(path);
         if (!a.source)
@@ -311,9 +294,8 @@ int image_archive_open(
                         r = write_uncompressed(fd, comp, a.tarball);
                         if (r < 0) {
                                 image_archive_done(&a);
-                                return fail(
-                                        err,
-                                        err_size,
+                                return errmsg_set(
+                                        reterr,
                                         r,
                                         "cannot decompress: %s",
                                         r == -EBADMSG ? "corrupt compressed data" : strerror(-r));
@@ -322,17 +304,14 @@ int image_archive_open(
                 tfd = open(a.tarball, O_RDONLY | O_CLOEXEC);
                 if (tfd < 0) {
                         image_archive_done(&a);
-                        return fail(err, err_size, -errno, "cannot open %s: %s", a.tarball, strerror(errno));
+                        return errmsg_set(reterr, -errno, "cannot open %s: %m", a.tarball);
                 }
         }
 
-        r = tar_read_members(tfd, want, 1, err, err_size);
+        r = tar_read_members(tfd, want, 1, reterr);
         if (r >= 0 && !want[0].data)
-                r =
-                        fail(err,
-                             err_size,
-                             -EBADMSG,
-                             "no manifest.json in the archive: not a docker-archive image");
+                r = errmsg_set(
+                        reterr, -EBADMSG, "no manifest.json in the archive: not a docker-archive image");
         if (r >= 0) {
                 manifest = cJSON_Parse(want[0].data);
                 entry = cJSON_IsArray(manifest) && cJSON_GetArraySize(manifest) == 1
@@ -341,22 +320,20 @@ int image_archive_open(
                 config = cJSON_GetObjectItemCaseSensitive(entry, "Config");
                 tags = cJSON_GetObjectItemCaseSensitive(entry, "RepoTags");
                 if (!cJSON_IsString(config) || !cJSON_IsArray(tags) || cJSON_GetArraySize(tags) < 1)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "manifest.json must describe one image with Config and RepoTags");
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "manifest.json must describe one image with Config and RepoTags");
         }
         if (r >= 0) {
                 want[1].name = config->valuestring;
-                r = tar_read_members(tfd, want + 1, 1, err, err_size);
+                r = tar_read_members(tfd, want + 1, 1, reterr);
                 if (r >= 0 && !want[1].data)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "the config blob %s named by manifest.json is missing",
-                                     config->valuestring);
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "the config blob %s named by manifest.json is missing",
+                                config->valuestring);
         }
         if (r >= 0) {
                 const char *name = config->valuestring, *hex;
@@ -366,13 +343,12 @@ int image_archive_open(
                  */
                 hex = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
                 if (r >= 0 && strspn(hex, "0123456789abcdef") == 64 && strncmp(hex, digest, 64) != 0)
-                        r =
-                                fail(err,
-                                     err_size,
-                                     -EBADMSG,
-                                     "config blob %s has digest sha256:%s: the archive is corrupt",
-                                     name,
-                                     digest);
+                        r = errmsg_set(
+                                reterr,
+                                -EBADMSG,
+                                "config blob %s has digest sha256:%s: the archive is corrupt",
+                                name,
+                                digest);
         }
         if (r >= 0) {
                 (void) snprintf(a.id, sizeof(a.id), "sha256:%s", digest);
@@ -383,7 +359,7 @@ int image_archive_open(
                         if (r < 0)
                                 break;
                         if (!cJSON_IsString(t) || isempty(t->valuestring)) {
-                                r = fail(err, err_size, -EBADMSG, "RepoTags holds a non-string");
+                                r = errmsg_set(reterr, -EBADMSG, "RepoTags holds a non-string");
                                 break;
                         }
                         if (!(a.tags[n_tags++] = strdup(t->valuestring)))
@@ -479,7 +455,8 @@ int image_set_scan(ImageSet *s, const char *dir, const char *work_dir) {
         if (n < 0)
                 return -errno;
         for (int i = 0; i < n; i++) {
-                char path[4096], err[512] = "";
+                _cleanup_free_ char *error = NULL;
+                char path[4096];
                 Image *a, *img;
                 int r;
 
@@ -495,12 +472,12 @@ int image_set_scan(ImageSet *s, const char *dir, const char *work_dir) {
                 s->items = a;
                 img = s->items + s->n++;
                 *img = (Image){};
-                r = image_archive_open(path, work_dir, &img->archive, err, sizeof(err));
+                r = image_archive_open(path, work_dir, &img->archive, &error);
                 if (r < 0) {
                         img->state = IMAGE_FAILED;
                         img->archive.source = strdup(path);
-                        img->error = strdup(err);
-                        log_warning("Image %s is unusable: %s", path, err);
+                        img->error = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                        log_warning("Image %s is unusable: %s", path, strempty(img->error));
                 }
         }
         free(list);

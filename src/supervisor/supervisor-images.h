@@ -21,9 +21,8 @@ typedef struct ImageArchive {
 } ImageArchive;
 
 /* Inspects path, writing an uncompressed copy into work_dir when needed (reused while it is newer than the
- * source). On failure, err says why in a sentence. */
-int image_archive_open(
-        const char *path, const char *work_dir, ImageArchive *ret, char *err, size_t err_size);
+ * source). On failure, *reterr says why in a sentence (errmsg.h). */
+int image_archive_open(const char *path, const char *work_dir, ImageArchive *ret, char **reterr);
 void image_archive_done(ImageArchive *a);
 
 /* True when the image list of `minikube image ls --format json` holds this ID. */

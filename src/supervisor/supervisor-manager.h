@@ -25,6 +25,7 @@ typedef struct Manager {
         sd_event_source *poll_timer;
         sd_event_source *sigterm_source, *sigint_source;
         sd_event_source *stop_timer;
+        sd_event_source *start_deadline; /* start_timeout: READY=1 by then, whatever the state */
         CurlGlue *glue;
         ClickHouseChecker *clickhouse;
         SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */

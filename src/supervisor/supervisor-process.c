@@ -11,13 +11,14 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "duration.h"
 #include "log.h"
 #include "supervisor-process.h"
 #include "supervisor-spawn.h"
 #include "util.h"
 
 /* A child that ran this long before exiting counts as healthy again: its next restart is immediate-ish. */
-#define PROCESS_STABLE_USEC (30 * UINT64_C(1000000))
+#define PROCESS_STABLE_USEC (30 * USEC_PER_SEC)
 
 const char *process_state_to_string(ProcessState s) {
         static const char *const names[] = {
@@ -43,9 +44,9 @@ int process_new(sd_event *e, const char *name, const char *const *argv, Process 
                 .out = {.fd = -EBADF, .is_stdout = true},
                 .err = {.fd = -EBADF},
                 .cri_fd = -EBADF,
-                .restart_initial_usec = 1000000,
+                .restart_initial_usec = USEC_PER_SEC,
                 .restart_max_usec = 30000000,
-                .stop_timeout_usec = 10000000,
+                .stop_timeout_usec = 10 * USEC_PER_SEC,
         };
         p->name = strdup(name);
         p->argv = new0(char *, n + 1);

@@ -15,7 +15,7 @@
 #define STATUS_SCHEMA "otel-supervisor/status/v1"
 
 static void format_time(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000);
+        time_t t = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;
 
         (void) gmtime_r(&t, &tm);
@@ -53,7 +53,7 @@ static cJSON *clickhouse_json(const StatusSources *s) {
                 cJSON_AddNumberToObject(
                         o,
                         "newest_log_age_seconds",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+                        (double) (usec_to_nsec(now_usec(CLOCK_REALTIME)) - h->newest_nsec) / 1e9);
         } else {
                 cJSON_AddNullToObject(o, "newest_log");
                 cJSON_AddNullToObject(o, "newest_log_age_seconds");
@@ -162,12 +162,14 @@ char *status_render_metrics(const StatusSources *s) {
                 "# TYPE otel_supervisor_clickhouse_up gauge\notel_supervisor_clickhouse_up %d\n"
                 "# HELP otel_supervisor_clickhouse_rows Rows in the logs table.\n"
                 "# TYPE otel_supervisor_clickhouse_rows gauge\notel_supervisor_clickhouse_rows %" PRIu64 "\n"
-                "# HELP otel_supervisor_pipeline_lost_total Count values missing below the highest one seen.\n"
-                "# TYPE otel_supervisor_pipeline_lost_total gauge\notel_supervisor_pipeline_lost_total %" PRIu64
+                /* Gauges: what ClickHouse holds now (rows deleted or expired change them), not events
+                 * counted since the start, hence no _total suffix. */
+                "# HELP otel_supervisor_pipeline_lost_rows Count values missing below the highest one seen.\n"
+                "# TYPE otel_supervisor_pipeline_lost_rows gauge\notel_supervisor_pipeline_lost_rows %" PRIu64
                 "\n"
-                "# HELP otel_supervisor_pipeline_duplicated_total Count values stored more than once.\n"
-                "# TYPE otel_supervisor_pipeline_duplicated_total gauge\notel_supervisor_pipeline_duplicated_total %" PRIu64
-                "\n",
+                "# HELP otel_supervisor_pipeline_duplicated_rows Rows beyond the first of each Count value.\n"
+                "# TYPE otel_supervisor_pipeline_duplicated_rows gauge\n"
+                "otel_supervisor_pipeline_duplicated_rows %" PRIu64 "\n",
                 h->reachable && clickhouse_silence(s) <= 0,
                 h->rows,
                 h->lost,
@@ -177,7 +179,7 @@ char *status_render_metrics(const StatusSources *s) {
                         &b,
                         "# HELP otel_supervisor_newest_log_age_seconds Age of the newest row.\n"
                         "# TYPE otel_supervisor_newest_log_age_seconds gauge\notel_supervisor_newest_log_age_seconds %.3f\n",
-                        ((double) now_usec(CLOCK_REALTIME) * 1000 - (double) h->newest_nsec) / 1e9);
+                        (double) (usec_to_nsec(now_usec(CLOCK_REALTIME)) - h->newest_nsec) / 1e9);
         if (s->local)
                 local_runtime_metrics(s->local, &b);
         if (s->samples)

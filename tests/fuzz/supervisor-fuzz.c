@@ -28,7 +28,7 @@ static void fuzz_config(const char *text, size_t size) {
 static void fuzz_image(const char *data, size_t size) {
         static char dir[] = "/tmp/otel-fuzz-images-XXXXXX";
         static bool made;
-        char path[64], err[512];
+        char path[64];
         ImageArchive a;
         int fd;
 
@@ -42,7 +42,7 @@ static void fuzz_image(const char *data, size_t size) {
                 return;
         if (write(fd, data, size) == (ssize_t) size) {
                 (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-                if (image_archive_open(path, dir, &a, err, sizeof(err)) >= 0)
+                if (image_archive_open(path, dir, &a, NULL) >= 0)
                         image_archive_done(&a);
         }
         close(fd);

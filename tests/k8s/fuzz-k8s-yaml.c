@@ -13,11 +13,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char err[512];
         K8sYamlDocs docs = {};
         K8sManifestSet set = {};
+        char *err = NULL; /* the error message, when there is one: built on every path, freed */
 
-        if (k8s_yaml_parse((const char *) data, size, "fuzz.yaml", &docs, err, sizeof err) == 0) {
+        if (k8s_yaml_parse((const char *) data, size, "fuzz.yaml", &docs, &err) == 0) {
                 for (size_t i = 0; i < docs.n; i++) {
                         char msg[256];
                         K8sPodHealth p = {};
@@ -36,8 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 k8s_yaml_docs_done(&docs);
         }
-        if (k8s_manifest_set_add_buffer(&set, (const char *) data, size, "fuzz.yaml", err, sizeof err) >= 0)
+        if (k8s_manifest_set_add_buffer(&set, (const char *) data, size, "fuzz.yaml", &err) >= 0)
                 k8s_manifest_set_sort(&set);
         k8s_manifest_set_done(&set);
+        free(err);
         return 0;
 }

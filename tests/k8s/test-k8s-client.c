@@ -18,7 +18,7 @@
 #include "k8s-health.h"
 #include "k8s-manifest.h"
 
-static char err[1024];
+static char *err; /* the last error message (errmsg.h), replaced by each call */
 
 static K8sResponse classify(CURLcode cc, long status, const char *body) {
         K8sResponse r = {.retry_after = -1};
@@ -138,8 +138,8 @@ static const char CORE[] =
 Test(k8s_client, discovery_table) {
         K8sResourceTable t = {};
         cJSON *doc = cJSON_Parse(DISCOVERY), *core = cJSON_Parse(CORE);
-        cr_assert_eq(k8s_resource_table_add_discovery(&t, doc, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(k8s_resource_table_add_discovery(&t, core, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_resource_table_add_discovery(&t, doc, &err), 0, "%s", err);
+        cr_assert_eq(k8s_resource_table_add_discovery(&t, core, &err), 0, "%s", err);
         cr_assert_eq(t.n, 5);
 
         const K8sResource *r = k8s_resource_table_find(&t, "apps/v1", "Deployment");
@@ -182,8 +182,8 @@ Test(k8s_client, discovery_table) {
 
         /* An old server (plain APIGroupList) is refused with a reason. */
         cJSON *old = cJSON_Parse("{\"kind\":\"APIGroupList\",\"groups\":[]}");
-        cr_assert_eq(k8s_resource_table_add_discovery(&t, old, err, sizeof err), -EPROTO);
-        cr_assert(strstr(err, "aggregated discovery"), "%s", err);
+        cr_assert_eq(k8s_resource_table_add_discovery(&t, old, &err), -EPROTO);
+        cr_assert(err && strstr(err, "aggregated discovery"), "%s", err);
         cJSON_Delete(old);
         cJSON_Delete(doc);
         cJSON_Delete(core);
@@ -237,7 +237,7 @@ Test(k8s_client, manifest_sets, .init = mkd, .fini = rmd) {
         write_file(".hidden/x.yaml", "not: [valid");
 
         K8sManifestSet s = {};
-        cr_assert_eq(k8s_manifest_set_add_dir(&s, dir, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_manifest_set_add_dir(&s, dir, &err), 0, "%s", err);
         cr_assert_eq(s.n, 5);
         cr_assert_str_eq(s.items[0].kind, "Namespace");
         cr_assert_str_eq(s.items[1].kind, "Deployment");
@@ -268,8 +268,8 @@ Test(k8s_client, bad_manifests_name_file_and_line, .init = mkd, .fini = rmd) {
         write_file(
                 "z-bad.yaml",
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n c: d\n");
-        cr_assert_eq(k8s_manifest_set_add_dir(&s, dir, err, sizeof err), -EINVAL);
-        cr_assert(strstr(err, "z-bad.yaml:7:"), "%s", err);
+        cr_assert_eq(k8s_manifest_set_add_dir(&s, dir, &err), -EINVAL);
+        cr_assert(err && strstr(err, "z-bad.yaml:7:"), "%s", err);
         k8s_manifest_set_done(&s);
 
         struct {
@@ -287,13 +287,13 @@ Test(k8s_client, bad_manifests_name_file_and_line, .init = mkd, .fini = rmd) {
                 s = (K8sManifestSet){};
                 cr_assert_lt(
                         k8s_manifest_set_add_buffer(
-                                &s, cases[i].yaml, strlen(cases[i].yaml), "m.yaml", err, sizeof err),
+                                &s, cases[i].yaml, strlen(cases[i].yaml), "m.yaml", &err),
                         0);
-                cr_assert(strstr(err, cases[i].want), "want '%s', got '%s'", cases[i].want, err);
+                cr_assert(err && strstr(err, cases[i].want), "want '%s', got '%s'", cases[i].want, err);
                 k8s_manifest_set_done(&s);
         }
-        cr_assert_eq(k8s_manifest_set_add_dir(&s, "/nonexistent-dir", err, sizeof err), -ENOENT);
-        cr_assert(strstr(err, "/nonexistent-dir"), "%s", err);
+        cr_assert_eq(k8s_manifest_set_add_dir(&s, "/nonexistent-dir", &err), -ENOENT);
+        cr_assert(err && strstr(err, "/nonexistent-dir"), "%s", err);
 }
 
 /* A port nothing listens on: bind, read the number, close. */
@@ -374,7 +374,7 @@ Test(k8s_client, unreachable_server_is_retryable) {
         /* An apply fails the same way, at its first step (discovery), and says so. */
         K8sManifestSet s = {};
         const char *y = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
-        cr_assert_eq(k8s_manifest_set_add_buffer(&s, y, strlen(y), "m.yaml", err, sizeof err), 0);
+        cr_assert_eq(k8s_manifest_set_add_buffer(&s, y, strlen(y), "m.yaml", &err), 0);
         g = (Got){};
         cr_assert_eq(k8s_apply(c, &s, NULL, on_apply, &g), 0);
         cr_assert_eq(k8s_client_run_until(c, &g.done, 30000000), 0);
@@ -431,7 +431,7 @@ Test(k8s_client, freeing_the_client_cancels_requests) {
         bool discovered = false;
         K8sManifestSet s = {};
         const char *y = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
-        cr_assert_eq(k8s_manifest_set_add_buffer(&s, y, strlen(y), "m.yaml", err, sizeof err), 0);
+        cr_assert_eq(k8s_manifest_set_add_buffer(&s, y, strlen(y), "m.yaml", &err), 0);
         k8s_client_set_timeouts(c, 30000000, 30000000);
         cr_assert_eq(k8s_client_request(c, "GET", "/version", NULL, NULL, on_response, &g), 0);
         cr_assert_eq(k8s_client_discover(c, on_discover, &discovered), 0);

@@ -20,13 +20,13 @@
 
 #define SEC 1000000ULL
 
-static char err[1024];
+static char *err; /* the last error message (errmsg.h), replaced by each call */
 
 static K8sClient *client_for(const char *kubeconfig_path) {
         K8sKubeconfig *kc = NULL;
         sd_event *e = NULL;
         K8sClient *c = NULL;
-        cr_assert_eq(k8s_kubeconfig_load(kubeconfig_path, NULL, &kc, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(kubeconfig_path, NULL, &kc, &err), 0, "%s", err);
         cr_assert_eq(sd_event_new(&e), 0);
         cr_assert_eq(k8s_client_new(e, kc, &c), 0);
         sd_event_unref(e);
@@ -113,11 +113,7 @@ static void on_applied(K8sClient *c, const K8sApplyResult *r, void *userdata) {
 static Applied apply_yaml(K8sClient *c, const char *yaml, const char *inventory, bool dry_run) {
         K8sManifestSet set = {};
         Applied x = {};
-        cr_assert_eq(
-                k8s_manifest_set_add_buffer(&set, yaml, strlen(yaml), "test.yaml", err, sizeof err),
-                0,
-                "%s",
-                err);
+        cr_assert_eq(k8s_manifest_set_add_buffer(&set, yaml, strlen(yaml), "test.yaml", &err), 0, "%s", err);
         K8sApplyOptions o = {.inventory = inventory, .dry_run = dry_run, .prune = true};
         cr_assert_eq(k8s_apply(c, &set, &o, on_applied, &x), 0);
         k8s_manifest_set_done(&set);
@@ -215,7 +211,7 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         K8sManifestSet set = {}, ns_only = {};
         char dir[512];
         (void) snprintf(dir, sizeof dir, "%s/manifests", PROJECT_SOURCE_ROOT);
-        cr_assert_eq(k8s_manifest_set_add_dir(&set, dir, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_manifest_set_add_dir(&set, dir, &err), 0, "%s", err);
         cr_assert_geq(set.n, 12, "only %zu objects under %s", set.n, dir);
 
         /* The namespace must exist for a dry run of what lives in it (admission checks it), so it alone
@@ -223,9 +219,7 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         for (size_t i = 0; i < set.n; i++)
                 if (strcmp(set.items[i].kind, "Namespace") == 0) {
                         char *y = cJSON_Print(set.items[i].obj);
-                        cr_assert_eq(
-                                k8s_manifest_set_add_buffer(&ns_only, y, strlen(y), "ns", err, sizeof err),
-                                0);
+                        cr_assert_eq(k8s_manifest_set_add_buffer(&ns_only, y, strlen(y), "ns", &err), 0);
                         free(y);
                 }
         cr_assert_eq(ns_only.n, 1);

@@ -11,7 +11,7 @@
 #include "k8s-kubeconfig.h"
 
 static char dir[] = "/tmp/test-k8s-kubeconfig-XXXXXX";
-static char err[512];
+static char *err; /* the last error message (errmsg.h), replaced by each call */
 
 static void setup(void) {
         cr_assert_not_null(mkdtemp(dir));
@@ -94,7 +94,7 @@ Test(k8s_kubeconfig, files_current_context_and_relative_paths) {
         char *path = write_file("config", yaml);
 
         K8sKubeconfig *k = NULL;
-        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->context, "otel");
         cr_assert_str_eq(k->server, "https://192.168.49.2:8443");
         cr_assert_str_eq(k->namespace, "otel-demo");
@@ -109,15 +109,15 @@ Test(k8s_kubeconfig, files_current_context_and_relative_paths) {
         k8s_kubeconfig_free(k);
 
         /* Another context by name: bearer token, namespace defaults. */
-        cr_assert_eq(k8s_kubeconfig_load(path, "other", &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(path, "other", &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->server, "https://10.0.0.1:6443");
         cr_assert_str_eq(k->token, "sekret");
         cr_assert_str_eq(k->namespace, "default");
         cr_assert_null(k->cert_file);
         k8s_kubeconfig_free(k);
 
-        cr_assert_eq(k8s_kubeconfig_load(path, "nope", &k, err, sizeof err), -ENOENT);
-        cr_assert(strstr(err, "context \"nope\" not found"), "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(path, "nope", &k, &err), -ENOENT);
+        cr_assert(err && strstr(err, "context \"nope\" not found"), "%s", err);
         free(path);
         free(key);
 }
@@ -141,7 +141,7 @@ Test(k8s_kubeconfig, inline_data_is_decoded) {
                 "    client-certificate-data: " CERT_B64 "\n"
                 "    client-key-data: S0VZ\n");
         K8sKubeconfig *k = NULL;
-        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->ca_data, CERT_PEM);
         cr_assert_eq(k->ca_data_size, strlen(CERT_PEM));
         cr_assert_str_eq(k->cert_data, CERT_PEM);
@@ -167,7 +167,7 @@ Test(k8s_kubeconfig, token_file_and_insecure) {
                 "- name: u\n"
                 "  user: {tokenFile: tok}\n");
         K8sKubeconfig *k = NULL;
-        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_load(path, NULL, &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->token, "abc.def");
         cr_assert(k->insecure_skip_tls_verify);
         k8s_kubeconfig_free(k);
@@ -177,10 +177,10 @@ Test(k8s_kubeconfig, token_file_and_insecure) {
 static void expect_error(const char *yaml, int want, const char *fragment) {
         char *path = write_file("config", yaml);
         K8sKubeconfig *k = NULL;
-        int r = k8s_kubeconfig_load(path, NULL, &k, err, sizeof err);
+        int r = k8s_kubeconfig_load(path, NULL, &k, &err);
         cr_assert_eq(r, want, "got %d (%s) for:\n%s", r, err, yaml);
         cr_assert_null(k);
-        cr_assert(strstr(err, fragment), "'%s' not in '%s'", fragment, err);
+        cr_assert(err && strstr(err, fragment), "'%s' not in '%s'", fragment, err);
         free(path);
 }
 
@@ -245,18 +245,18 @@ Test(k8s_kubeconfig, in_cluster) {
         cr_assert_eq(mkdir(sa, 0755), 0);
 
         unsetenv("KUBERNETES_SERVICE_HOST");
-        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, err, sizeof err), -ENXIO);
-        cr_assert(strstr(err, "KUBERNETES_SERVICE_HOST"), "%s", err);
+        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, &err), -ENXIO);
+        cr_assert(err && strstr(err, "KUBERNETES_SERVICE_HOST"), "%s", err);
 
         setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
         setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, err, sizeof err), -ENOENT);
-        cr_assert(strstr(err, "sa/token"), "%s", err);
+        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, &err), -ENOENT);
+        cr_assert(err && strstr(err, "sa/token"), "%s", err);
 
         free(write_file("sa/token", "eyJhbGciOi\n"));
         free(write_file("sa/ca.crt", CERT_PEM));
         free(write_file("sa/namespace", "otel-demo"));
-        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->server, "https://10.96.0.1:443");
         cr_assert_str_eq(k->token, "eyJhbGciOi");
         cr_assert_str_eq(k->namespace, "otel-demo");
@@ -264,7 +264,7 @@ Test(k8s_kubeconfig, in_cluster) {
         k8s_kubeconfig_free(k);
 
         setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
-        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_kubeconfig_in_cluster(sa, &k, &err), 0, "%s", err);
         cr_assert_str_eq(k->server, "https://[fd00::1]:443");
         k8s_kubeconfig_free(k);
 }

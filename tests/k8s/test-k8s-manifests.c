@@ -14,12 +14,12 @@
 #include "k8s-manifest.h"
 
 static K8sManifestSet set;
-static char err[1024];
+static char *err; /* the last error message (errmsg.h), replaced by each call */
 
 static void load(void) {
         char dir[512];
         (void) snprintf(dir, sizeof dir, "%s/manifests", PROJECT_SOURCE_ROOT);
-        cr_assert_eq(k8s_manifest_set_add_dir(&set, dir, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(k8s_manifest_set_add_dir(&set, dir, &err), 0, "%s", err);
 }
 
 static void unload(void) {

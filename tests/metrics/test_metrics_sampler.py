@@ -208,9 +208,9 @@ class SamplerTest(unittest.TestCase):
         except BaseException:
             sh.stop(signal.SIGKILL)
             raise
-        for k in ("gaps", "cpu_over_allocation", "memory_over_limit", "counter_resets", "restarts"):
+        for k in ("gaps", "cpu_over_allocation", "memory_over_limit", "value_resets", "restarts"):
             self.assertGreaterEqual(m[f"shipper_sampler_{k}_total"], 1, k)
-        self.assertEqual(m["shipper_sampler_counter_wraps_total"], 0)
+        self.assertEqual(m["shipper_sampler_value_wraps_total"], 0)
         self.assertEqual(m["shipper_sampler_batches_refused_total"], 0)
         rows = self.ep.rows("SELECT vm_id, sum(cpu_used_us) AS cpu, sum(network_rx_bytes) AS rx, "
                             "max(network_rx_bytes) AS max_rx, "
@@ -286,8 +286,8 @@ WHERE customer_id = '{customer}'
         except BaseException:
             sh.stop(signal.SIGKILL)
             raise
-        self.assertGreaterEqual(m["shipper_sampler_counter_wraps_total"], 1)
-        self.assertEqual(m["shipper_sampler_counter_resets_total"], 0)
+        self.assertGreaterEqual(m["shipper_sampler_value_wraps_total"], 1)
+        self.assertEqual(m["shipper_sampler_value_resets_total"], 0)
         got = self.ep.rows("SELECT sum(network_rx_bytes) AS rx, max(network_rx_bytes) AS max_rx FROM metrics_raw "
                            "WHERE vm_id = 'wrap-pod'")[0]
         self.assertEqual((int(got["rx"]), int(got["max_rx"]) <= 3000), (15000, True))

@@ -29,8 +29,9 @@ def log(*a):
 class Endpoint:
     """The embedded ClickHouse endpoint (the real engine, libchdb)."""
 
-    def __init__(self, binary, schema_dir, workdir, port=None):
+    def __init__(self, binary, schema_dir, workdir, port=None, extra_args=None):
         self.binary = binary
+        self.extra_args = list(extra_args or [])
         self.schema_dir = schema_dir
         self.data_dir = os.path.join(workdir, "clickhouse")
         self.log_path = os.path.join(workdir, "endpoint.log")
@@ -45,7 +46,7 @@ class Endpoint:
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--listen", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
-             "--password", PASSWORD, "--schema-dir", self.schema_dir],
+             "--password", PASSWORD, "--schema-dir", self.schema_dir] + self.extra_args,
             stdout=logf, stderr=subprocess.STDOUT,
             # The engine only knows named zones; the test run's TZ=GMT+12 (a POSIX rule) is for our code.
             env=dict(os.environ, TZ="UTC"))

@@ -269,6 +269,10 @@ def cli(args):
         f.write("flush-interval: soon\n")
     rc, out = run(["--config", cfg])
     assert rc == 2 and f"{cfg}:1: flush-interval" in out, (rc, out)
+    with open(cfg, "w") as f:
+        f.write("batch-rows: 5\ntable: t\nbatch-rows: 6\n")
+    rc, out = run(["--config", cfg])
+    assert rc == 2 and f"{cfg}:3: duplicate key \"batch-rows\" (first at line 1)" in out, (rc, out)
 
     logs = os.path.join(work, "logs")
     os.makedirs(logs)

@@ -484,7 +484,17 @@ Test(config, bad_duration, .init = cr_redirect_stderr) {
 }
 
 Test(config, nested_mapping, .init = cr_redirect_stderr) {
-        expect_yaml_error("table:\n  url: x\n", "nested mappings");
+        expect_yaml_error("table:\n  url: x\n", ":1: table: expected a single value, got a mapping");
+}
+
+Test(config, duplicate_key, .init = cr_redirect_stderr) {
+        expect_yaml_error(
+                "batch-rows: 5\ntable: t\nbatch-rows: 6\n",
+                ":3: duplicate key \"batch-rows\" (first at line 1)");
+}
+
+Test(config, list_only_for_paths, .init = cr_redirect_stderr) {
+        expect_yaml_error("table:\n  - a\n  - b\n", ":1: table: expected a single value, got a list");
 }
 
 Test(config, env_over_file_flag_over_env) {

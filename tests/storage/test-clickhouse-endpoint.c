@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -599,4 +600,129 @@ Test(multipart, fields_and_files) {
         for (size_t cut = 0; cut < strlen(body) - 4; cut++)
                 if (multipart_parse(body, cut, "XyZ", &parts, &n) == 0)
                         multipart_parts_free(parts, n);
+}
+
+/* Mutated and random inputs for the parsers of this file's newer formats: the Native walker, the framing
+ * decoder, the multipart parser, the inline-INSERT splitter. None may crash or read out of bounds
+ * (exact-size copies; the sanitizer build checks), and what the walker accepts it must write back byte for
+ * byte. */
+static int discard(void *userdata, const void *data, size_t size) {
+        return 0;
+}
+
+Test(robustness, random_native_frames_forms) {
+        static const char form[] =
+                "--b\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nSELECT 1\r\n"
+                "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\nab\r\n--b--\r\n";
+        char *framed = NULL;
+        size_t framed_size;
+        unsigned state = 777;
+
+        cr_assert_eq(
+                frame_encode(FRAME_METHOD_LZ4, "hello hello hello hello", 23, &framed, &framed_size), 0);
+        for (unsigned iter = 0; iter < 20000; iter++) {
+                const void *seed;
+                size_t n;
+                unsigned kind = iter % 4;
+                state = state * 1103515245u + 12345u;
+                if (kind == 0)
+                        seed = native_r0, n = sizeof(native_r0);
+                else if (kind == 1)
+                        seed = framed, n = framed_size;
+                else if (kind == 2)
+                        seed = form, n = strlen(form);
+                else
+                        seed = "INSERT INTO t (a) SETTINGS x = 1 FORMAT TSV \r\n1\t2\n", n = 48;
+                uint8_t *buf = malloc(n);
+                cr_assert_not_null(buf);
+                memcpy(buf, seed, n);
+                for (unsigned k = 0; k < 1 + iter % 3; k++) {
+                        state = state * 1103515245u + 12345u;
+                        buf[(state >> 8) % n] = (uint8_t) (state >> 16);
+                }
+                state = state * 1103515245u + 12345u;
+                size_t len = iter % 5 == 0 ? (state >> 4) % (n + 1) : n;
+                uint8_t *q = malloc(len + 1);
+                cr_assert_not_null(q);
+                memcpy(q, buf, len);
+
+                if (kind == 0) {
+                        StrBuf up = STRBUF_INIT(1 << 20), down = STRBUF_INIT(1 << 20);
+                        char *error = NULL;
+                        if (native_convert(q, len, 0, 54460, append_buf, &up, &error) == 0) {
+                                cr_assert_eq(
+                                        native_convert(up.data, up.len, 54460, 0, append_buf, &down, &error),
+                                        0);
+                                cr_assert_eq(down.len, len);
+                                cr_assert(len == 0 || memcmp(down.data, q, len) == 0);
+                        }
+                        free(error);
+                        strbuf_done(&up);
+                        strbuf_done(&down);
+                } else if (kind == 1) {
+                        FrameDecoder *d;
+                        cr_assert_eq(frame_decoder_new(iter % 2, discard, NULL, &d), 0);
+                        if (frame_decoder_feed(d, q, len) == 0)
+                                (void) frame_decoder_finish(d);
+                        frame_decoder_free(d);
+                } else if (kind == 2) {
+                        MultipartPart *parts;
+                        size_t np;
+                        if (multipart_parse((const char *) q, len, "b", &parts, &np) == 0) {
+                                for (size_t i = 0; i < np; i++)
+                                        cr_assert_leq(parts[i].size, len);
+                                multipart_parts_free(parts, np);
+                        }
+                } else {
+                        size_t at, end, data;
+                        char fmt[16];
+                        q[len] = 0;
+                        if (sql_insert_inline_data((const char *) q, len, &at, &end, &data))
+                                cr_assert(at <= end && end <= data && data <= len);
+                        if (sql_format_clause((const char *) q, len, fmt, sizeof(fmt)))
+                                cr_assert_lt(strlen(fmt), sizeof(fmt));
+                }
+                free(q);
+                free(buf);
+        }
+        free(framed);
+}
+
+Test(sql, inline_data_and_format_clause) {
+        static const struct {
+                const char *q, *stmt, *data;
+        } cases[] = {
+                {"INSERT INTO t FORMAT TSV\n1\t2\n", "INSERT INTO t FORMAT TSV", "1\t2\n"},
+                {"INSERT INTO t (a) SETTINGS x = 1 FORMAT Native  \r\n\n\x02",
+                 "INSERT INTO t (a) SETTINGS x = 1 FORMAT Native",
+                 "\n\x02"},
+                {"insert into db.t format JSONEachRow {\"a\":1}",
+                 "insert into db.t format JSONEachRow",
+                 "{\"a\":1}"},
+                {"INSERT INTO t FORMAT TSV", "INSERT INTO t FORMAT TSV", ""},
+                {"INSERT INTO t VALUES (1)", NULL, NULL},
+                {"INSERT INTO t SELECT 1 FORMAT TSV", NULL, NULL},
+                {"SELECT 1 FORMAT TSV", NULL, NULL},
+                {"INSERT INTO t FORMAT TSV; SELECT 1", NULL, NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                size_t at, end, data, n = strlen(cases[i].q);
+                bool ok = sql_insert_inline_data(cases[i].q, n, &at, &end, &data);
+                cr_expect_eq(ok, cases[i].stmt != NULL, "%s", cases[i].q);
+                if (!ok || !cases[i].stmt)
+                        continue;
+                cr_expect_eq(end, strlen(cases[i].stmt), "%s", cases[i].q);
+                cr_expect_str_eq(cases[i].q + data, cases[i].data, "%s", cases[i].q);
+                cr_expect(
+                        strncmp(cases[i].q + at, "SETTINGS", 8) == 0 ||
+                        strncasecmp(cases[i].q + at, "FORMAT", 6) == 0);
+        }
+        char fmt[64];
+        cr_expect(sql_format_clause("SELECT 1 FORMAT JSONEachRow", 27, fmt, sizeof(fmt)));
+        cr_expect_str_eq(fmt, "JSONEachRow");
+        cr_expect(sql_format_clause(
+                "SELECT * FROM (SELECT 1 FORMAT TSV) FORMAT Native SETTINGS a = 1", 63, fmt, sizeof(fmt)));
+        cr_expect_str_eq(fmt, "Native");
+        cr_expect_not(
+                sql_format_clause("SELECT format('{}', 'x'), 'FORMAT CSV' AS format", 48, fmt, sizeof(fmt)));
 }

@@ -358,6 +358,13 @@ class CompatTest(unittest.TestCase):
         self.assertEqual(r.exception_code, 372, r)
         r = self.ep.query("SELECT 1", params={"session_id": sid, "session_timeout": "99999"})
         self.assertEqual(r.exception_code, 374, r)
+        # A session idle past its timeout is gone, its settings with it.
+        self.ep.ok("SET max_threads = 5", params={"session_id": sid, "session_timeout": "1"})
+        import time
+        time.sleep(2.5)
+        r = self.ep.query("SELECT 1", params={"session_id": sid, "session_check": "1"})
+        self.assertEqual(r.exception_code, 372, r)
+        self.assertNotEqual(self.ep.scalar("SELECT getSetting('max_threads')", params={"session_id": sid}), "5")
 
     def test_refused_parameters(self):
         r = self.ep.query("SELECT 1", params={"role": "admin"})

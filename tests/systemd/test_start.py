@@ -186,9 +186,6 @@ def machines(tmp_path):
         m.shutdown()
 
 
-# The unit bounds the start by its own TimeoutStartSec= while READY=1 waits for the stack: systemd kills a
-# start that outlasts it, and restarts it into the same fate.
-@pytest.mark.xfail(strict=True, reason="TimeoutStartSec= ends a start that outlasts it")
 def test_slow_cluster_start_is_not_killed(tmp_path, machines):
     need_engine()
     need_chdb()
@@ -226,12 +223,11 @@ def test_slow_cluster_start_is_not_killed(tmp_path, machines):
     figure("slow start: STATUS= phases seen", " → ".join(seen))
     assert [p for p in seen if p in PHASES] == PHASES, seen
     # multi-user.target waits for READY: the system is "starting" until the stack is ready.
-    assert {x["system"] for x in before} == {"starting"}, {x["system"] for x in before}
+    assert {x["system"] for x in before} <= {"initializing", "starting"}, {x["system"] for x in before}
     wait_until(lambda: m.run(["systemctl", "is-system-running"], check=False).stdout.strip() == "running", 30, 0.5,
                "system running")
 
 
-@pytest.mark.xfail(strict=True, reason="TimeoutStartSec= ends a start that outlasts it")
 def test_start_timeout_of_the_config_ends_the_start(tmp_path, machines):
     """A cluster that never starts: the configuration's start_timeout (longer than the unit's TimeoutStartSec)
     ends the start; systemd is told so and neither kills nor restarts the supervisor, whose status says why."""

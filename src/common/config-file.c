@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <yaml.h>
 
 #include "cleanup.h"
+#include "config-file.h"
 #include "log.h"
-#include "supervisor-yaml.h"
 #include "util.h"
 
 /* A config file is small; nesting beyond this is a mistake or an attack on the stack. */
-#define YAML_DEPTH_MAX 32
+#define CONFIG_DEPTH_MAX 32
 
-static void node_clear(YamlNode *n) {
+static void node_clear(ConfigNode *n) {
         for (size_t i = 0; i < n->n_children; i++)
                 node_clear(n->children + i);
         free(n->children);
@@ -19,7 +21,7 @@ static void node_clear(YamlNode *n) {
         free(n->key);
 }
 
-YamlNode *yaml_node_free(YamlNode *n) {
+ConfigNode *config_node_free(ConfigNode *n) {
         if (!n)
                 return NULL;
         node_clear(n);
@@ -27,13 +29,13 @@ YamlNode *yaml_node_free(YamlNode *n) {
         return NULL;
 }
 
-const char *yaml_node_type_name(YamlNodeType t) {
+const char *config_node_type_name(ConfigNodeType t) {
         switch (t) {
-        case YAML_NODE_SCALAR:
+        case CONFIG_NODE_SCALAR:
                 return "a scalar";
-        case YAML_NODE_SEQUENCE:
+        case CONFIG_NODE_SEQUENCE:
                 return "a list";
-        case YAML_NODE_MAPPING:
+        case CONFIG_NODE_MAPPING:
                 return "a mapping";
         }
         return "?";
@@ -57,22 +59,22 @@ static int next_event(Loader *l, yaml_event_t *e) {
         return 0;
 }
 
-static int append_child(YamlNode *parent, YamlNode **ret) {
-        YamlNode *c = reallocarray(parent->children, parent->n_children + 1, sizeof(YamlNode));
+static int append_child(ConfigNode *parent, ConfigNode **ret) {
+        ConfigNode *c = reallocarray(parent->children, parent->n_children + 1, sizeof(ConfigNode));
         if (!c)
                 return -ENOMEM;
         parent->children = c;
         *ret = c + parent->n_children++;
-        **ret = (YamlNode){};
+        **ret = (ConfigNode){};
         return 0;
 }
 
 /* Fills n from event e (already consumed), reading the events of its children. */
-static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
+static int load_node(Loader *l, yaml_event_t *e, ConfigNode *n, unsigned depth) {
         int r;
 
         n->line = (unsigned) e->start_mark.line + 1;
-        if (depth > YAML_DEPTH_MAX)
+        if (depth > CONFIG_DEPTH_MAX)
                 return log_error_errno(
                         SYNTHETIC_ERRNO(EINVAL), "%s:%u: nested too deeply", l->name, n->line);
 
@@ -88,7 +90,7 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
                                 "%s:%u: anchors are not supported",
                                 l->name,
                                 n->line);
-                n->type = YAML_NODE_SCALAR;
+                n->type = CONFIG_NODE_SCALAR;
                 n->quoted = e->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                             e->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
                 n->value = strndup((const char *) e->data.scalar.value, e->data.scalar.length);
@@ -104,10 +106,10 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
                 bool mapping = e->type == YAML_MAPPING_START_EVENT;
                 yaml_event_type_t end = mapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
 
-                n->type = mapping ? YAML_NODE_MAPPING : YAML_NODE_SEQUENCE;
+                n->type = mapping ? CONFIG_NODE_MAPPING : CONFIG_NODE_SEQUENCE;
                 for (;;) {
                         yaml_event_t ev, vev;
-                        YamlNode *child;
+                        ConfigNode *child;
 
                         r = next_event(l, &ev);
                         if (r < 0)
@@ -168,8 +170,8 @@ static int load_node(Loader *l, yaml_event_t *e, YamlNode *n, unsigned depth) {
         }
 }
 
-int yaml_load_string(const char *name, const char *text, size_t size, YamlNode **ret) {
-        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+int config_file_load_string(const char *name, const char *text, size_t size, ConfigNode **ret) {
+        _cleanup_(config_node_freep) ConfigNode *root = NULL;
         Loader l = {.name = name};
         yaml_event_t e;
         int r;
@@ -188,18 +190,18 @@ int yaml_load_string(const char *name, const char *text, size_t size, YamlNode *
                 goto finish;
         if (e.type == YAML_STREAM_END_EVENT) {
                 yaml_event_delete(&e);
-                root = new0(YamlNode, 1);
+                root = new0(ConfigNode, 1);
                 if (!root) {
                         r = -ENOMEM;
                         goto finish;
                 }
-                root->type = YAML_NODE_MAPPING;
+                root->type = CONFIG_NODE_MAPPING;
                 root->line = 1;
                 goto done;
         }
         yaml_event_delete(&e);
 
-        root = new0(YamlNode, 1);
+        root = new0(ConfigNode, 1);
         if (!root) {
                 r = -ENOMEM;
                 goto finish;
@@ -238,7 +240,7 @@ finish:
         return r;
 }
 
-int yaml_load_file(const char *path, size_t max_size, YamlNode **ret) {
+int config_file_load(const char *path, size_t max_size, ConfigNode **ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
         int r;
@@ -248,5 +250,168 @@ int yaml_load_file(const char *path, size_t max_size, YamlNode **ret) {
                 return log_error_errno(r, "%s: larger than %zu bytes", path, max_size);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", path);
-        return yaml_load_string(path, text, size, ret);
+        return config_file_load_string(path, text, size, ret);
+}
+
+const ConfigNode *config_node_get(const ConfigNode *map, const char *key) {
+        if (!map || map->type != CONFIG_NODE_MAPPING)
+                return NULL;
+        for (size_t i = 0; i < map->n_children; i++)
+                if (streq(map->children[i].key, key))
+                        return map->children + i;
+        return NULL;
+}
+
+int config_parse_strv(const ConfigOption *o, char *const *items, size_t n) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        l = new0(char *, n + 1);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                l[i] = strdup(items[i]);
+                if (!l[i])
+                        return -ENOMEM;
+        }
+        strv_free(*(char ***) o->data);
+        *(char ***) o->data = TAKE_PTR(l);
+        return 0;
+}
+
+int config_parse_list_joined(const ConfigOption *o, char *const *items, size_t n) {
+        _cleanup_free_ char *joined = NULL;
+        size_t len = 1, k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                len += strlen(items[i]) + 1;
+        joined = malloc(len);
+        if (!joined)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t l = strlen(items[i]);
+
+                if (i > 0)
+                        joined[k++] = ',';
+                memcpy(joined + k, items[i], l);
+                k += l;
+        }
+        joined[k] = 0;
+        return o->parse(o, joined);
+}
+
+static int apply_list(const ConfigNode *n, const ConfigOption *o, const char *origin, const char *file) {
+        _cleanup_free_ char **items = NULL;
+        char expect[128];
+        int r;
+
+        items = new0(char *, n->n_children + 1);
+        if (!items)
+                return log_oom();
+        for (size_t i = 0; i < n->n_children; i++) {
+                if (n->children[i].type != CONFIG_NODE_SCALAR)
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: %s: expected a list of strings",
+                                file,
+                                n->children[i].line,
+                                n->key);
+                items[i] = n->children[i].value;
+        }
+        r = o->parse_list(o, items, n->n_children);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "invalid list for %s: expected %s",
+                        origin,
+                        config_option_expectation(o, expect, sizeof(expect)));
+        return 0;
+}
+
+int config_file_apply(
+        const ConfigNode *map,
+        const char *section,
+        const ConfigOption *options,
+        size_t n,
+        const char *file) {
+
+        if (map->type != CONFIG_NODE_MAPPING) {
+                if (!section)
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: expected a mapping of settings, got %s",
+                                file,
+                                map->line,
+                                config_node_type_name(map->type));
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL),
+                        "%s:%u: %s: expected a mapping, got %s",
+                        file,
+                        map->line,
+                        section,
+                        config_node_type_name(map->type));
+        }
+
+        for (size_t i = 0; i < map->n_children; i++) {
+                const ConfigNode *v = map->children + i;
+                const ConfigOption *o = NULL;
+                char origin[512];
+                int r;
+
+                for (size_t k = 0; k < n && !o; k++)
+                        if (streq(options[k].name, v->key))
+                                o = options + k;
+                if (!o) {
+                        if (section)
+                                return log_error_errno(
+                                        SYNTHETIC_ERRNO(EINVAL),
+                                        "%s:%u: unknown key \"%s\" in %s",
+                                        file,
+                                        v->key_line,
+                                        v->key,
+                                        section);
+                        return log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: unknown key \"%s\"",
+                                file,
+                                v->key_line,
+                                v->key);
+                }
+                if (!o->parse && !o->parse_list)
+                        continue; /* a section, applied by the caller */
+                (void) snprintf(
+                        origin,
+                        sizeof(origin),
+                        "%s:%u: %s%s%s",
+                        file,
+                        v->line,
+                        strempty(section),
+                        section ? "." : "",
+                        v->key);
+                if (v->type == CONFIG_NODE_SEQUENCE && o->parse_list)
+                        r = apply_list(v, o, origin, file);
+                else if (v->type == CONFIG_NODE_SCALAR && o->parse)
+                        r = config_option_apply(o, v->value, origin);
+                else if (!o->parse)
+                        r = log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: %s: expected a list of strings",
+                                file,
+                                v->key_line,
+                                v->key);
+                else
+                        r = log_error_errno(
+                                SYNTHETIC_ERRNO(EINVAL),
+                                "%s:%u: %s%s%s: expected a single value, got %s",
+                                file,
+                                v->key_line,
+                                strempty(section),
+                                section ? "." : "",
+                                v->key,
+                                config_node_type_name(v->type));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
