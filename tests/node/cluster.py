@@ -8,6 +8,7 @@ manifests/ with overlay.yaml's differences. As in the VM, the supervisor reaches
 `kubectl port-forward service/clickhouse`, restarted whenever it ends (vm/default.nix's
 otel-forward-clickhouse). The harness never writes a row: it reads ClickHouse and the node.
 """
+import gzip
 import json
 import os
 import re
@@ -376,9 +377,40 @@ class NodeStack:
         self.figures.append(fig)
         self.rows_so_far = rows
         log(f"{step}: {fig}")
-        assert not bad, f"{step}: loggen rows not exactly once: {bad}"
+        assert not bad, f"{step}: loggen rows not exactly once: {bad}\n{self.explain_loss(bad)}"
         assert pipeline["lost"] == 0 and pipeline["duplicated"] == 0, f"{step}: the loss detector reports {pipeline}"
         return fig
+
+    def explain_loss(self, bad):
+        """Where the missing lines were: the gaps, whether the kubelet's files still hold them, and what
+        happened to the shipper meanwhile (restarts and why, probe failures)."""
+        out = []
+        pods = {p["metadata"]["name"]: p for p in self.kubectl.pods()}
+        for s in bad:
+            have = [int(r["c"]) for r in self.ch.query(
+                f"SELECT Count AS c FROM otel_logs WHERE ServiceName = 'loggen' AND Body = 'tick' AND ResourceAttributes['k8s.container.id'] = '{s['container']}' ORDER BY c")]
+            gaps, prev = [], 0
+            for c in have:
+                if c > prev + 1:
+                    gaps.append((prev + 1, c - 1))
+                prev = c
+            line = f"{s['pod']}: missing Count ranges {gaps[:10]}"
+            p = pods.get(s["pod"])
+            if p:
+                logdir = f"/var/log/pods/{NAMESPACE}_{p['metadata']['name']}_{p['metadata']['uid']}/loggen"
+                if os.path.isdir(logdir):
+                    on_disk = ticks_on_disk(logdir)
+                    missing = {c for a, b in gaps for c in range(a, b + 1)}
+                    line += f"; {len(missing & on_disk)} of {len(missing)} still in the kubelet's files {sorted(os.listdir(logdir))}"
+            out.append(line)
+        for p in pods.values():
+            if not p["metadata"]["name"].startswith("shipper-"):
+                continue
+            for cs in p["status"].get("containerStatuses", []):
+                out.append(f"{p['metadata']['name']}: restarts {cs['restartCount']}, last state {json.dumps(cs.get('lastState'))}")
+        events = self.kubectl("-n", NAMESPACE, "get", "events", "--sort-by=.lastTimestamp", check=False)
+        out.append("shipper events:\n" + "\n".join(l for l in events.splitlines() if "shipper" in l)[-2000:])
+        return "\n".join(out)
 
     def stop(self):
         if self.sup and self.sup.proc.poll() is None:
@@ -402,6 +434,20 @@ def last_tick(path):
             if m:
                 hi = max(hi, int(m.group(1)))
     return hi
+
+
+def ticks_on_disk(logdir):
+    """Every tick count in a container's log files: the live one, the rotated and the compressed ones."""
+    out = set()
+    for f in os.listdir(logdir):
+        path = os.path.join(logdir, f)
+        try:
+            with (gzip.open(path) if f.endswith(".gz") else open(path, "rb")) as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        out |= {int(m) for m in re.findall(rb'"msg":"tick","count":(\d+)', data)}
+    return out
 
 
 def process_of(container_id):

@@ -6,7 +6,6 @@ each, up to what the kubelet's log files hold) and by the supervisor's loss dete
 No test writes a row: every row comes loggen pod → kubelet's log file → shipper pod → ClickHouse pod.
 Figures (start time, rows per step, RSS, metric rows) are printed with the prefix [node].
 """
-import gzip
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from cluster import NAMESPACE, NODE_SH, NodeStack, kill9, log, missing_engines, otelctl, process_of, rss_kib, wait_until
+from cluster import NAMESPACE, NODE_SH, NodeStack, kill9, log, missing_engines, otelctl, process_of, rss_kib, ticks_on_disk, wait_until
 
 BUILD_DIR = os.environ.get("BUILD_DIR", "")
 
@@ -320,19 +319,6 @@ def test_chaos_combined_kill9_during_rotation_during_an_outage(stack):
 
 def rotated_files(logdir):
     return {f.removesuffix(".gz") for f in os.listdir(logdir) if re.fullmatch(r"\d+\.log\.\d{8}-\d{6}(\.gz)?", f)}
-
-
-def ticks_on_disk(logdir):
-    """Every tick count in the container's log files, the live one, the rotated and the compressed ones."""
-    out = set()
-    for f in os.listdir(logdir):
-        path = os.path.join(logdir, f)
-        try:
-            data = gzip.open(path).read() if f.endswith(".gz") else open(path, "rb").read()
-        except OSError:
-            continue
-        out |= {int(m) for m in re.findall(rb'"msg":"tick","count":(\d+)', data)}
-    return out
 
 
 def test_resource_metrics_of_the_pods(stack):
