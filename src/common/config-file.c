@@ -78,18 +78,24 @@ static int load_node(Loader *l, yaml_event_t *e, ConfigNode *n, unsigned depth) 
                 return log_error_errno(
                         SYNTHETIC_ERRNO(EINVAL), "%s:%u: nested too deeply", l->name, n->line);
 
+        if ((e->type == YAML_SCALAR_EVENT && e->data.scalar.anchor) ||
+            (e->type == YAML_SEQUENCE_START_EVENT && e->data.sequence_start.anchor) ||
+            (e->type == YAML_MAPPING_START_EVENT && e->data.mapping_start.anchor))
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: anchors are not supported", l->name, n->line);
+        /* A tag written out (a plain scalar resolved implicitly has none). */
+        if ((e->type == YAML_SCALAR_EVENT && e->data.scalar.tag) ||
+            (e->type == YAML_SEQUENCE_START_EVENT && e->data.sequence_start.tag) ||
+            (e->type == YAML_MAPPING_START_EVENT && e->data.mapping_start.tag))
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "%s:%u: tags are not supported", l->name, n->line);
+
         switch (e->type) {
         case YAML_ALIAS_EVENT:
                 return log_error_errno(
                         SYNTHETIC_ERRNO(EINVAL), "%s:%u: aliases are not supported", l->name, n->line);
 
         case YAML_SCALAR_EVENT:
-                if (e->data.scalar.anchor)
-                        return log_error_errno(
-                                SYNTHETIC_ERRNO(EINVAL),
-                                "%s:%u: anchors are not supported",
-                                l->name,
-                                n->line);
                 n->type = CONFIG_NODE_SCALAR;
                 n->quoted = e->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                             e->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -29,6 +31,8 @@ ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, 
                 return NULL;
         t->kind = kind;
         t->net_bits = 64;
+        for (size_t i = 0; i < RESOURCE_FILES_MAX; i++)
+                t->files[i].fd = -EBADF;
         t->customer_id = strdup(customer_id);
         t->vm_id = strdup(vm_id);
         if (!t->customer_id || !t->vm_id)
@@ -39,6 +43,7 @@ ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, 
 ResourceTarget *resource_target_free(ResourceTarget *t) {
         if (!t)
                 return NULL;
+        resource_target_close_files(t);
         free(t->customer_id);
         free(t->vm_id);
         free(t->cgroup_dir);
@@ -68,18 +73,91 @@ static int read_small(const char *path, char *buf, size_t size) {
         return (int) n;
 }
 
-static int read_pathf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static int read_pathf(char *buf, size_t size, const char *fmt, ...) {
-        char path[PATH_MAX];
-        va_list ap;
-        int k;
+void resource_target_close_files(ResourceTarget *t) {
+        for (size_t i = 0; i < RESOURCE_FILES_MAX; i++)
+                t->files[i].fd = safe_close(t->files[i].fd);
+}
 
+/* Reads the whole file behind fd from offset 0 into buf (NUL-terminated, at most size - 1 bytes). */
+static int pread_small(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n < size - 1) {
+                ssize_t k = pread(fd, buf + n, size - 1 - n, (off_t) n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                n += (size_t) k;
+                /* A short read is the end: procfs and cgroupfs fill the buffer as far as the file goes
+                 * (and a second read would cost a syscall per file and tick). */
+                if (k == 0 || n < size - 1)
+                        break;
+        }
+        buf[n] = 0;
+        return (int) n;
+}
+
+static int file_open(ResourceFile *f, const char *path) {
+        struct statfs sfs;
+        struct stat st;
+
+        f->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0)
+                return f->fd = -errno;
+        if (fstat(f->fd, &st) < 0 || fstatfs(f->fd, &sfs) < 0) {
+                int r = -errno;
+                f->fd = safe_close(f->fd);
+                return r;
+        }
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+        f->pseudo = sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == CGROUP2_SUPER_MAGIC ||
+                    sfs.f_type == CGROUP_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC;
+        return 0;
+}
+
+/* Reads a file into buf through f (NULL: open, read, close). A kernel file stays open and is read from
+ * offset 0 each time; on a read error it is opened again once (a cgroup removed and made again). */
+static int read_file(ResourceFile *f, char *buf, size_t size, const char *fmt, ...) _printf_(4, 5);
+static int read_file(ResourceFile *f, char *buf, size_t size, const char *fmt, ...) {
+        char path[PATH_MAX];
+        struct stat st;
+        va_list ap;
+        int k, r;
+
+        /* The common case, without even formatting the path. */
+        if (f && f->fd >= 0 && f->pseudo) {
+                r = pread_small(f->fd, buf, size);
+                if (r >= 0)
+                        return r;
+                f->fd = safe_close(f->fd);
+        }
         va_start(ap, fmt);
         k = vsnprintf(path, sizeof(path), fmt, ap);
         va_end(ap);
         if (k < 0 || (size_t) k >= sizeof(path))
                 return -ENAMETOOLONG;
-        return read_small(path, buf, size);
+        if (!f)
+                return read_small(path, buf, size);
+        /* A plain file (a test's tree) may be replaced by a rename between readings. */
+        if (f->fd >= 0 && !f->pseudo && (stat(path, &st) < 0 || st.st_ino != f->ino || st.st_dev != f->dev))
+                f->fd = safe_close(f->fd);
+        for (;;) {
+                bool fresh = f->fd < 0;
+                if (fresh) {
+                        r = file_open(f, path);
+                        if (r < 0)
+                                return r;
+                }
+                r = pread_small(f->fd, buf, size);
+                if (r >= 0)
+                        return r;
+                f->fd = safe_close(f->fd);
+                if (fresh)
+                        return r;
+        }
 }
 
 /* The unsigned number at the start of s (after blanks); 0 on success. */
@@ -124,13 +202,13 @@ int resources_host_totals(const char *proc_root, uint64_t *ret_millicores, uint6
         uint64_t cpus = 0, kb;
         int r;
 
-        r = read_pathf(buf, sizeof(buf), "%s/stat", proc_root);
+        r = read_file(NULL, buf, sizeof(buf), "%s/stat", proc_root);
         if (r < 0)
                 return r;
         for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
                 if (startswith(p, "cpu") && p[3] >= '0' && p[3] <= '9')
                         cpus++;
-        r = read_pathf(buf, sizeof(buf), "%s/meminfo", proc_root);
+        r = read_file(NULL, buf, sizeof(buf), "%s/meminfo", proc_root);
         if (r < 0)
                 return r;
         r = keyed_u64(buf, "MemTotal", &kb);
@@ -150,15 +228,16 @@ static uint64_t ticks_to_usec(uint64_t ticks) {
         return ticks * (UINT64_C(1000000) / (uint64_t) hz);
 }
 
-int resources_read_net_dev(const char *proc_root, pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx) {
+static int read_net_dev(
+        ResourceFile *f, const char *proc_root, pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx) {
         char buf[READ_MAX];
         uint64_t rx = 0, tx = 0;
         int r;
 
         if (pid > 0)
-                r = read_pathf(buf, sizeof(buf), "%s/%d/net/dev", proc_root, (int) pid);
+                r = read_file(f, buf, sizeof(buf), "%s/%d/net/dev", proc_root, (int) pid);
         else
-                r = read_pathf(buf, sizeof(buf), "%s/net/dev", proc_root);
+                r = read_file(f, buf, sizeof(buf), "%s/net/dev", proc_root);
         if (r < 0)
                 return r;
         /* Two header lines, then "  name: rx_bytes packets … (8 fields) tx_bytes …". */
@@ -185,12 +264,16 @@ int resources_read_net_dev(const char *proc_root, pid_t pid, uint64_t *ret_rx, u
         return 0;
 }
 
-static int read_diskstats(const char *proc_root, uint64_t *ret_read, uint64_t *ret_write) {
+int resources_read_net_dev(const char *proc_root, pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx) {
+        return read_net_dev(NULL, proc_root, pid, ret_rx, ret_tx);
+}
+
+static int read_diskstats(ResourceFile *f, const char *proc_root, uint64_t *ret_read, uint64_t *ret_write) {
         char buf[READ_MAX], last_disk[64] = "";
         uint64_t rd = 0, wr = 0;
         int r;
 
-        r = read_pathf(buf, sizeof(buf), "%s/diskstats", proc_root);
+        r = read_file(f, buf, sizeof(buf), "%s/diskstats", proc_root);
         if (r < 0)
                 return r;
         /* "major minor name reads merged sectors_read ms writes merged sectors_written …". Whole disks
@@ -228,14 +311,16 @@ static int read_diskstats(const char *proc_root, uint64_t *ret_read, uint64_t *r
         return 0;
 }
 
-int resources_read_host(const char *proc_root, ResourceCounters *ret) {
+#define FILE_OF(files, i) ((files) ? &(files)[i] : NULL)
+
+static int read_host(ResourceFile *files, const char *proc_root, ResourceCounters *ret) {
         char buf[READ_MAX];
         ResourceCounters c = {0};
         uint64_t v[8] = {0}, total_kb, avail_kb;
         const char *q;
         int r;
 
-        r = read_pathf(buf, sizeof(buf), "%s/stat", proc_root);
+        r = read_file(FILE_OF(files, 0), buf, sizeof(buf), "%s/stat", proc_root);
         if (r < 0)
                 return r;
         if (!startswith(buf, "cpu "))
@@ -257,7 +342,7 @@ int resources_read_host(const char *proc_root, ResourceCounters *ret) {
         if (c.cpu_limit_millicores == 0)
                 c.cpu_limit_millicores = 1000;
 
-        r = read_pathf(buf, sizeof(buf), "%s/meminfo", proc_root);
+        r = read_file(FILE_OF(files, 1), buf, sizeof(buf), "%s/meminfo", proc_root);
         if (r < 0)
                 return r;
         if (keyed_u64(buf, "MemTotal", &total_kb) < 0 || keyed_u64(buf, "MemAvailable", &avail_kb) < 0)
@@ -265,14 +350,18 @@ int resources_read_host(const char *proc_root, ResourceCounters *ret) {
         c.mem_limit = total_kb * 1024;
         c.mem_used = (total_kb - MIN(avail_kb, total_kb)) * 1024;
 
-        r = resources_read_net_dev(proc_root, 0, &c.net_rx, &c.net_tx);
+        r = read_net_dev(FILE_OF(files, 2), proc_root, 0, &c.net_rx, &c.net_tx);
         if (r < 0)
                 return r;
-        r = read_diskstats(proc_root, &c.disk_read, &c.disk_write);
+        r = read_diskstats(FILE_OF(files, 3), proc_root, &c.disk_read, &c.disk_write);
         if (r < 0)
                 return r;
         *ret = c;
         return 0;
+}
+
+int resources_read_host(const char *proc_root, ResourceCounters *ret) {
+        return read_host(NULL, proc_root, ret);
 }
 
 pid_t resources_cgroup_pid(const char *dir) {
@@ -301,6 +390,34 @@ pid_t resources_cgroup_pid(const char *dir) {
         return 0;
 }
 
+/* Limits change seldom (a resize): through open files, they are read every this many readings (5 s at the
+ * default 100 ms), and at once after a restart. */
+#define LIMITS_EVERY 50
+
+static void read_pod_limits(
+        ResourceFile *files,
+        const ResourceTarget *t,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        uint64_t *ret_cpu,
+        uint64_t *ret_mem) {
+        char buf[256];
+        uint64_t quota, period;
+        const char *q;
+        int r;
+
+        r = read_file(FILE_OF(files, 2), buf, sizeof(buf), "%s/memory.max", t->cgroup_dir);
+        if (r < 0 || leading_u64(buf, NULL, ret_mem) < 0)
+                *ret_mem = host_mem; /* "max" */
+
+        /* cpu.max: "<quota|max> <period>". */
+        *ret_cpu = host_millicores;
+        r = read_file(FILE_OF(files, 3), buf, sizeof(buf), "%s/cpu.max", t->cgroup_dir);
+        if (r >= 0 && leading_u64(buf, &q, &quota) == 0 && leading_u64(q, NULL, &period) == 0 && period > 0)
+                *ret_cpu = MAX(quota * 1000 / period, UINT64_C(1));
+}
+
+/* cache: the target whose open files are used and whose limits are kept (NULL: open every file). */
 /* cgroup v1 (one hierarchy per controller): the pod was found in the memory hierarchy
  * ("<root>/memory/<path>"); the other controllers keep the same <path> beside it. */
 static int read_pod_v1(const char *dir, uint64_t host_millicores, uint64_t host_mem, ResourceCounters *c) {
@@ -318,42 +435,45 @@ static int read_pod_v1(const char *dir, uint64_t host_millicores, uint64_t host_
         rel = m + strlen("/memory/");
 
         /* cpuacct.usage: nanoseconds, the pod's containers included. */
-        r = read_pathf(buf, sizeof(buf), "%s/cpuacct/%s/cpuacct.usage", root, rel);
+        r = read_file(NULL, buf, sizeof(buf), "%s/cpuacct/%s/cpuacct.usage", root, rel);
         if (r < 0)
-                r = read_pathf(buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpuacct.usage", root, rel);
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpuacct.usage", root, rel);
         if (r < 0)
                 return r;
         if (leading_u64(buf, NULL, &v) < 0)
                 return -EBADMSG;
         c->cpu_usec = v / 1000;
 
-        r = read_pathf(buf, sizeof(buf), "%s/memory.usage_in_bytes", dir);
+        r = read_file(NULL, buf, sizeof(buf), "%s/memory.usage_in_bytes", dir);
         if (r < 0)
                 return r;
         if (leading_u64(buf, NULL, &c->mem_used) < 0)
                 return -EBADMSG;
         /* No limit reads as a huge page-aligned number: the machine's memory. */
-        r = read_pathf(buf, sizeof(buf), "%s/memory.limit_in_bytes", dir);
+        r = read_file(NULL, buf, sizeof(buf), "%s/memory.limit_in_bytes", dir);
         c->mem_limit = r >= 0 && leading_u64(buf, NULL, &v) == 0 && v < host_mem ? v : host_mem;
 
         /* cpu.cfs_quota_us is -1 without a limit. */
         c->cpu_limit_millicores = host_millicores;
-        r = read_pathf(buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_quota_us", root, rel);
+        r = read_file(NULL, buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_quota_us", root, rel);
         if (r < 0)
-                r = read_pathf(buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_quota_us", root, rel);
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_quota_us", root, rel);
         if (r >= 0 && leading_u64(buf, NULL, &quota) == 0) {
-                r = read_pathf(buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_period_us", root, rel);
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_period_us", root, rel);
                 if (r < 0)
-                        r = read_pathf(buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_period_us", root, rel);
+                        r = read_file(
+                                NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_period_us", root, rel);
                 if (r >= 0 && leading_u64(buf, NULL, &period) == 0 && period > 0)
                         c->cpu_limit_millicores = MAX(quota * 1000 / period, UINT64_C(1));
         }
 
         /* blkio: "maj:min Read N" / "maj:min Write N" per device, then "Total N". The _recursive file
          * counts the containers below the pod; older kernels only have the pod's own. */
-        r = read_pathf(buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes_recursive", root, rel);
+        r = read_file(
+                NULL, buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes_recursive", root, rel);
         if (r < 0)
-                r = read_pathf(buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes", root, rel);
+                r = read_file(
+                        NULL, buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes", root, rel);
         if (r >= 0)
                 for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
                         const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
@@ -367,56 +487,69 @@ static int read_pod_v1(const char *dir, uint64_t host_millicores, uint64_t host_
         return 0;
 }
 
-int resources_read_pod(
+static int read_pod(
+        ResourceTarget *cache,
         const char *proc_root,
         const ResourceTarget *t,
         uint64_t host_millicores,
         uint64_t host_mem,
         ResourceCounters *ret) {
-        char buf[READ_MAX];
+        ResourceFile *files = cache ? cache->files : NULL;
+        char buf[READ_MAX], path[PATH_MAX];
         ResourceCounters c = {0};
         struct stat st;
-        uint64_t quota, period;
-        const char *q;
         int r;
 
-        if (stat(t->cgroup_dir, &st) < 0)
-                return -errno;
-        c.identity = (uint64_t) st.st_ino;
-
-        r = read_pathf(buf, sizeof(buf), "%s/memory.usage_in_bytes", t->cgroup_dir);
-        if (r >= 0) {
+        /* cgroup v1: read by path each time (the open-file cache is laid out for v2's files). */
+        if ((size_t) snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", t->cgroup_dir) <
+                    sizeof(path) &&
+            access(path, F_OK) == 0) {
+                if (stat(t->cgroup_dir, &st) < 0)
+                        return -errno;
+                c.identity = (uint64_t) st.st_ino;
                 r = read_pod_v1(t->cgroup_dir, host_millicores, host_mem, &c);
                 if (r < 0)
                         return r;
                 goto net;
         }
 
-        r = read_pathf(buf, sizeof(buf), "%s/cpu.stat", t->cgroup_dir);
+        r = read_file(FILE_OF(files, 0), buf, sizeof(buf), "%s/cpu.stat", t->cgroup_dir);
         if (r < 0)
                 return r;
         if (keyed_u64(buf, "usage_usec", &c.cpu_usec) < 0)
                 return -EBADMSG;
+        /* A cgroup made anew (the pod restarted) has new inodes. The kernel's cpu.stat, kept open, says so
+         * itself: a removed cgroup's file fails to read and is opened again, by path. A plain file (a
+         * test's tree) is replaced on every update, so there the directory tells. */
+        if (files && files[0].pseudo)
+                c.identity = (uint64_t) files[0].ino;
+        else {
+                if (stat(t->cgroup_dir, &st) < 0)
+                        return -errno;
+                c.identity = (uint64_t) st.st_ino;
+        }
 
-        r = read_pathf(buf, sizeof(buf), "%s/memory.current", t->cgroup_dir);
+        r = read_file(FILE_OF(files, 1), buf, sizeof(buf), "%s/memory.current", t->cgroup_dir);
         if (r < 0)
                 return r;
         if (leading_u64(buf, NULL, &c.mem_used) < 0)
                 return -EBADMSG;
-        r = read_pathf(buf, sizeof(buf), "%s/memory.max", t->cgroup_dir);
-        if (r >= 0 && leading_u64(buf, NULL, &c.mem_limit) < 0)
-                c.mem_limit = host_mem; /* "max" */
-        else if (r < 0)
-                c.mem_limit = host_mem;
 
-        /* cpu.max: "<quota|max> <period>". */
-        c.cpu_limit_millicores = host_millicores;
-        r = read_pathf(buf, sizeof(buf), "%s/cpu.max", t->cgroup_dir);
-        if (r >= 0 && leading_u64(buf, &q, &quota) == 0 && leading_u64(q, NULL, &period) == 0 && period > 0)
-                c.cpu_limit_millicores = MAX(quota * 1000 / period, UINT64_C(1));
+        if (!cache)
+                read_pod_limits(NULL, t, host_millicores, host_mem, &c.cpu_limit_millicores, &c.mem_limit);
+        else {
+                if (cache->limits_left == 0 || (cache->have_prev && cache->prev.identity != c.identity)) {
+                        read_pod_limits(
+                                files, t, host_millicores, host_mem, &cache->limit_cpu, &cache->limit_mem);
+                        cache->limits_left = LIMITS_EVERY;
+                }
+                cache->limits_left--;
+                c.cpu_limit_millicores = cache->limit_cpu;
+                c.mem_limit = cache->limit_mem;
+        }
 
         /* io.stat: "maj:min rbytes=N wbytes=N rios=…" per device. */
-        r = read_pathf(buf, sizeof(buf), "%s/io.stat", t->cgroup_dir);
+        r = read_file(FILE_OF(files, 4), buf, sizeof(buf), "%s/io.stat", t->cgroup_dir);
         if (r >= 0)
                 for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
                         const char *rb = strstr(p, " rbytes="), *wb = strstr(p, " wbytes="),
@@ -430,13 +563,26 @@ int resources_read_pod(
 
 net:
         /* The pod's network namespace, seen through one of its processes. */
-        if (t->pid > 0)
-                (void) resources_read_net_dev(proc_root, t->pid, &c.net_rx, &c.net_tx);
+        if (t->pid > 0) {
+                r = read_net_dev(FILE_OF(files, 5), proc_root, t->pid, &c.net_rx, &c.net_tx);
+                if (cache)
+                        cache->net_failed = r < 0;
+        }
         *ret = c;
         return 0;
 }
 
-int resources_read_process(
+int resources_read_pod(
+        const char *proc_root,
+        const ResourceTarget *t,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret) {
+        return read_pod(NULL, proc_root, t, host_millicores, host_mem, ret);
+}
+
+static int read_process(
+        ResourceFile *files,
         const char *proc_root,
         pid_t pid,
         uint64_t host_millicores,
@@ -448,7 +594,7 @@ int resources_read_process(
         const char *q;
         int r;
 
-        r = read_pathf(buf, sizeof(buf), "%s/%d/stat", proc_root, (int) pid);
+        r = read_file(FILE_OF(files, 0), buf, sizeof(buf), "%s/%d/stat", proc_root, (int) pid);
         if (r < 0)
                 return r == -ENOENT ? -ESRCH : r;
         /* After the command name in parentheses (which may hold anything): state, then numbers. */
@@ -475,10 +621,10 @@ int resources_read_process(
         c.cpu_usec = ticks_to_usec(f[13] + f[14]); /* utime + stime */
         c.identity = f[21];                        /* starttime */
 
-        r = read_pathf(buf, sizeof(buf), "%s/%d/status", proc_root, (int) pid);
+        r = read_file(FILE_OF(files, 1), buf, sizeof(buf), "%s/%d/status", proc_root, (int) pid);
         if (r >= 0 && keyed_u64(buf, "VmRSS", &kb) == 0)
                 c.mem_used = kb * 1024;
-        r = read_pathf(buf, sizeof(buf), "%s/%d/io", proc_root, (int) pid);
+        r = read_file(FILE_OF(files, 2), buf, sizeof(buf), "%s/%d/io", proc_root, (int) pid);
         if (r >= 0) {
                 (void) keyed_u64(buf, "read_bytes", &c.disk_read);
                 (void) keyed_u64(buf, "write_bytes", &c.disk_write);
@@ -487,6 +633,41 @@ int resources_read_process(
         c.cpu_limit_millicores = host_millicores;
         *ret = c;
         return 0;
+}
+
+int resources_read_process(
+        const char *proc_root,
+        pid_t pid,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret) {
+        return read_process(NULL, proc_root, pid, host_millicores, host_mem, ret);
+}
+
+int resource_target_read(
+        ResourceTarget *t,
+        const char *proc_root,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret) {
+        /* The /proc files of another process than last time (a pod's process was found anew): not those. */
+        if (t->files_pid != t->pid) {
+                if (t->kind == RESOURCE_PROCESS)
+                        resource_target_close_files(t);
+                else if (t->kind == RESOURCE_POD)
+                        t->files[5].fd = safe_close(t->files[5].fd);
+                t->files_pid = t->pid;
+        }
+        switch (t->kind) {
+        case RESOURCE_HOST:
+                return read_host(t->files, proc_root, ret);
+        case RESOURCE_POD:
+                return read_pod(t, proc_root, t, host_millicores, host_mem, ret);
+        case RESOURCE_PROCESS:
+                return read_process(t->files, proc_root, t->pid, host_millicores, host_mem, ret);
+        default:
+                return -EINVAL;
+        }
 }
 
 uint64_t resource_counter_delta(uint64_t prev, uint64_t cur, unsigned bits, ResourceStats *stats) {
@@ -758,7 +939,8 @@ int resources_find_children(const char *proc_root, pid_t parent, ResourceChildFo
         const char *p;
         int r;
 
-        r = read_pathf(buf, sizeof(buf), "%s/%d/task/%d/children", proc_root, (int) parent, (int) parent);
+        r = read_file(
+                NULL, buf, sizeof(buf), "%s/%d/task/%d/children", proc_root, (int) parent, (int) parent);
         if (r < 0)
                 return r;
         for (p = buf; *p;) {
@@ -767,7 +949,7 @@ int resources_find_children(const char *proc_root, pid_t parent, ResourceChildFo
                         break;
                 if (pid == 0 || pid > INT32_MAX)
                         continue;
-                r = read_pathf(comm, sizeof(comm), "%s/%" PRIu64 "/comm", proc_root, pid);
+                r = read_file(NULL, comm, sizeof(comm), "%s/%" PRIu64 "/comm", proc_root, pid);
                 if (r < 0)
                         continue; /* gone meanwhile */
                 comm[strcspn(comm, "\n")] = 0;

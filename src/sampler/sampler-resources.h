@@ -56,6 +56,17 @@ typedef enum ResourceKind {
         RESOURCE_PROCESS,
 } ResourceKind;
 
+/* A file a target reads every tick, kept open between readings and read again from offset 0: an open,
+ * a read and a close per file and tick cost the sampler most of its time, in the kernel. */
+#define RESOURCE_FILES_MAX 6
+typedef struct ResourceFile {
+        int fd;      /* -EBADF while closed */
+        bool pseudo; /* on procfs/cgroupfs/sysfs: the content is made anew on each read, the file never
+                      * replaced; otherwise (a test's tree) the path is checked for a new file each time */
+        dev_t dev;
+        ino_t ino;
+} ResourceFile;
+
 typedef struct ResourceTarget {
         ResourceKind kind;
         char *customer_id; /* namespace, "host" or "local" */
@@ -67,6 +78,11 @@ typedef struct ResourceTarget {
         uint64_t prev_mono_usec;
         bool have_prev;
         bool seen; /* found by the current discovery */
+        ResourceFile files[RESOURCE_FILES_MAX];
+        pid_t files_pid;               /* the process whose /proc files are open */
+        uint64_t limit_cpu, limit_mem; /* pods: cpu.max and memory.max as last read */
+        unsigned limits_left;          /* readings until they are read again */
+        bool net_failed; /* pods: the last reading found no network counters (that process is gone) */
 } ResourceTarget;
 
 ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, const char *vm_id);
@@ -75,7 +91,18 @@ ResourceTarget *resource_target_free(ResourceTarget *t);
 /* Host-wide totals: 0 or a negative errno. */
 int resources_host_totals(const char *proc_root, uint64_t *ret_millicores, uint64_t *ret_mem_total);
 
-/* Readings; 0 or a negative errno (the workload is gone: -ENOENT/-ESRCH). */
+/* A reading of the target (any kind) through its open files. 0 or a negative errno (the workload is gone:
+ * -ENOENT/-ESRCH); a file that fails is closed, so the next reading opens it again. */
+int resource_target_read(
+        ResourceTarget *t,
+        const char *proc_root,
+        uint64_t host_millicores,
+        uint64_t host_mem,
+        ResourceCounters *ret);
+/* Closes the target's files. */
+void resource_target_close_files(ResourceTarget *t);
+
+/* Readings that open each file once; 0 or a negative errno (the workload is gone: -ENOENT/-ESRCH). */
 int resources_read_host(const char *proc_root, ResourceCounters *ret);
 /* host_millicores/host_mem stand for "max" in cpu.max/memory.max. */
 int resources_read_pod(

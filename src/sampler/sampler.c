@@ -712,22 +712,10 @@ static void sample_all(Sampler *s, uint64_t mono_usec) {
                 ResourceSample smp;
                 int r;
 
-                switch (t->kind) {
-                case RESOURCE_HOST:
-                        r = resources_read_host(s->config->proc_root, &c);
-                        break;
-                case RESOURCE_POD:
-                        r = resources_read_pod(s->config->proc_root, t, s->host_millicores, s->host_mem, &c);
-                        if (r >= 0 && t->pid > 0 && c.net_rx == 0 && c.net_tx == 0)
-                                t->pid = resources_cgroup_pid(t->cgroup_dir); /* that process is gone */
-                        break;
-                case RESOURCE_PROCESS:
-                        r = resources_read_process(
-                                s->config->proc_root, t->pid, s->host_millicores, s->host_mem, &c);
-                        break;
-                default:
-                        r = -EINVAL;
-                }
+                r = resource_target_read(t, s->config->proc_root, s->host_millicores, s->host_mem, &c);
+                /* Not on zero counters: an idle pod has those, and would be searched every tick. */
+                if (r >= 0 && t->kind == RESOURCE_POD && t->pid > 0 && t->net_failed)
+                        t->pid = resources_cgroup_pid(t->cgroup_dir); /* that process is gone */
                 if (r < 0) {
                         s->stats.read_errors++;
                         continue; /* gone: discovery lets it go */

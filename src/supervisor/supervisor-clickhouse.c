@@ -24,12 +24,10 @@ typedef enum CheckStep {
 } CheckStep;
 
 struct ClickHouseChecker {
-        CurlGlue *glue;
-        char *url, *user, *password, *totals_sql, *streams_sql;
-        long timeout_ms;
-        CURL *easy;
-        struct curl_slist *headers;
-        StrBuf reply;
+        ClickHouseClient *client;
+        char *url; /* for messages */
+        char *totals_sql, *streams_sql;
+        ClickHouseRequest *request; /* the request under way */
         CheckStep step;
         uint64_t started_usec;
         ClickHouseHealth health;  /* last completed check */
@@ -128,11 +126,6 @@ int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
         return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
-        ClickHouseChecker *c = userdata;
-        return strbuf_append(&c->reply, p, size * n) < 0 ? 0 : size * n;
-}
-
 static int start_step(ClickHouseChecker *c);
 
 static void finish(ClickHouseChecker *c, const char *error) {
@@ -150,29 +143,33 @@ static void finish(ClickHouseChecker *c, const char *error) {
                 c->done(c, &c->health, c->userdata);
 }
 
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *userdata) {
         ClickHouseChecker *c = userdata;
-        long status = 0;
         char msg[512];
         int r;
 
-        if (result != CURLE_OK) {
-                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(result));
+        c->request = NULL;
+        if (reply->curl_code != CURLE_OK) {
+                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(reply->curl_code));
                 finish(c, msg);
                 return;
         }
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200) {
+        if (reply->http_status != 200) {
                 /* ClickHouse puts its own message in the body; its first line is enough. */
-                const char *body = strempty(c->reply.data);
-                (void) snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", status, (int) strcspn(body, "\n"), body);
+                (void) snprintf(
+                        msg,
+                        sizeof(msg),
+                        "HTTP %ld: %.*s",
+                        reply->http_status,
+                        (int) strcspn(reply->body, "\n"),
+                        reply->body);
                 finish(c, msg);
                 return;
         }
 
         switch (c->step) {
         case STEP_PING:
-                if (!streq(strempty(c->reply.data), "Ok.\n")) {
+                if (!streq(reply->body, "Ok.\n")) {
                         finish(c, "/ping did not answer \"Ok.\"");
                         return;
                 }
@@ -180,7 +177,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 c->step = STEP_TOTALS;
                 break;
         case STEP_TOTALS:
-                r = clickhouse_parse_totals(strempty(c->reply.data), &c->pending);
+                r = clickhouse_parse_totals(reply->body, &c->pending);
                 if (r < 0) {
                         finish(c, "unexpected answer to the row count query");
                         return;
@@ -188,7 +185,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 c->step = STEP_STREAMS;
                 break;
         case STEP_STREAMS:
-                r = clickhouse_parse_streams(strempty(c->reply.data), &c->pending);
+                r = clickhouse_parse_streams(reply->body, &c->pending);
                 finish(c, r < 0 ? "unexpected answer to the integrity query" : NULL);
                 return;
         default:
@@ -202,40 +199,14 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
 }
 
 static int start_step(ClickHouseChecker *c) {
-        _cleanup_free_ char *url = NULL;
-        const char *sql = NULL;
-        int r;
+        ClickHouseQuery q = {
+                .sql = c->step == STEP_TOTALS ? c->totals_sql : c->streams_sql,
+                .reply_max = CLICKHOUSE_REPLY_MAX,
+        };
 
-        strbuf_reset(&c->reply);
-        if (c->step == STEP_PING) {
-                if (asprintf(&url, "%s/ping", c->url) < 0)
-                        return -ENOMEM;
-        } else {
-                if (asprintf(&url, "%s/", c->url) < 0)
-                        return -ENOMEM;
-                sql = c->step == STEP_TOTALS ? c->totals_sql : c->streams_sql;
-        }
-
-        curl_easy_reset(c->easy);
-        r = curl_setopt_checked(c->easy, CURLOPT_URL, url);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEFUNCTION, on_body);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEDATA, c);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_NOSIGNAL, 1L);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_HTTPHEADER, c->headers);
-        if (r >= 0 && sql) {
-                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDS, sql);
-                if (r >= 0)
-                        r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(sql));
-        }
-        if (r < 0)
-                return r;
-        return curl_glue_add(c->glue, c->easy, on_done, c);
+        if (c->step == STEP_PING)
+                return clickhouse_ping(c->client, on_done, c, &c->request);
+        return clickhouse_query(c->client, &q, on_done, c, &c->request);
 }
 
 int clickhouse_checker_run(ClickHouseChecker *c, ClickHouseCheckDone done, void *userdata) {
@@ -273,9 +244,9 @@ const ClickHouseHealth *clickhouse_checker_health(const ClickHouseChecker *c) {
         return &c->health;
 }
 
-int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
+int clickhouse_checker_new(
+        ClickHouseClient *client, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
         _cleanup_(clickhouse_checker_freep) ClickHouseChecker *c = NULL;
-        _cleanup_free_ char *user_header = NULL, *key_header = NULL;
         StrBuf svc = STRBUF_INIT(1024);
         int r;
 
@@ -285,9 +256,7 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
         c = new0(ClickHouseChecker, 1);
         if (!c)
                 return -ENOMEM;
-        c->glue = glue;
-        c->reply = STRBUF_INIT(CLICKHOUSE_REPLY_MAX);
-        c->timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 10000;
+        c->client = client;
         c->url = strdup(config->url);
         if (!c->url)
                 return -ENOMEM;
@@ -324,17 +293,6 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
         if (r < 0)
                 return -ENOMEM;
 
-        if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(config->user)) < 0 ||
-            asprintf(&key_header, "X-ClickHouse-Key: %s", strempty(config->password)) < 0)
-                return -ENOMEM;
-        c->headers = curl_slist_append(NULL, user_header);
-        if (!c->headers || !curl_slist_append(c->headers, key_header) ||
-            !curl_slist_append(c->headers, "Content-Type: text/plain; charset=utf-8"))
-                return -ENOMEM;
-
-        c->easy = curl_easy_init();
-        if (!c->easy)
-                return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -342,18 +300,10 @@ int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config
 ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c) {
         if (!c)
                 return NULL;
-        if (c->easy) {
-                if (c->step != STEP_IDLE)
-                        curl_glue_remove(c->glue, c->easy);
-                curl_easy_cleanup(c->easy);
-        }
-        curl_slist_free_all(c->headers);
-        strbuf_done(&c->reply);
+        clickhouse_request_cancel(c->request);
         clickhouse_health_done(&c->health);
         clickhouse_health_done(&c->pending);
         free(c->url);
-        free(c->user);
-        free(c->password);
         free(c->totals_sql);
         free(c->streams_sql);
         free(c);

@@ -4,12 +4,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "curl-glue.h"
+#include "clickhouse-client.h"
 
 /* ClickHouse health as the supervisor reports it: reachability (/ping), the number of rows in otel_logs, the
  * age of the newest log, and the integrity of each loggen container's `count` sequence (values missing below
  * the highest one seen are lost, values seen twice are duplicated). One check runs at a time, without
- * blocking the loop. */
+ * blocking the loop, through the common ClickHouse client (clickhouse-client.h). */
 
 typedef struct ClickHouseStream {
         char *pod;
@@ -36,16 +36,16 @@ typedef struct ClickHouseChecker ClickHouseChecker;
 typedef void (*ClickHouseCheckDone)(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata);
 
 typedef struct ClickHouseCheckerConfig {
-        const char *url;
-        const char *user;
-        const char *password;
+        const char *url; /* the client's, for messages */
         const char *database;
         const char *table;
         const char *integrity_service;
-        long timeout_ms;
 } ClickHouseCheckerConfig;
 
-int clickhouse_checker_new(CurlGlue *glue, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret);
+/* Asks through `client` (the common ClickHouse client, which must outlive the checker). -EINVAL when
+ * database or table is not a plain identifier. */
+int clickhouse_checker_new(
+        ClickHouseClient *client, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret);
 ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c);
 static inline void clickhouse_checker_freep(ClickHouseChecker **c) {
         if (*c)

@@ -18,8 +18,10 @@
 #include "supervisor-status.h"
 #include "util.h"
 
+/* The time one ClickHouse request of the checks may take. */
+#define CLICKHOUSE_CHECK_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* systemd's start deadline is start_timeout plus this; READY=1 is due at start_timeout, ready or not. */
-#define START_DEADLINE_GRACE_USEC (60 * UINT64_C(1000000))
+#define START_DEADLINE_GRACE_USEC (60 * USEC_PER_SEC)
 
 /* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
 static void manager_notify(Manager *m) {
@@ -465,16 +467,24 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
         }
 
         {
-                ClickHouseCheckerConfig cc = {
+                ClickHouseClientConfig ccc = {
                         .url = m->config.ch_url,
                         .user = m->config.ch_user,
                         .password = m->ch_password,
                         .database = m->config.ch_database,
+                        .timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                        .connect_timeout_usec = CLICKHOUSE_CHECK_TIMEOUT_USEC,
+                };
+                ClickHouseCheckerConfig cc = {
+                        .url = m->config.ch_url,
+                        .database = m->config.ch_database,
                         .table = m->config.ch_table,
                         .integrity_service = m->config.integrity_service,
-                        .timeout_ms = 10000,
                 };
-                r = clickhouse_checker_new(m->glue, &cc, &m->clickhouse);
+                r = clickhouse_client_new(m->glue, &ccc, &m->ch_client);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the ClickHouse client: %m");
+                r = clickhouse_checker_new(m->ch_client, &cc, &m->clickhouse);
                 if (r == -EINVAL)
                         return log_error_errno(
                                 r,
@@ -482,7 +492,7 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                                 strempty(m->config.path));
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the ClickHouse check: %m");
-                r = sample_checker_new(m->glue, cc.url, cc.user, cc.password, cc.database, &m->samples);
+                r = sample_checker_new(m->ch_client, cc.url, cc.database, &m->samples);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the resource sample check: %m");
         }
@@ -558,6 +568,7 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->status_tcp);
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
+        clickhouse_client_free(m->ch_client); /* after the checkers, which cancel their requests */
         cluster_free(m->cluster);
         local_runtime_free(m->local);
         curl_glue_free(m->glue);

@@ -27,6 +27,7 @@ typedef struct Manager {
         sd_event_source *stop_timer;
         sd_event_source *start_deadline; /* start_timeout: READY=1 by then, whatever the state */
         CurlGlue *glue;
+        ClickHouseClient *ch_client; /* the common client (clickhouse-client.h) both checks ask through */
         ClickHouseChecker *clickhouse;
         SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
         HttpServer *status_unix;

@@ -10,13 +10,14 @@
 #include "parse-util.h"
 #include "supervisor-samples.h"
 
+/* A reply is one line of six numbers. */
+#define SAMPLE_REPLY_MAX (64 * 1024)
+
 struct SampleChecker {
-        CurlGlue *glue;
-        char *url, *sql;
-        CURL *easy;
-        struct curl_slist *headers;
-        StrBuf reply;
-        bool busy;
+        ClickHouseClient *client;
+        char *url; /* for messages */
+        char *sql;
+        ClickHouseRequest *request; /* the query under way */
         SampleQuality result;
 };
 
@@ -77,36 +78,34 @@ int sample_quality_metrics(const SampleQuality *q, StrBuf *out) {
                 q->unbilled_late);
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
-        SampleChecker *c = userdata;
-        return strbuf_append(&c->reply, p, size * n) < 0 ? 0 : size * n;
-}
-
 static void set_error(SampleChecker *c, const char *msg) {
         free(c->result.error);
         c->result.error = strdup(msg);
 }
 
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *userdata) {
         SampleChecker *c = userdata;
-        long status = 0;
         char msg[512];
 
-        c->busy = false;
+        c->request = NULL;
         c->result.checked = true;
-        if (result != CURLE_OK) {
-                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(result));
+        if (reply->curl_code != CURLE_OK) {
+                (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(reply->curl_code));
                 set_error(c, msg);
                 return;
         }
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200) {
-                const char *body = strempty(c->reply.data);
-                (void) snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", status, (int) strcspn(body, "\n"), body);
+        if (reply->http_status != 200) {
+                (void) snprintf(
+                        msg,
+                        sizeof(msg),
+                        "HTTP %ld: %.*s",
+                        reply->http_status,
+                        (int) strcspn(reply->body, "\n"),
+                        reply->body);
                 set_error(c, msg);
                 return;
         }
-        if (sample_quality_parse(strempty(c->reply.data), &c->result) < 0) {
+        if (sample_quality_parse(reply->body, &c->result) < 0) {
                 set_error(c, "unexpected answer to the sample quality query");
                 return;
         }
@@ -114,33 +113,11 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
 }
 
 int sample_checker_run(SampleChecker *c) {
-        int r;
+        ClickHouseQuery q = {.sql = c->sql, .reply_max = SAMPLE_REPLY_MAX};
 
-        if (c->busy)
+        if (c->request)
                 return -EBUSY;
-        strbuf_reset(&c->reply);
-        curl_easy_reset(c->easy);
-        r = curl_setopt_checked(c->easy, CURLOPT_URL, c->url);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEFUNCTION, on_body);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_WRITEDATA, c);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_TIMEOUT_MS, 10000L);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_NOSIGNAL, 1L);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_HTTPHEADER, c->headers);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDS, c->sql);
-        if (r >= 0)
-                r = curl_setopt_checked(c->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(c->sql));
-        if (r >= 0)
-                r = curl_glue_add(c->glue, c->easy, on_done, c);
-        if (r < 0)
-                return r;
-        c->busy = true;
-        return 0;
+        return clickhouse_query(c->client, &q, on_done, c, &c->request);
 }
 
 const SampleQuality *sample_checker_result(const SampleChecker *c) {
@@ -152,14 +129,8 @@ static void sample_checker_freep(SampleChecker **c) {
 }
 
 int sample_checker_new(
-        CurlGlue *glue,
-        const char *url,
-        const char *user,
-        const char *password,
-        const char *database,
-        SampleChecker **ret) {
+        ClickHouseClient *client, const char *url, const char *database, SampleChecker **ret) {
         _cleanup_(sample_checker_freep) SampleChecker *c = NULL;
-        _cleanup_free_ char *user_header = NULL, *key_header = NULL;
         size_t l = strlen(url);
 
         for (const char *p = database; *p; p++)
@@ -169,8 +140,7 @@ int sample_checker_new(
         c = calloc(1, sizeof(SampleChecker));
         if (!c)
                 return -ENOMEM;
-        c->glue = glue;
-        c->reply = STRBUF_INIT(64 * 1024);
+        c->client = client;
         if (asprintf(&c->url, "%.*s/", (int) (l > 0 && url[l - 1] == '/' ? l - 1 : l), url) < 0)
                 return -ENOMEM;
         if (asprintf(
@@ -182,16 +152,6 @@ int sample_checker_new(
                     database,
                     database) < 0)
                 return -ENOMEM;
-        if (asprintf(&user_header, "X-ClickHouse-User: %s", strempty(user)) < 0 ||
-            asprintf(&key_header, "X-ClickHouse-Key: %s", strempty(password)) < 0)
-                return -ENOMEM;
-        c->headers = curl_slist_append(NULL, user_header);
-        if (!c->headers || !curl_slist_append(c->headers, key_header) ||
-            !curl_slist_append(c->headers, "Content-Type: text/plain; charset=utf-8"))
-                return -ENOMEM;
-        c->easy = curl_easy_init();
-        if (!c->easy)
-                return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -199,13 +159,7 @@ int sample_checker_new(
 SampleChecker *sample_checker_free(SampleChecker *c) {
         if (!c)
                 return NULL;
-        if (c->easy) {
-                if (c->busy)
-                        curl_glue_remove(c->glue, c->easy);
-                curl_easy_cleanup(c->easy);
-        }
-        curl_slist_free_all(c->headers);
-        strbuf_done(&c->reply);
+        clickhouse_request_cancel(c->request);
         free(c->result.error);
         free(c->url);
         free(c->sql);

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "curl-glue.h"
+#include "clickhouse-client.h"
 #include "strbuf.h"
 
 /* Data quality of the resource samples (docs/metrics.md), as stored in <database>.metrics_raw: over the
@@ -22,13 +22,9 @@ typedef struct SampleQuality {
 
 typedef struct SampleChecker SampleChecker;
 
-int sample_checker_new(
-        CurlGlue *glue,
-        const char *url,
-        const char *user,
-        const char *password,
-        const char *database,
-        SampleChecker **ret);
+/* Asks through `client` (the common ClickHouse client, which must outlive the checker); url is the
+ * client's, for messages. -EINVAL when database is not a plain identifier. */
+int sample_checker_new(ClickHouseClient *client, const char *url, const char *database, SampleChecker **ret);
 SampleChecker *sample_checker_free(SampleChecker *c);
 /* Starts a query unless one runs. */
 int sample_checker_run(SampleChecker *c);

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sampler-resources.h"
@@ -378,4 +380,108 @@ Test(resources, children, .init = setup, .fini = teardown) {
         cr_assert_eq(resources_find_children(at("proc"), 1, on_child, out), 0);
         cr_expect_str_eq(out, "10:loggen,12:clickhouse-endp,");
         cr_expect_lt(resources_find_children(at("proc"), 2, on_child, out), 0);
+}
+
+/* Readings through the target's open files: a file updated in place or replaced by a rename is read anew,
+ * limits are read again after a while or at once after a restart, a cgroup that is gone is an error. */
+Test(resources, open_files_plain_tree, .init = setup, .fini = teardown) {
+        ResourceTarget *t = resource_target_new(RESOURCE_POD, "shop", "cart");
+        ResourceCounters c;
+        uint64_t identity;
+        char from[512], to[512];
+
+        cr_assert_not_null(t);
+        t->cgroup_dir = strdup(at("cg/pod"));
+        put("cg/pod/cpu.stat", "usage_usec 100\n");
+        put("cg/pod/memory.current", "4096\n");
+        put("cg/pod/memory.max", "8192\n");
+        put("cg/pod/cpu.max", "100000 100000\n");
+        put("cg/pod/io.stat", "8:0 rbytes=1 wbytes=2 rios=1 wios=1\n");
+        put("proc/42/net/dev", NET_HDR "  eth0: 300 1 0 0 0 0 0 0 400 2 0 0 0 0 0 0\n");
+        t->pid = 42;
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 100);
+        cr_expect_eq(c.mem_limit, 8192);
+        cr_expect_eq(c.net_rx, 300);
+        cr_expect(t->files[0].fd >= 0 && !t->files[0].pseudo, "cpu.stat is kept open, as a plain file");
+        cr_expect(!t->net_failed);
+        identity = c.identity;
+
+        /* In place, and replaced by a rename. */
+        put("cg/pod/cpu.stat", "usage_usec 200\n");
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 200);
+        put("cg/pod/cpu.stat.new", "usage_usec 300\n");
+        cr_assert_eq(rename(at("cg/pod/cpu.stat.new"), at("cg/pod/cpu.stat")), 0);
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 300);
+        cr_expect_eq(c.identity, identity, "the same cgroup");
+
+        /* A new limit shows within 50 readings (5 s at 100 ms), not on every one. */
+        put("cg/pod/memory.max", "16384\n");
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.mem_limit, 8192);
+        for (int i = 0; i < 50; i++)
+                cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.mem_limit, 16384);
+
+        /* The cgroup made anew (the pod restarted): new identity, its limits at once. */
+        snprintf(from, sizeof(from), "%s", at("cg/pod"));
+        snprintf(to, sizeof(to), "%s", at("cg/old"));
+        cr_assert_eq(rename(from, to), 0);
+        put("cg/pod/cpu.stat", "usage_usec 5\n");
+        put("cg/pod/memory.current", "4096\n");
+        put("cg/pod/memory.max", "32768\n");
+        t->have_prev = true;
+        t->prev.identity = identity;
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_neq(c.identity, identity);
+        cr_expect_eq(c.cpu_usec, 5);
+        cr_expect_eq(c.mem_limit, 32768);
+        cr_expect_eq(c.cpu_limit_millicores, 8000, "no cpu.max: the machine's");
+
+        /* Its process gone: no network counters, said so. */
+        cr_assert_eq(unlink(at("proc/42/net/dev")), 0);
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect(t->net_failed);
+
+        /* Gone altogether. */
+        snprintf(from, sizeof(from), "rm -rf '%s'", at("cg/pod"));
+        cr_assert_eq(system(from), 0);
+        cr_expect_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), -ENOENT);
+        resource_target_free(t);
+}
+
+/* The kernel's own files (procfs): kept open and read from offset 0, they show the process's CPU time grow,
+ * and a process that exited is -ESRCH. */
+Test(resources, open_files_kernel) {
+        ResourceTarget *t = resource_target_new(RESOURCE_PROCESS, "local", "child");
+        ResourceCounters a, b;
+        pid_t pid;
+        int status;
+
+        cr_assert_not_null(t);
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0)
+                for (;;) /* busy until killed */
+                        ;
+        t->pid = pid;
+        cr_assert_eq(resource_target_read(t, "/proc", 2000, 1ULL << 30, &a), 0);
+        cr_expect(
+                t->files[0].fd >= 0 && t->files[0].pseudo,
+                "/proc/<pid>/stat is kept open, as a kernel file");
+        usleep(300 * 1000);
+        cr_assert_eq(resource_target_read(t, "/proc", 2000, 1ULL << 30, &b), 0);
+        cr_expect_gt(
+                b.cpu_usec,
+                a.cpu_usec,
+                "read again from offset 0: %llu then %llu",
+                (unsigned long long) a.cpu_usec,
+                (unsigned long long) b.cpu_usec);
+        cr_expect_eq(b.identity, a.identity);
+        kill(pid, SIGKILL);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_expect_eq(resource_target_read(t, "/proc", 2000, 1ULL << 30, &b), -ESRCH);
+        resource_target_free(t);
 }

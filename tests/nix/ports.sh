@@ -23,7 +23,7 @@ for cand in ("../shared/ARCHITECTURE.md", "../../shared/ARCHITECTURE.md"):
         break
 if arch:
     text = open(arch).read()
-    m = re.search(r"^host ── QEMU user net: (.*)$", text, re.M)
+    m = re.search(r"^host ── QEMU user net[^:]*: (.*)$", text, re.M)
     if not m:
         bad.append(f"{arch}: no 'QEMU user net:' line")
     else:

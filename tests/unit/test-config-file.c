@@ -148,7 +148,11 @@ Test(config_file, shapes) {
 
 Test(config_file, yaml_features_a_config_has_no_use_for) {
         expect_error("rows: &a 1\n", "t.yaml:1: anchors are not supported");
-        expect_error("net: &n\n  port: 1\nother: *n\n", "t.yaml:3: aliases are not supported");
+        expect_error("net: &n\n  port: 1\n", "t.yaml:1: anchors are not supported");
+        expect_error("args: &l [a]\n", "t.yaml:1: anchors are not supported");
+        expect_error("rows: *n\n", "t.yaml:1: aliases are not supported");
+        expect_error("rows: !!int 5\n", "t.yaml:1: tags are not supported");
+        expect_error("net: !!map\n  port: 1\n", "t.yaml:1: tags are not supported");
         expect_error("? [a]\n: b\n", "t.yaml:1: keys must be plain scalars");
         expect_error("rows: 1\n---\nrows: 2\n", "only one YAML document is allowed");
         expect_error("rows: [1\n", "t.yaml:");
