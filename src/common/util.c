@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,38 +51,88 @@ int loop_write(int fd, const void *buf, size_t size) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL, *dir = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-        const char *slash;
+static int write_and_sync(int fd, const void *data, size_t size, unsigned flags) {
+        int r = loop_write(fd, data, size);
+        if (r >= 0 && (flags & WRITE_FILE_SYNC) && fsync(fd) < 0)
+                r = -errno;
+        return r;
+}
+
+/* The data goes into an unnamed file of the target's directory (O_TMPFILE): a crash or a failed write
+ * leaves nothing behind. Only for the rename it gets a name, for microseconds. -EOPNOTSUPP when the file
+ * system or /proc does not allow it. */
+static int write_via_tmpfile(
+        const char *path, const char *dir, const void *data, size_t size, mode_t mode, unsigned flags) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *tmp = NULL;
+        char proc[64];
         int r;
 
-        if (asprintf(&tmp, "%s.tmp.%d", path, (int) getpid()) < 0)
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+        if (fd < 0)
+                return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ? -EOPNOTSUPP : -errno;
+        r = write_and_sync(fd, data, size, flags);
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s.tmp.%d.%016" PRIx64, path, (int) getpid(), random_u64()) < 0)
                 return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+                return errno == ENOENT && access("/proc/self/fd", F_OK) < 0 ? -EOPNOTSUPP : -errno;
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+/* Without O_TMPFILE: a named temporary file, removed again when any step fails. */
+static int write_via_named(const char *path, const void *data, size_t size, mode_t mode, unsigned flags) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmp.%d.%016" PRIx64, path, (int) getpid(), random_u64()) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        r = loop_write(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
+        r = write_and_sync(fd, data, size, flags);
         if (r >= 0 && close(TAKE_FD(fd)) < 0)
                 r = -errno;
         if (r >= 0 && rename(tmp, path) < 0)
                 r = -errno;
-        if (r < 0) {
+        if (r < 0)
                 (void) unlink(tmp);
-                return r;
-        }
+        return r;
+}
 
-        /* The rename is durable only once the directory entry is. */
+int write_file_atomic_full(const char *path, const void *data, size_t size, mode_t mode, unsigned flags) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        const char *slash;
+        int r;
+
         slash = strrchr(path, '/');
         dir = slash ? strndup(path, slash == path ? 1 : (size_t) (slash - path)) : strdup(".");
         if (!dir)
                 return -ENOMEM;
+        r = write_via_tmpfile(path, dir, data, size, mode, flags);
+        if (r == -EOPNOTSUPP)
+                r = write_via_named(path, data, size, mode, flags);
+        if (r < 0 || !(flags & WRITE_FILE_SYNC))
+                return r;
+
+        /* The rename is durable only once the directory entry is. */
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0)
                 (void) fsync(dfd);
         return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        return write_file_atomic_full(path, data, size, mode, WRITE_FILE_SYNC);
 }
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {

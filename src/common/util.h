@@ -15,8 +15,16 @@ uint64_t now_nsec(clockid_t clock);
  * jitter and spreading, not for secrets. */
 uint64_t random_u64(void);
 
-/* Writes data to path so that readers see either the old or the new content, even across a crash: a
- * temporary file in the same directory, fsync, rename over the target, fsync of the directory. */
+/* Writes data to path so that readers see either the old or the new content, even across a crash: an
+ * unnamed temporary file in the same directory (O_TMPFILE; a named one where that is not possible), fsync,
+ * rename over the target, fsync of the directory. When a step fails, no temporary file is left behind and
+ * the old content stays. */
+enum {
+        WRITE_FILE_SYNC =
+                1 << 0, /* fsync the file and the directory: the new content survives a power cut */
+};
+int write_file_atomic_full(const char *path, const void *data, size_t size, mode_t mode, unsigned flags);
+/* write_file_atomic_full() with WRITE_FILE_SYNC. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
 /* Reads a whole file of at most max bytes into a NUL-terminated buffer. -EFBIG when larger. */

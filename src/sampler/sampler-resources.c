@@ -20,11 +20,6 @@
 
 #define READ_MAX (64 * 1024)
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, const char *vm_id) {
         ResourceTarget *t = calloc(1, sizeof(ResourceTarget));
         if (!t)

@@ -3,40 +3,74 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zlib.h>
-#include <zstd.h>
+#include <string.h>
 
-#include "log.h"
 #include "macro.h"
-#include "shipper-manager.h"
+#include "shipper-batch.h"
 
-Batch *batch_new(ShipperFile *f) {
-        Manager *m = f->manager;
+struct Batch {
+        BatchPool *pool;
+        uint64_t start, end;
+        uint64_t generation;
+        char token_id[BATCH_TOKEN_ID_MAX];
+        Buf rows;
+        uint32_t n_rows;
+        uint64_t first_row_usec;
+        /* While bisecting: the part being sent, the parts still to send (a stack), and where each row
+         * starts (n_rows + 1 offsets). */
+        bool bisecting;
+        RowRange cur;
+        RowRange *ranges;
+        size_t n_ranges, alloc_ranges;
+        uint32_t *row_off;
+};
+
+#define POOL_SIZE 1
+
+struct BatchPool {
+        Buf spare[POOL_SIZE];
+        unsigned n_spare;
+};
+
+int batch_pool_new(BatchPool **ret) {
+        BatchPool *p = calloc(1, sizeof(BatchPool));
+        if (!p)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+BatchPool *batch_pool_free(BatchPool *p) {
+        if (!p)
+                return NULL;
+        for (unsigned i = 0; i < p->n_spare; i++)
+                buf_done(&p->spare[i]);
+        free(p);
+        return NULL;
+}
+
+Batch *batch_new(
+        BatchPool *pool, size_t max_bytes, const char *token_id, uint64_t generation, uint64_t start) {
         Batch *b = calloc(1, sizeof(Batch));
         if (!b)
                 return NULL;
-        b->file = f;
-        b->generation = f->generation;
-        b->start = b->end = f->reader.buf_off; /* fixed up by the caller */
-        if (m->n_spare_rows > 0) {
-                b->rows = m->spare_rows[--m->n_spare_rows];
+        b->pool = pool;
+        b->generation = generation;
+        b->start = b->end = start;
+        if (pool && pool->n_spare > 0) {
+                b->rows = pool->spare[--pool->n_spare];
                 b->rows.len = 0;
         }
-        /* One message (max_line, escaped up to 6x) must always fit on top of a
-         * batch that is just below batch-bytes. */
-        b->rows.max = (size_t) m->config->batch_bytes + (size_t) m->config->max_line_bytes * 6 + 64 * 1024;
-        memcpy(b->token_id, f->token_id, sizeof(b->token_id));
+        b->rows.max = max_bytes;
+        batch_set_token_id(b, token_id);
         return b;
 }
 
 Batch *batch_free(Batch *b) {
         if (!b)
                 return NULL;
-        Manager *m = b->file ? b->file->manager : NULL;
-        ch_request_free(b->req);
-        sd_event_source_disable_unref(b->retry_timer);
-        if (m && m->n_spare_rows < ELEMENTSOF(m->spare_rows) && b->rows.data)
-                m->spare_rows[m->n_spare_rows++] = b->rows;
+        if (b->pool && b->pool->n_spare < POOL_SIZE && b->rows.data)
+                b->pool->spare[b->pool->n_spare++] = b->rows;
         else
                 buf_done(&b->rows);
         free(b->ranges);
@@ -45,92 +79,45 @@ Batch *batch_free(Batch *b) {
         return NULL;
 }
 
-int batch_build_row_offsets(Batch *b) {
-        uint32_t n = 0;
-        const char *p = b->rows.data, *end = b->rows.data + b->rows.len;
-
-        free(b->row_off);
-        b->row_off = calloc((size_t) b->n_rows + 1, sizeof(uint32_t));
-        if (!b->row_off)
-                return -ENOMEM;
-        b->row_off[0] = 0;
-        while (p < end && n < b->n_rows) {
-                /* Rows end in '\n' and contain no raw newline (it is escaped). */
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                if (!nl)
-                        break;
-                p = nl + 1;
-                b->row_off[++n] = (uint32_t) (p - b->rows.data);
-        }
-        if (n != b->n_rows)
-                return -EBADMSG;
-        return 0;
+Buf *batch_rows(Batch *b) {
+        return &b->rows;
 }
 
-static void range_bytes(const Batch *b, RowRange r, const char **ret, size_t *ret_len) {
-        if (r.lo == 0 && r.hi == b->n_rows) {
-                *ret = b->rows.data;
-                *ret_len = b->rows.len;
-        } else {
-                *ret = b->rows.data + b->row_off[r.lo];
-                *ret_len = b->row_off[r.hi] - b->row_off[r.lo];
-        }
+void batch_row_added(Batch *b, uint64_t now_usec) {
+        if (b->n_rows++ == 0)
+                b->first_row_usec = now_usec;
 }
 
-int batch_encode(Manager *m, Batch *b, RowRange range, Buf *out, bool *ret_borrowed) {
-        const char *src;
-        size_t len;
-        int r;
+uint32_t batch_n_rows(const Batch *b) {
+        return b->n_rows;
+}
 
-        range_bytes(b, range, &src, &len);
-        out->len = 0;
-        *ret_borrowed = false;
-        switch (m->config->compression) {
-        case COMPRESSION_NONE:
-                /* No copy: the request points into the batch, which outlives it. */
-                *out = (Buf){.data = (char *) (uintptr_t) src, .len = len, .cap = len, .max = len};
-                *ret_borrowed = true;
-                return 0;
-        case COMPRESSION_ZSTD: {
-                size_t bound = ZSTD_compressBound(len), k;
-                r = buf_reserve(out, bound);
-                if (r < 0)
-                        return r;
-                if (!m->zstd_cctx) {
-                        m->zstd_cctx = ZSTD_createCCtx();
-                        if (!m->zstd_cctx)
-                                return -ENOMEM;
-                }
-                k = ZSTD_compressCCtx(
-                        m->zstd_cctx, out->data, bound, src, len, (int) m->config->compression_level);
-                if (ZSTD_isError(k))
-                        return log_debug_errno(SYNTHETIC_ERRNO(EIO), "zstd: %s", ZSTD_getErrorName(k));
-                out->len = k;
-                return 0;
-        }
-        case COMPRESSION_GZIP: {
-                z_stream z = {0};
-                int level = (int) CLAMP(m->config->compression_level, 1, 9);
-                if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-                        return -ENOMEM;
-                size_t bound = deflateBound(&z, (uLong) len) + 32;
-                r = buf_reserve(out, bound);
-                if (r < 0) {
-                        deflateEnd(&z);
-                        return r;
-                }
-                z.next_in = (Bytef *) (uintptr_t) src;
-                z.avail_in = (uInt) len;
-                z.next_out = (Bytef *) out->data;
-                z.avail_out = (uInt) bound;
-                int k = deflate(&z, Z_FINISH);
-                out->len = bound - z.avail_out;
-                deflateEnd(&z);
-                return k == Z_STREAM_END ? 0 : -EIO;
-        }
-        default:
-                return -EINVAL;
-        }
+size_t batch_size(const Batch *b) {
+        return b->rows.len;
+}
+
+uint64_t batch_first_row_usec(const Batch *b) {
+        return b->first_row_usec;
+}
+
+uint64_t batch_start(const Batch *b) {
+        return b->start;
+}
+
+uint64_t batch_end(const Batch *b) {
+        return b->end;
+}
+
+void batch_set_end(Batch *b, uint64_t end) {
+        b->end = end;
+}
+
+uint64_t batch_generation(const Batch *b) {
+        return b->generation;
+}
+
+void batch_set_token_id(Batch *b, const char *token_id) {
+        snprintf(b->token_id, sizeof(b->token_id), "%s", token_id);
 }
 
 void batch_token(const Batch *b, char *buf, size_t size) {
@@ -146,4 +133,90 @@ void batch_token(const Batch *b, char *buf, size_t size) {
                         b->cur.hi);
         else
                 snprintf(buf, size, "%s-%" PRIu64 "-%" PRIu64, b->token_id, b->start, b->end);
+}
+
+RowRange batch_part(const Batch *b) {
+        return b->bisecting ? b->cur : (RowRange){0, b->n_rows};
+}
+
+void batch_part_bytes(const Batch *b, const char **ret, size_t *ret_len) {
+        RowRange r = batch_part(b);
+
+        if (!b->bisecting) {
+                *ret = b->rows.data;
+                *ret_len = b->rows.len;
+        } else {
+                *ret = b->rows.data + b->row_off[r.lo];
+                *ret_len = b->row_off[r.hi] - b->row_off[r.lo];
+        }
+}
+
+bool batch_bisecting(const Batch *b) {
+        return b->bisecting;
+}
+
+int batch_bisect_start(Batch *b) {
+        const char *p = b->rows.data, *end = b->rows.data + b->rows.len;
+        uint32_t n = 0;
+
+        free(b->row_off);
+        b->row_off = calloc((size_t) b->n_rows + 1, sizeof(uint32_t));
+        if (!b->row_off)
+                return -ENOMEM;
+        while (p < end && n < b->n_rows) {
+                /* Rows end in '\n' and contain no raw newline (it is escaped). */
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (!nl)
+                        break;
+                p = nl + 1;
+                b->row_off[++n] = (uint32_t) (p - b->rows.data);
+        }
+        if (n != b->n_rows)
+                return -EBADMSG;
+        b->cur = (RowRange){0, b->n_rows};
+        b->bisecting = true;
+        return 0;
+}
+
+static int range_push(Batch *b, RowRange r) {
+        if (b->n_ranges == b->alloc_ranges) {
+                size_t n = MAX(b->alloc_ranges * 2, (size_t) 16);
+                RowRange *a = reallocarray(b->ranges, n, sizeof(RowRange));
+                if (!a)
+                        return -ENOMEM;
+                b->ranges = a;
+                b->alloc_ranges = n;
+        }
+        b->ranges[b->n_ranges++] = r;
+        return 0;
+}
+
+int batch_part_split(Batch *b) {
+        uint32_t mid = b->cur.lo + (b->cur.hi - b->cur.lo) / 2;
+        int r;
+
+        if (!b->bisecting || b->cur.hi - b->cur.lo < 2)
+                return -EINVAL;
+        r = range_push(b, (RowRange){mid, b->cur.hi});
+        if (r < 0)
+                return r;
+        b->cur.hi = mid;
+        return 0;
+}
+
+bool batch_part_next(Batch *b) {
+        if (b->n_ranges == 0)
+                return false;
+        b->cur = b->ranges[--b->n_ranges];
+        return true;
+}
+
+void batch_row_bytes(const Batch *b, uint32_t row, const char **ret, size_t *ret_len) {
+        const char *p = b->rows.data + b->row_off[row];
+        size_t len = b->row_off[row + 1] - b->row_off[row];
+
+        if (len > 0 && p[len - 1] == '\n')
+                len--;
+        *ret = p;
+        *ret_len = len;
 }

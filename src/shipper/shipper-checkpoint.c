@@ -206,22 +206,6 @@ struct CheckpointWriter {
         int done_result;
 };
 
-static int write_unsynced(const char *path, const char *text, size_t len) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        r = loop_write(fd, text, len);
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        return r;
-}
-
 static void *writer_main(void *userdata) {
         CheckpointWriter *w = userdata;
 
@@ -237,8 +221,7 @@ static void *writer_main(void *userdata) {
                 w->text = NULL;
                 pthread_mutex_unlock(&w->lock);
 
-                int r = w->sync ? write_file_atomic(w->path, text, len, 0644)
-                                : write_unsynced(w->path, text, len);
+                int r = write_file_atomic_full(w->path, text, len, 0644, w->sync ? WRITE_FILE_SYNC : 0);
                 free(text);
 
                 pthread_mutex_lock(&w->lock);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -9,14 +10,71 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "duration.h"
 #include "log.h"
 #include "macro.h"
-#include "shipper-manager.h"
+#include "shipper-file.h"
+#include "shipper-reader.h"
 #include "util.h"
 
 /* How much of a file's beginning identifies it, besides device and inode
  * (inodes are reused once a file is deleted). */
 #define FINGERPRINT_MAX 1024
+
+/* A sealed batch in the file's queue. */
+typedef struct Pending Pending;
+struct Pending {
+        Pending *next;
+        Batch *batch;
+        bool started;        /* handed to the sender (in flight, queued or waiting to retry) */
+        bool acked;          /* stored by ClickHouse; freed once the batches before it are too */
+        bool intent_saved;   /* the checkpoint file on disk records its range */
+        uint64_t intent_seq; /* the checkpoint write that records it; 0 for none yet */
+};
+
+struct ShipperFile {
+        ShipperFileContext *ctx;
+        void *userdata;
+        char *path;
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        uint64_t fp_hash;
+        uint32_t fp_len;
+        uint64_t generation;
+        char token_id[BATCH_TOKEN_ID_MAX];
+        Reader reader;
+        Buf prefix;
+        Batch *filling;
+        Pending *queue_head, *queue_tail;
+        unsigned queue_len;
+        unsigned inflight;  /* batches started and not yet acknowledged */
+        uint64_t committed; /* offset acknowledged by ClickHouse */
+        /* Batches recorded before a restart end exactly here, in order. */
+        uint64_t forced[CHECKPOINT_MAX_PENDING];
+        unsigned n_forced, i_forced;
+        uint64_t next_start; /* where the next batch begins (end of the last sealed one) */
+        uint64_t last_data_usec;
+        uint64_t size;
+        int64_t read_time_ns; /* the time of lines that carry none: taken once per read */
+        bool paused;
+        bool at_eof;
+        bool rotated; /* the path no longer leads here: read to the end, then let go */
+};
+
+static void notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg) {
+        f->ctx->notify(f, event, arg, f->userdata);
+}
+
+static bool forced(const ShipperFile *f) {
+        return f->i_forced < f->n_forced;
+}
+
+/* Reading pauses while every sending slot of the file is taken and one more
+ * batch waits: back-pressure, the file is the buffer. */
+static bool queue_full(const ShipperFile *f) {
+        return f->queue_len > (unsigned) f->ctx->config->max_inflight_per_file;
+}
 
 static uint64_t fnv1a(const char *p, size_t n) {
         uint64_t h = UINT64_C(0xcbf29ce484222325);
@@ -40,7 +98,7 @@ static int fingerprint(int fd, uint32_t len, uint64_t *ret) {
         return 0;
 }
 
-void shipper_file_set_identity(ShipperFile *f) {
+static void set_identity(ShipperFile *f) {
         uint32_t len = (uint32_t) MIN(f->size, (uint64_t) FINGERPRINT_MAX);
         uint64_t h = 0;
 
@@ -57,11 +115,9 @@ void shipper_file_set_identity(ShipperFile *f) {
                 h);
 }
 
-static void file_restore(ShipperFile *f) {
-        Manager *m = f->manager;
-
-        for (size_t i = 0; i < m->n_restored; i++) {
-                CheckpointEntry *e = &m->restored[i];
+static void file_restore(ShipperFile *f, CheckpointEntry *restored, size_t n_restored) {
+        for (size_t i = 0; i < n_restored; i++) {
+                CheckpointEntry *e = &restored[i];
                 uint64_t h;
 
                 if (e->used || e->dev != (uint64_t) f->dev || e->ino != (uint64_t) f->ino)
@@ -91,14 +147,23 @@ static void file_restore(ShipperFile *f) {
         }
 }
 
-int shipper_file_open(Manager *m, const char *path, int fd, const struct stat *st, ShipperFile **ret) {
+int shipper_file_open(
+        ShipperFileContext *ctx,
+        const char *path,
+        int fd,
+        const struct stat *st,
+        CheckpointEntry *restored,
+        size_t n_restored,
+        void *userdata,
+        ShipperFile **ret) {
         ShipperFile *f;
         int r;
 
         f = calloc(1, sizeof(ShipperFile));
         if (!f)
                 return -ENOMEM;
-        f->manager = m;
+        f->ctx = ctx;
+        f->userdata = userdata;
         f->fd = fd;
         f->dev = st->st_dev;
         f->ino = st->st_ino;
@@ -110,14 +175,14 @@ int shipper_file_open(Manager *m, const char *path, int fd, const struct stat *s
                 r = -ENOMEM;
                 goto fail;
         }
-        r = reader_init(&f->reader, (size_t) m->config->max_line_bytes);
+        r = reader_init(&f->reader, (size_t) ctx->config->max_line_bytes);
         if (r < 0)
                 goto fail;
-        r = transform_resource_prefix(path, m->config->service_name, &f->prefix);
+        r = transform_resource_prefix(path, ctx->config->service_name, &f->prefix);
         if (r < 0)
                 goto fail;
-        shipper_file_set_identity(f);
-        file_restore(f);
+        set_identity(f);
+        file_restore(f, restored, n_restored);
         f->next_start = f->committed;
         reader_reset(&f->reader, fd, f->committed);
         *ret = f;
@@ -132,12 +197,12 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         if (!f)
                 return NULL;
         while (f->queue_head) {
-                Batch *b = f->queue_head;
-                f->queue_head = b->next;
-                batch_free(b);
+                Pending *p = f->queue_head;
+                f->queue_head = p->next;
+                batch_free(p->batch);
+                free(p);
         }
         batch_free(f->filling);
-        sd_event_source_disable_unref(f->watch);
         reader_done(&f->reader);
         buf_done(&f->prefix);
         safe_close(f->fd);
@@ -146,40 +211,103 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         return NULL;
 }
 
+/* The batch being filled becomes the last of the queue; an empty one just moves the offset when nothing
+ * waits before it. */
+static void seal(ShipperFile *f) {
+        Batch *b = f->filling;
+        Pending *p;
+
+        if (!b)
+                return;
+        f->filling = NULL;
+        f->next_start = batch_end(b);
+        if (batch_n_rows(b) == 0 && !f->queue_head) {
+                if (batch_generation(b) == f->generation && batch_end(b) > f->committed) {
+                        f->committed = batch_end(b);
+                        notify(f, SHIPPER_FILE_COMMIT, 0);
+                }
+                f->ctx->buffered_bytes -= batch_size(b);
+                batch_free(b);
+                return;
+        }
+        p = new0(Pending, 1);
+        if (!p) {
+                /* Keep filling it instead: the next seal tries again. */
+                log_oom();
+                f->filling = b;
+                return;
+        }
+        p->batch = b;
+        if (f->queue_tail)
+                f->queue_tail->next = p;
+        else
+                f->queue_head = p;
+        f->queue_tail = p;
+        f->queue_len++;
+        notify(f, SHIPPER_FILE_COMMIT, 0);
+}
+
+void shipper_file_seal(ShipperFile *f) {
+        if (!forced(f))
+                seal(f);
+}
+
+uint64_t shipper_file_flush(ShipperFile *f, uint64_t now_usec, uint64_t interval_usec) {
+        Batch *b = f->filling;
+        uint64_t due;
+
+        if (!b || forced(f))
+                return 0;
+        if (batch_n_rows(b) == 0) {
+                if (batch_end(b) > batch_start(b))
+                        seal(f); /* only empty lines: just move the offset */
+                return 0;
+        }
+        due = batch_first_row_usec(b) + interval_usec;
+        if (due > now_usec)
+                return due;
+        seal(f);
+        return 0;
+}
+
 static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
         ShipperFile *f = userdata;
-        Manager *m = f->manager;
-        const ShipperConfig *c = m->config;
+        ShipperFileContext *ctx = f->ctx;
+        const ShipperConfig *c = ctx->config;
         Batch *b = f->filling;
         int r;
 
         if (!b) {
-                b = f->filling = batch_new(f);
+                /* One message (max_line, escaped up to 6x) must always fit on top of a batch that is just
+                 * below batch-bytes. */
+                size_t max = (size_t) c->batch_bytes + (size_t) c->max_line_bytes * 6 + 64 * 1024;
+                b = f->filling = batch_new(ctx->pool, max, f->token_id, f->generation, f->next_start);
                 if (!b)
                         return -ENOMEM;
-                b->start = b->end = f->next_start;
         }
         if (msg) {
-                size_t before = b->rows.len;
+                size_t before = batch_size(b);
+                bool first = batch_n_rows(b) == 0;
                 r = transform_message(
-                        &m->topts,
+                        &ctx->topts,
                         f->prefix.data,
                         f->prefix.len,
                         msg,
-                        m->read_time_ns,
-                        &b->rows,
-                        &m->tstats);
+                        f->read_time_ns,
+                        batch_rows(b),
+                        &ctx->tstats);
                 if (r < 0)
                         return r;
-                m->buffered_bytes += b->rows.len - before;
-                if (b->n_rows++ == 0) {
-                        b->first_row_usec = now_usec(CLOCK_MONOTONIC);
-                        manager_arm_flush(m, b->first_row_usec + (uint64_t) c->flush_interval_nsec / 1000);
-                }
+                ctx->buffered_bytes += batch_size(b) - before;
+                batch_row_added(b, now_usec(CLOCK_MONOTONIC));
+                if (first)
+                        notify(f,
+                               SHIPPER_FILE_FLUSH_AT,
+                               batch_first_row_usec(b) + nsec_to_usec(c->flush_interval_nsec));
         }
-        b->end = end;
+        batch_set_end(b, end);
 
-        if (shipper_file_forced(f)) {
+        if (forced(f)) {
                 uint64_t forced_end = f->forced[f->i_forced];
                 if (end < forced_end)
                         return 0;
@@ -190,16 +318,16 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                                 f->path,
                                 forced_end,
                                 end);
-                while (shipper_file_forced(f) && f->forced[f->i_forced] <= end)
+                while (forced(f) && f->forced[f->i_forced] <= end)
                         f->i_forced++;
-                manager_seal(m, f);
-        } else if (b->n_rows >= (uint64_t) c->batch_rows || b->rows.len >= (size_t) c->batch_bytes)
-                manager_seal(m, f);
+                seal(f);
+        } else if (batch_n_rows(b) >= (uint64_t) c->batch_rows || batch_size(b) >= (size_t) c->batch_bytes)
+                seal(f);
 
-        if (shipper_file_queue_full(f) || m->buffered_bytes >= (uint64_t) c->buffer_bytes) {
+        if (queue_full(f) || ctx->buffered_bytes >= (uint64_t) c->buffer_bytes) {
                 /* Back-pressure: the file itself is the buffer. */
                 if (!f->paused)
-                        m->stats.read_pauses++;
+                        ctx->stats->read_pauses++;
                 f->paused = true;
                 return 1;
         }
@@ -246,7 +374,6 @@ static int find_copy(ShipperFile *f) {
 }
 
 int shipper_file_check(ShipperFile *f) {
-        Manager *m = f->manager;
         struct stat st;
         uint64_t pos = reader_file_pos(&f->reader), h;
         bool truncated = false;
@@ -265,50 +392,49 @@ int shipper_file_check(ShipperFile *f) {
         if (!truncated)
                 return 0;
 
-        m->stats.truncations++;
+        f->ctx->stats->truncations++;
         if (!f->rotated && find_copy(f) == 0) {
-                manager_schedule_rescan(m);
+                notify(f, SHIPPER_FILE_RESCAN, 0);
                 return 0;
         }
         log_info("%s: truncated, reading it from the start", f->path);
         /* Rows already read belong to the old content: send them, but their
          * acknowledgement no longer moves this file's offset. */
-        if (f->filling)
-                manager_seal(m, f);
+        seal(f);
         f->generation++;
         f->committed = 0;
         f->next_start = 0;
         f->n_forced = f->i_forced = 0;
         reader_reset(&f->reader, f->fd, 0);
-        shipper_file_set_identity(f);
-        manager_schedule_commit(m);
+        set_identity(f);
+        notify(f, SHIPPER_FILE_COMMIT, 0);
         return 0;
 }
 
 int shipper_file_read(ShipperFile *f, size_t budget) {
-        Manager *m = f->manager;
+        ShipperStats *st = f->ctx->stats;
         uint64_t before = reader_file_pos(&f->reader);
         LineStats old = f->reader.asm_.stats;
         int r;
 
         if (f->fp_len == 0 && f->size > 0) {
-                shipper_file_set_identity(f);
+                set_identity(f);
                 /* Batches carry the identity: a filling batch without rows yet gets it too. */
                 if (f->filling)
-                        memcpy(f->filling->token_id, f->token_id, sizeof(f->token_id));
+                        batch_set_token_id(f->filling, f->token_id);
         }
         /* The time of lines that carry none: taken once per read, not per line. */
-        m->read_time_ns = (int64_t) now_nsec(CLOCK_REALTIME);
+        f->read_time_ns = (int64_t) now_nsec(CLOCK_REALTIME);
         r = reader_run(&f->reader, budget, on_message, f);
         uint64_t after = reader_file_pos(&f->reader);
         const LineStats *s = &f->reader.asm_.stats;
-        m->stats.bytes_read += after - before;
-        m->stats.lines_read += s->lines - old.lines;
-        m->stats.lines_truncated += s->truncated - old.truncated;
-        m->stats.lines_partial += s->partials - old.partials;
-        m->stats.lines_empty += s->empty - old.empty;
+        st->bytes_read += after - before;
+        st->lines_read += s->lines - old.lines;
+        st->lines_truncated += s->truncated - old.truncated;
+        st->lines_partial += s->partials - old.partials;
+        st->lines_empty += s->empty - old.empty;
         for (int i = 0; i < _LOG_FORMAT_MAX; i++)
-                m->stats.format_lines[i] += s->format[i] - old.format[i];
+                st->format_lines[i] += s->format[i] - old.format[i];
         if (after > before)
                 f->last_data_usec = now_usec(CLOCK_MONOTONIC);
         if (after > f->size)
@@ -317,4 +443,154 @@ int shipper_file_read(ShipperFile *f, size_t budget) {
                 return log_error_errno(r, "%s: failed to read: %m", f->path);
         f->at_eof = r == 1;
         return r;
+}
+
+bool shipper_file_check_rotated(ShipperFile *f) {
+        struct stat st, fst;
+
+        if (f->rotated)
+                return false;
+        if (stat(f->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino &&
+            !(fstat(f->fd, &fst) == 0 && fst.st_nlink == 0))
+                return false;
+        log_info("%s was rotated or deleted; reading the old file to its end", f->path);
+        f->rotated = true;
+        f->ctx->stats->rotations++;
+        return true;
+}
+
+bool shipper_file_finished(const ShipperFile *f, uint64_t now_usec, uint64_t rotate_wait_usec) {
+        return f->rotated && f->at_eof && !f->filling && !f->queue_head && !f->reader.asm_.pending &&
+               now_usec >= f->last_data_usec + rotate_wait_usec;
+}
+
+bool shipper_file_checkpoint_entry(ShipperFile *f, uint64_t seq, CheckpointEntry *e) {
+        uint64_t at = f->committed;
+        bool contiguous = true;
+
+        *e = (CheckpointEntry){
+                .dev = (uint64_t) f->dev,
+                .ino = (uint64_t) f->ino,
+                .fp_hash = f->fp_hash,
+                .fp_len = f->fp_len,
+                .committed = f->committed,
+                .path = f->path,
+        };
+        for (Pending *p = f->queue_head; p; p = p->next) {
+                Batch *b = p->batch;
+                if (batch_generation(b) != f->generation) {
+                        /* Rows of content that was truncated away cannot be rebuilt after a restart:
+                         * nothing to record. */
+                        if (!p->intent_seq)
+                                p->intent_seq = seq;
+                        continue;
+                }
+                if (contiguous && batch_start(b) == at && e->n_pending < CHECKPOINT_MAX_PENDING) {
+                        e->pending[e->n_pending++] = batch_end(b);
+                        at = batch_end(b);
+                        if (!p->intent_seq)
+                                p->intent_seq = seq;
+                } else
+                        contiguous = false;
+        }
+        /* Batches from before a restart that are not rebuilt yet: their ranges stay on record, or a second
+         * restart would cut their rows differently, under other tokens, and what ClickHouse stored of them
+         * without an acknowledgement would be stored again. */
+        for (unsigned i = f->i_forced;
+             contiguous && i < f->n_forced && e->n_pending < CHECKPOINT_MAX_PENDING;
+             i++)
+                if (f->forced[i] > at)
+                        e->pending[e->n_pending++] = at = f->forced[i];
+        if (f->fp_len == 0)
+                return false; /* nothing read yet */
+        memcpy(e->token_id, f->token_id, sizeof(e->token_id));
+        return true;
+}
+
+void shipper_file_checkpoint_written(ShipperFile *f, uint64_t seq, int result) {
+        for (Pending *p = f->queue_head; p; p = p->next)
+                if (result < 0) {
+                        /* Nothing may be sent before its range is on disk: the next write records it. */
+                        if (p->intent_seq == seq && !p->intent_saved)
+                                p->intent_seq = 0;
+                } else if (p->intent_seq && p->intent_seq <= seq)
+                        p->intent_saved = true;
+}
+
+Batch *shipper_file_next_to_send(ShipperFile *f) {
+        /* Acknowledgements may come back in any order; the offset only moves over the acknowledged
+         * prefix. */
+        for (Pending *p = f->queue_head; p; p = p->next) {
+                if (f->inflight >= (unsigned) f->ctx->config->max_inflight_per_file)
+                        return NULL;
+                if (p->acked || p->started)
+                        continue;
+                if (!p->intent_saved)
+                        return NULL;
+                p->started = true;
+                f->inflight++;
+                return p->batch;
+        }
+        return NULL;
+}
+
+void shipper_file_batch_done(ShipperFile *f, Batch *b) {
+        Pending *p;
+
+        for (p = f->queue_head; p && p->batch != b; p = p->next)
+                ;
+        assert(p && p->started && !p->acked);
+        p->acked = true;
+        f->inflight--;
+        while ((p = f->queue_head) && p->acked) {
+                f->queue_head = p->next;
+                if (!f->queue_head)
+                        f->queue_tail = NULL;
+                f->queue_len--;
+                f->ctx->buffered_bytes -= batch_size(p->batch);
+                if (batch_generation(p->batch) == f->generation && batch_end(p->batch) > f->committed)
+                        f->committed = batch_end(p->batch);
+                batch_free(p->batch);
+                free(p);
+        }
+        notify(f, SHIPPER_FILE_COMMIT, 0);
+}
+
+bool shipper_file_resume(ShipperFile *f) {
+        if (!f->paused || queue_full(f) || f->ctx->buffered_bytes >= (uint64_t) f->ctx->config->buffer_bytes)
+                return false;
+        f->paused = false;
+        return true;
+}
+
+const char *shipper_file_path(const ShipperFile *f) {
+        return f->path;
+}
+
+bool shipper_file_is(const ShipperFile *f, dev_t dev, ino_t ino) {
+        return f->dev == dev && f->ino == ino;
+}
+
+uint64_t shipper_file_committed(const ShipperFile *f) {
+        return f->committed;
+}
+
+bool shipper_file_paused(const ShipperFile *f) {
+        return f->paused;
+}
+
+bool shipper_file_rotated(const ShipperFile *f) {
+        return f->rotated;
+}
+
+unsigned shipper_file_queue_length(const ShipperFile *f) {
+        return f->queue_len;
+}
+
+uint64_t shipper_file_lag(const ShipperFile *f) {
+        struct stat st;
+
+        if (fstat(f->fd, &st) < 0 || (uint64_t) st.st_size <= f->committed)
+                return 0;
+        return (uint64_t) st.st_size - f->committed;
 }

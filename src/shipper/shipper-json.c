@@ -36,13 +36,21 @@ static inline uint64_t word_has_stop(uint64_t w) {
         return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs;
 }
 
-/* Skips plain string bytes, eight at a time where possible. */
+/* Skips plain string bytes, eight at a time where possible. The lowest flag
+ * of word_has_stop() is exact (borrows only run upwards), so on a little-endian
+ * machine it is the offset of the first stop byte itself. */
 static inline const char *skip_plain(const char *p, const char *end) {
-        uint64_t w;
+        uint64_t w, stop;
         while (end - p >= 8) {
                 memcpy(&w, p, 8);
-                if (word_has_stop(w))
+                stop = word_has_stop(w);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                if (stop)
+                        return p + (__builtin_ctzll(stop) >> 3);
+#else
+                if (stop)
                         break;
+#endif
                 p += 8;
         }
         while (p < end && !string_stop[(uint8_t) *p])

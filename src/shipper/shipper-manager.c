@@ -1,67 +1,125 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "cleanup.h"
+#include "clickhouse-client.h"
+#include "curl-glue.h"
 #include "duration.h"
+#include "http-server.h"
 #include "log.h"
 #include "macro.h"
+#include "sampler.h"
+#include "shipper-batch.h"
+#include "shipper-checkpoint.h"
+#include "shipper-discovery.h"
+#include "shipper-file.h"
 #include "shipper-manager.h"
+#include "shipper-metrics.h"
+#include "shipper-sender.h"
 #include "strbuf.h"
 #include "util.h"
 
 /* Bytes read from one file before the loop looks at other work (acks, other files). */
 #define READ_BUDGET (1024 * 1024)
 
-void manager_mark_ready(Manager *m, ShipperFile *f) {
-        if (f->ready || f->paused || m->stopping)
+/* A file as the manager tracks it: the file itself, its inotify watch and its place in the lists. */
+typedef struct Tracked Tracked;
+struct Tracked {
+        Manager *manager;
+        Tracked *next; /* all files */
+        ShipperFile *file;
+        sd_event_source *watch;
+        bool seen;  /* found by the current rescan */
+        bool ready; /* in the list of files to read */
+        Tracked *ready_next;
+};
+
+struct Manager {
+        ShipperConfig *config;
+        sd_event *event;
+        CurlGlue *curl;
+        ClickHouseClient *clickhouse;
+        HttpServer *http;
+        Discovery *discovery;
+        Sender *sender;
+        BatchPool *pool;
+        ShipperFileContext files_ctx;
+        Tracked *files;
+        unsigned n_files;
+        Tracked *ready_head, *ready_tail;
+        sd_event_source *read_source;
+        sd_event_source *commit_source;
+        sd_event_source *flush_timer;
+        sd_event_source *rescan_timer;
+        sd_event_source *rescan_soon;
+        uint64_t flush_deadline_usec;
+        CheckpointEntry *restored;
+        size_t n_restored;
+        bool checkpoint_dirty;
+        CheckpointWriter *ckpt_writer;
+        sd_event_source *ckpt_source;
+        sd_event_source *ckpt_retry;
+        uint64_t ckpt_seq;
+        bool ckpt_busy;
+        ShipperStats stats;
+        sd_event_source *sigterm_source, *sigint_source, *exit_timer;
+        bool stopping;
+        int exit_status;
+        Sampler *sampler; /* resource samples, NULL when off */
+};
+
+/* --- reading ------------------------------------------------------------------------------------------ */
+
+static void mark_ready(Manager *m, Tracked *t) {
+        if (t->ready || shipper_file_paused(t->file) || m->stopping)
                 return;
-        f->ready = true;
-        f->ready_next = NULL;
+        t->ready = true;
+        t->ready_next = NULL;
         if (m->ready_tail)
-                m->ready_tail->ready_next = f;
+                m->ready_tail->ready_next = t;
         else
-                m->ready_head = f;
-        m->ready_tail = f;
+                m->ready_head = t;
+        m->ready_tail = t;
         (void) sd_event_source_set_enabled(m->read_source, SD_EVENT_ONESHOT);
 }
 
-static ShipperFile *ready_pop(Manager *m) {
-        ShipperFile *f = m->ready_head;
-        if (!f)
+static Tracked *ready_pop(Manager *m) {
+        Tracked *t = m->ready_head;
+        if (!t)
                 return NULL;
-        m->ready_head = f->ready_next;
+        m->ready_head = t->ready_next;
         if (!m->ready_head)
                 m->ready_tail = NULL;
-        f->ready = false;
-        f->ready_next = NULL;
-        return f;
+        t->ready = false;
+        t->ready_next = NULL;
+        return t;
 }
 
 static int on_read(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        ShipperFile *tail = m->ready_tail, *f;
+        Tracked *tail = m->ready_tail, *t;
         int r;
 
         /* One pass over the files that were ready when we started; files that
          * still have data go to the back of the list. */
-        while ((f = ready_pop(m))) {
-                bool last = f == tail;
-                if (!f->paused) {
-                        r = shipper_file_check(f);
+        while ((t = ready_pop(m))) {
+                bool last = t == tail;
+                if (!shipper_file_paused(t->file)) {
+                        r = shipper_file_check(t->file);
                         if (r < 0)
-                                log_warning_errno(r, "%s: cannot stat: %m", f->path);
-                        r = shipper_file_read(f, READ_BUDGET);
-                        if (r == 0 && !f->paused)
-                                manager_mark_ready(m, f);
+                                log_warning_errno(r, "%s: cannot stat: %m", shipper_file_path(t->file));
+                        r = shipper_file_read(t->file, READ_BUDGET);
+                        if (r == 0 && !shipper_file_paused(t->file))
+                                mark_ready(m, t);
                 }
                 if (last)
                         break;
@@ -71,7 +129,9 @@ static int on_read(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-void manager_arm_flush(Manager *m, uint64_t deadline_usec) {
+/* --- sealing on time ---------------------------------------------------------------------------------- */
+
+static void arm_flush(Manager *m, uint64_t deadline_usec) {
         if (m->flush_deadline_usec && m->flush_deadline_usec <= deadline_usec)
                 return;
         m->flush_deadline_usec = deadline_usec;
@@ -82,152 +142,64 @@ void manager_arm_flush(Manager *m, uint64_t deadline_usec) {
 static int on_flush(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC), next = 0,
-                 interval = (uint64_t) m->config->flush_interval_nsec / 1000;
+                 interval = nsec_to_usec(m->config->flush_interval_nsec);
 
         m->flush_deadline_usec = 0;
-        for (ShipperFile *f = m->files; f; f = f->next) {
-                Batch *b = f->filling;
-                if (!b || shipper_file_forced(f))
-                        continue;
-                if (b->n_rows == 0) {
-                        if (b->end > b->start)
-                                manager_seal(m, f); /* only empty lines: just move the offset */
-                        continue;
-                }
-                if (b->first_row_usec + interval <= now)
-                        manager_seal(m, f);
-                else if (!next || b->first_row_usec + interval < next)
-                        next = b->first_row_usec + interval;
+        for (Tracked *t = m->files; t; t = t->next) {
+                uint64_t due = shipper_file_flush(t->file, now, interval);
+                if (due && (!next || due < next))
+                        next = due;
         }
         if (next)
-                manager_arm_flush(m, next);
+                arm_flush(m, next);
         return 0;
 }
 
-void manager_schedule_commit(Manager *m) {
+/* --- checkpoints and sending -------------------------------------------------------------------------- */
+
+static void schedule_commit(Manager *m) {
         m->checkpoint_dirty = true;
         (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_ONESHOT);
 }
 
-static void send_queue_push(Manager *m, Batch *b) {
-        if (b->in_send_queue)
-                return;
-        b->in_send_queue = true;
-        b->send_next = NULL;
-        if (m->send_tail)
-                m->send_tail->send_next = b;
-        else
-                m->send_head = b;
-        m->send_tail = b;
-}
-
-static void batch_complete(Manager *m, Batch *b);
-
-static int batch_start_request(Manager *m, Batch *b) {
-        RowRange range = b->bisecting ? b->cur : (RowRange){0, b->n_rows};
-        Buf body = {.max = b->rows.len + b->rows.len / 8 + 64 * 1024};
-        char token[256];
-        bool borrowed;
-        int r;
-
-        r = batch_encode(m, b, range, &body, &borrowed);
-        if (r >= 0) {
-                batch_token(b, token, sizeof(token));
-                r = ch_request_start(m, b, &body, borrowed, token);
-                if (r >= 0) {
-                        m->inflight++;
-                        m->stats.bytes_sent += body.len;
-                        return 0;
-                }
-        } else
-                buf_done(&body);
-        return log_error_errno(r, "Failed to start an INSERT request: %m");
-}
-
-static void send_pump(Manager *m) {
-        while (m->send_head && m->inflight < (unsigned) m->config->max_inflight) {
-                Batch *b = m->send_head;
-                m->send_head = b->send_next;
-                if (!m->send_head)
-                        m->send_tail = NULL;
-                b->in_send_queue = false;
-                if (b->n_rows == 0) {
-                        batch_complete(m, b);
-                        continue;
-                }
-                if (batch_start_request(m, b) < 0) {
-                        m->inflight++; /* balanced by manager_request_done() */
-                        manager_request_done(m, b, CH_RESULT_RETRY, 0, "request could not be started");
-                }
-        }
-}
-
-/* Starts (queues) a file's batches whose range is on disk, up to
- * max-inflight-per-file at a time. Acknowledgements may come back in any
- * order; the offset only moves over the acknowledged prefix. */
-static void maybe_send_head(Manager *m, ShipperFile *f) {
-        for (Batch *b = f->queue_head; b; b = b->next) {
-                if (f->inflight >= (unsigned) m->config->max_inflight_per_file)
-                        return;
-                if (b->acked || b->started)
-                        continue;
-                if (!b->intent_saved)
-                        return;
-                b->started = true;
-                f->inflight++;
-                send_queue_push(m, b);
-        }
-}
-
 static bool may_exit(Manager *m) {
-        return m->stopping && m->inflight == 0 && !m->send_head && !m->ckpt_busy && !m->checkpoint_dirty;
+        return m->stopping && sender_idle(m->sender) && !m->ckpt_busy && !m->checkpoint_dirty;
 }
 
-/* Starts writing the checkpoint file: committed offsets and the ranges of all
- * batches not yet acknowledged (so that after a restart they are rebuilt with
- * the same boundaries and tokens). */
+static void exit_if_done(Manager *m) {
+        if (may_exit(m))
+                (void) sd_event_exit(m->event, m->exit_status);
+}
+
+/* Hands the file's batches whose range is on disk to the sender, up to max-inflight-per-file at a time. */
+static void send_ready(Manager *m, Tracked *t) {
+        Batch *b;
+
+        while ((b = shipper_file_next_to_send(t->file)))
+                if (sender_submit(m->sender, b, shipper_file_path(t->file), t) < 0) {
+                        /* Without memory for the job the batch cannot go now; it is sent again after a
+                         * restart (its range is on disk). */
+                        log_oom();
+                        return;
+                }
+}
+
+/* Starts writing the checkpoint file: committed offsets and the ranges of all batches not yet
+ * acknowledged (so that after a restart they are rebuilt with the same boundaries and tokens). */
 static int checkpoint_start_write(Manager *m) {
-        char *text = NULL;
-        size_t len = 0, alloc = 4096;
         uint64_t seq = m->ckpt_seq + 1;
+        size_t len = strlen(CHECKPOINT_HEADER), alloc = 4096;
+        char *text;
         int r;
 
         text = malloc(alloc);
         if (!text)
                 return log_oom();
-        memcpy(text, CHECKPOINT_HEADER, strlen(CHECKPOINT_HEADER));
-        len = strlen(CHECKPOINT_HEADER);
-        for (ShipperFile *f = m->files; f; f = f->next) {
-                CheckpointEntry e = {
-                        .dev = (uint64_t) f->dev,
-                        .ino = (uint64_t) f->ino,
-                        .fp_hash = f->fp_hash,
-                        .fp_len = f->fp_len,
-                        .committed = f->committed,
-                        .path = f->path,
-                };
-                uint64_t at = f->committed;
-                bool contiguous = true;
-
-                for (Batch *b = f->queue_head; b; b = b->next) {
-                        if (b->generation != f->generation) {
-                                /* Rows of content that was truncated away cannot be
-                                 * rebuilt after a restart: nothing to record. */
-                                if (!b->intent_seq)
-                                        b->intent_seq = seq;
-                                continue;
-                        }
-                        if (contiguous && b->start == at && e.n_pending < CHECKPOINT_MAX_PENDING) {
-                                e.pending[e.n_pending++] = b->end;
-                                at = b->end;
-                                if (!b->intent_seq)
-                                        b->intent_seq = seq;
-                        } else
-                                contiguous = false;
-                }
-                if (f->fp_len == 0)
-                        continue; /* nothing read yet */
-                memcpy(e.token_id, f->token_id, sizeof(e.token_id));
+        memcpy(text, CHECKPOINT_HEADER, len);
+        for (Tracked *t = m->files; t; t = t->next) {
+                CheckpointEntry e;
+                if (!shipper_file_checkpoint_entry(t->file, seq, &e))
+                        continue;
                 r = checkpoint_format_entry(&e, &text, &len, &alloc);
                 if (r < 0) {
                         free(text);
@@ -250,16 +222,14 @@ static int on_commit(sd_event_source *s, void *userdata) {
 
         if (m->checkpoint_dirty && !m->ckpt_busy)
                 (void) checkpoint_start_write(m);
-        send_pump(m);
-        if (may_exit(m))
-                (void) sd_event_exit(m->event, m->exit_status);
+        exit_if_done(m);
         return 0;
 }
 
 static int on_ckpt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         m->ckpt_retry = sd_event_source_disable_unref(m->ckpt_retry);
-        manager_schedule_commit(m);
+        schedule_commit(m);
         return 0;
 }
 
@@ -271,286 +241,223 @@ static int on_ckpt_written(sd_event_source *s, int fd, uint32_t revents, void *u
         if (checkpoint_writer_collect(m->ckpt_writer, &seq, &result) < 0)
                 return 0;
         m->ckpt_busy = false;
+        for (Tracked *t = m->files; t; t = t->next)
+                shipper_file_checkpoint_written(t->file, seq, result);
         if (result < 0) {
                 log_error_errno(
                         result,
                         "Failed to write checkpoint file %s, retrying: %m",
                         m->config->checkpoint_file);
                 /* Nothing may be sent before its range is on disk; retry in a second. */
-                for (ShipperFile *f = m->files; f; f = f->next)
-                        for (Batch *b = f->queue_head; b; b = b->next)
-                                if (b->intent_seq == seq && !b->intent_saved)
-                                        b->intent_seq = 0;
                 m->checkpoint_dirty = true;
                 if (!m->ckpt_retry)
                         (void) sd_event_add_time_relative(
-                                m->event, &m->ckpt_retry, CLOCK_MONOTONIC, 1000000, 0, on_ckpt_retry, m);
+                                m->event,
+                                &m->ckpt_retry,
+                                CLOCK_MONOTONIC,
+                                USEC_PER_SEC,
+                                0,
+                                on_ckpt_retry,
+                                m);
                 return 0;
         }
         m->stats.checkpoint_writes++;
-        for (ShipperFile *f = m->files; f; f = f->next) {
-                for (Batch *b = f->queue_head; b; b = b->next)
-                        if (b->intent_seq && b->intent_seq <= seq)
-                                b->intent_saved = true;
-                maybe_send_head(m, f);
-        }
+        for (Tracked *t = m->files; t; t = t->next)
+                send_ready(m, t);
         if (m->checkpoint_dirty)
-                manager_schedule_commit(m);
-        send_pump(m);
-        if (may_exit(m))
-                (void) sd_event_exit(m->event, m->exit_status);
+                schedule_commit(m);
+        exit_if_done(m);
         return 0;
 }
 
-void manager_seal(Manager *m, ShipperFile *f) {
-        Batch *b = f->filling;
+/* The sender stored (or dead-lettered) every row of b. */
+static void on_batch_done(Batch *b, void *cookie, void *userdata) {
+        Manager *m = userdata;
+        Tracked *t = cookie;
 
-        if (!b)
+        shipper_file_batch_done(t->file, b);
+        send_ready(m, t);
+        for (Tracked *i = m->files; i; i = i->next)
+                if (shipper_file_resume(i->file))
+                        mark_ready(m, i);
+}
+
+static void on_sender_progress(void *userdata) {
+        exit_if_done(userdata);
+}
+
+/* What a file asks of the manager. */
+static void on_file_notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata) {
+        Tracked *t = userdata;
+        Manager *m = t->manager;
+
+        switch (event) {
+        case SHIPPER_FILE_COMMIT:
+                schedule_commit(m);
+                break;
+        case SHIPPER_FILE_FLUSH_AT:
+                arm_flush(m, arg);
+                break;
+        case SHIPPER_FILE_RESCAN:
+                (void) sd_event_source_set_enabled(m->rescan_soon, SD_EVENT_ONESHOT);
+                break;
+        }
+}
+
+/* --- the set of files --------------------------------------------------------------------------------- */
+
+static void schedule_rescan(Manager *m) {
+        (void) sd_event_source_set_enabled(m->rescan_soon, SD_EVENT_ONESHOT);
+}
+
+static int on_file_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Tracked *t = userdata;
+        Manager *m = t->manager;
+
+        if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_IGNORED))
+                schedule_rescan(m);
+        /* A paused file is not read, but a copytruncate must be noticed at
+         * once: the copy is only found while it still has this generation's
+         * first bytes, i.e. before the next rotation. */
+        if (shipper_file_paused(t->file) && !shipper_file_rotated(t->file))
+                (void) shipper_file_check(t->file);
+        mark_ready(m, t);
+        return 0;
+}
+
+static Tracked *tracked_free(Tracked *t) {
+        if (!t)
+                return NULL;
+        sd_event_source_disable_unref(t->watch);
+        shipper_file_free(t->file);
+        free(t);
+        return NULL;
+}
+
+static void on_path_found(const char *path, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        Tracked *t;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                log_debug_errno(errno, "%s: cannot open: %m", path);
                 return;
-        f->filling = NULL;
-        b->sealed = true;
-        f->next_start = b->end;
-        if (b->n_rows == 0 && !f->queue_head) {
-                if (b->generation == f->generation && b->end > f->committed) {
-                        f->committed = b->end;
-                        manager_schedule_commit(m);
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return;
+        for (t = m->files; t; t = t->next)
+                if (shipper_file_is(t->file, st.st_dev, st.st_ino)) {
+                        t->seen = true;
+                        return;
                 }
-                m->buffered_bytes -= b->rows.len;
-                batch_free(b);
+        t = new0(Tracked, 1);
+        if (!t) {
+                log_oom();
                 return;
         }
-        if (f->queue_tail)
-                f->queue_tail->next = b;
-        else
-                f->queue_head = b;
-        f->queue_tail = b;
-        f->queue_len++;
-        manager_schedule_commit(m);
-}
-
-static void maybe_resume(Manager *m, ShipperFile *f) {
-        if (!f->paused || shipper_file_queue_full(f) ||
-            m->buffered_bytes >= (uint64_t) m->config->buffer_bytes)
-                return;
-        f->paused = false;
-        manager_mark_ready(m, f);
-}
-
-static void batch_complete(Manager *m, Batch *b) {
-        ShipperFile *f = b->file;
-
-        assert(b->started && !b->acked);
-        b->acked = true;
-        f->inflight--;
-        /* The offset moves over the acknowledged prefix of the queue only. */
-        while ((b = f->queue_head) && b->acked) {
-                f->queue_head = b->next;
-                if (!f->queue_head)
-                        f->queue_tail = NULL;
-                f->queue_len--;
-                m->buffered_bytes -= b->rows.len;
-                if (b->generation == f->generation && b->end > f->committed)
-                        f->committed = b->end;
-                batch_free(b);
-        }
-        manager_schedule_commit(m);
-        maybe_send_head(m, f);
-        for (ShipperFile *i = m->files; i; i = i->next)
-                maybe_resume(m, i);
-}
-
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        Batch *b = userdata;
-        Manager *m = b->file->manager;
-
-        b->retry_timer = sd_event_source_disable_unref(b->retry_timer);
-        send_queue_push(m, b);
-        send_pump(m);
-        return 0;
-}
-
-static int dead_letter(Manager *m, Batch *b, uint32_t row, const char *error) {
-        StrBuf s = STRBUF_INIT(b->rows.len + 8192);
-        const char *p = b->rows.data + b->row_off[row];
-        size_t len = b->row_off[row + 1] - b->row_off[row];
-        char token[256];
-        int r;
-
-        if (len > 0 && p[len - 1] == '\n')
-                len--;
-        batch_token(b, token, sizeof(token));
-        r = strbuf_puts(&s, "{\"file\":\"");
-        if (r >= 0)
-                r = strbuf_append_json_escaped(&s, b->file->path, strlen(b->file->path));
-        if (r >= 0)
-                r = strbuf_printf(&s, "\",\"token\":\"%s\",\"error\":\"", token);
-        if (r >= 0)
-                r = strbuf_append_json_escaped(&s, error, strlen(error));
-        if (r >= 0)
-                r = strbuf_puts(&s, "\",\"row\":");
-        if (r >= 0)
-                r = strbuf_append(&s, p, len);
-        if (r >= 0)
-                r = strbuf_puts(&s, "}\n");
-        if (r >= 0)
-                r = loop_write(m->dead_letter_fd, s.data, s.len);
-        strbuf_done(&s);
-        if (r < 0)
-                return log_error_errno(
-                        r, "Failed to write to dead-letter file %s: %m", m->config->dead_letter_file);
-        m->stats.rows_dead_lettered++;
-        return 0;
-}
-
-static bool range_pop(Batch *b, RowRange *ret) {
-        if (b->n_ranges == 0)
-                return false;
-        *ret = b->ranges[--b->n_ranges];
-        return true;
-}
-
-static int range_push(Batch *b, RowRange r) {
-        if (b->n_ranges == b->alloc_ranges) {
-                size_t n = MAX(b->alloc_ranges * 2, (size_t) 16);
-                RowRange *a = reallocarray(b->ranges, n, sizeof(RowRange));
-                if (!a)
-                        return -ENOMEM;
-                b->ranges = a;
-                b->alloc_ranges = n;
-        }
-        b->ranges[b->n_ranges++] = r;
-        return 0;
-}
-
-/* The part [cur] was stored: move to the next part, or finish the batch. */
-static void bisect_next(Manager *m, Batch *b) {
-        if (range_pop(b, &b->cur)) {
-                send_queue_push(m, b);
-                return;
-        }
-        if (m->config->checkpoint_sync && fsync(m->dead_letter_fd) < 0)
-                log_warning_errno(errno, "Failed to sync the dead-letter file, ignoring: %m");
-        batch_complete(m, b);
-}
-
-static void schedule_retry(Manager *m, Batch *b, uint64_t retry_after_usec) {
-        uint64_t delay = retry_delay_usec(
-                (uint64_t) m->config->retry_initial_nsec / 1000,
-                (uint64_t) m->config->retry_max_nsec / 1000,
-                b->attempts,
-                random_u64());
-        int r;
-
-        delay = MAX(delay, retry_after_usec);
-        b->attempts++;
-        m->stats.batches_retried++;
-        r = sd_event_add_time_relative(m->event, &b->retry_timer, CLOCK_MONOTONIC, delay, 1000, on_retry, b);
+        t->manager = m;
+        r = shipper_file_open(&m->files_ctx, path, fd, &st, m->restored, m->n_restored, t, &t->file);
         if (r < 0) {
-                log_error_errno(r, "Failed to arm retry timer, retrying now: %m");
-                send_queue_push(m, b);
+                free(t);
+                log_error_errno(r, "%s: cannot track: %m", path);
                 return;
         }
-        (void) sd_event_source_set_description(b->retry_timer, "retry");
+        TAKE_FD(fd);
+        t->seen = true;
+        t->next = m->files;
+        m->files = t;
+        m->n_files++;
+        m->stats.files_opened++;
+        r = sd_event_add_inotify(
+                m->event,
+                &t->watch,
+                path,
+                IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB,
+                on_file_event,
+                t);
+        if (r < 0)
+                log_debug_errno(r, "%s: no inotify watch, polling: %m", path);
+        r = discovery_watch_file_dir(m->discovery, path);
+        if (r < 0)
+                log_debug_errno(r, "%s: its directory is not watched, relying on the rescan: %m", path);
+        log_info("Tracking %s from offset %" PRIu64, path, shipper_file_committed(t->file));
+        mark_ready(m, t);
+        schedule_commit(m);
 }
 
-void manager_request_done(Manager *m, Batch *b, int result, uint64_t retry_after_usec, const char *error) {
-        RowRange range = b->bisecting ? b->cur : (RowRange){0, b->n_rows};
-        int r;
+static void remove_file(Manager *m, Tracked *t) {
+        Tracked **p = &m->files;
 
-        assert(m->inflight > 0);
-        m->inflight--;
-
-        switch (result) {
-        case CH_RESULT_OK:
-                if (!m->clickhouse_up)
-                        log_info("ClickHouse accepts rows again");
-                m->clickhouse_up = true;
-                m->stats.rows_sent += range.hi - range.lo;
-                m->stats.batches_sent++;
-                b->attempts = 0;
-                if (b->bisecting)
-                        bisect_next(m, b);
-                else
-                        batch_complete(m, b);
-                break;
-
-        case CH_RESULT_MALFORMED:
-                m->clickhouse_up = true;
-                m->stats.requests_failed++;
-                b->attempts = 0;
-                if (!b->bisecting) {
-                        log_warning(
-                                "%s: ClickHouse refused %" PRIu32
-                                " rows as malformed (%s); finding the bad rows",
-                                b->file->path,
-                                b->n_rows,
-                                error);
-                        r = batch_build_row_offsets(b);
-                        if (r < 0) {
-                                log_error_errno(r, "Failed to split a refused batch: %m");
-                                schedule_retry(m, b, 0);
-                                break;
-                        }
-                        b->bisecting = true;
+        while (*p && *p != t)
+                p = &(*p)->next;
+        if (!*p)
+                return;
+        *p = t->next;
+        if (t->ready) {
+                /* Rebuild the ready list without it. */
+                Tracked *l = m->ready_head;
+                m->ready_head = m->ready_tail = NULL;
+                while (l) {
+                        Tracked *n = l->ready_next;
+                        l->ready = false;
+                        if (l != t)
+                                mark_ready(m, l);
+                        l = n;
                 }
-                if (range.hi - range.lo == 1) {
-                        r = dead_letter(m, b, range.lo, error);
-                        if (r < 0) {
-                                schedule_retry(m, b, 0);
-                                break;
-                        }
-                        bisect_next(m, b);
-                } else {
-                        uint32_t mid = range.lo + (range.hi - range.lo) / 2;
-                        if (range_push(b, (RowRange){mid, range.hi}) < 0 ||
-                            range_push(b, (RowRange){range.lo, mid}) < 0) {
-                                log_oom();
-                                schedule_retry(m, b, 0);
-                                break;
-                        }
-                        bisect_next(m, b);
-                }
-                break;
-
-        default:
-                m->stats.requests_failed++;
-                if (m->clickhouse_up || b->attempts == 0)
-                        log_warning(
-                                "INSERT of %s [%" PRIu64 ", %" PRIu64 ") failed, will retry: %s",
-                                b->file->path,
-                                b->start,
-                                b->end,
-                                error);
-                else
-                        log_debug("INSERT retry failed: %s", error);
-                m->clickhouse_up = false;
-                schedule_retry(m, b, retry_after_usec);
-                break;
         }
-        send_pump(m);
-        if (may_exit(m))
-                (void) sd_event_exit(m->event, m->exit_status);
+        m->n_files--;
+        m->stats.files_closed++;
+        log_info("Done with %s (rotated or deleted, read to its end)", shipper_file_path(t->file));
+        tracked_free(t);
+        schedule_commit(m);
+}
+
+static void rescan(Manager *m) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (Tracked *t = m->files; t; t = t->next)
+                t->seen = false;
+        discovery_scan(m->discovery, on_path_found, m);
+
+        for (Tracked *t = m->files, *next; t; t = next) {
+                next = t->next;
+                if (!shipper_file_rotated(t->file))
+                        (void) shipper_file_check(t->file);
+                if (shipper_file_check_rotated(t->file))
+                        mark_ready(m, t);
+                /* A rotated file is let go once it was read to the end, all of it was acknowledged and
+                 * nothing was written for rotate-wait. One last read first: a writer may still have
+                 * appended. */
+                if (shipper_file_finished(t->file, now, nsec_to_usec(m->config->rotate_wait_nsec)) &&
+                    shipper_file_read(t->file, SIZE_MAX) == 1 && shipper_file_finished(t->file, now, 0))
+                        remove_file(m, t);
+        }
 }
 
 static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) manager_rescan(m);
-        for (ShipperFile *f = m->files; f; f = f->next)
-                manager_mark_ready(m, f); /* covers events inotify cannot see (e.g. NFS) */
-        (void) sd_event_source_set_time_relative(s, (uint64_t) m->config->rescan_interval_nsec / 1000);
+        rescan(m);
+        for (Tracked *t = m->files; t; t = t->next)
+                mark_ready(m, t); /* covers events inotify cannot see (e.g. NFS) */
+        (void) sd_event_source_set_time_relative(s, nsec_to_usec(m->config->rescan_interval_nsec));
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
 static int on_rescan_soon(sd_event_source *s, void *userdata) {
-        (void) manager_rescan(userdata);
+        rescan(userdata);
         return 0;
 }
 
-void manager_schedule_rescan(Manager *m) {
-        (void) sd_event_source_set_enabled(m->rescan_soon, SD_EVENT_ONESHOT);
+static void on_dirs_changed(void *userdata) {
+        schedule_rescan(userdata);
 }
+
+/* --- stopping ----------------------------------------------------------------------------------------- */
 
 static int on_exit_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
@@ -567,16 +474,17 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("Received %s, sending what was read and stopping", strsignal((int) si->ssi_signo));
         m->stopping = true;
         sampler_stop(m->sampler);
-        for (ShipperFile *f = m->files; f; f = f->next)
-                if (!shipper_file_forced(f))
-                        manager_seal(m, f);
-        manager_schedule_commit(m);
+        for (Tracked *t = m->files; t; t = t->next)
+                shipper_file_seal(t->file);
+        schedule_commit(m);
         r = sd_event_add_time_relative(
-                m->event, &m->exit_timer, CLOCK_MONOTONIC, 5 * 1000000, 0, on_exit_timer, m);
+                m->event, &m->exit_timer, CLOCK_MONOTONIC, 5 * USEC_PER_SEC, 0, on_exit_timer, m);
         if (r < 0)
                 return sd_event_exit(m->event, m->exit_status);
         return 0;
 }
+
+/* --- /metrics and /health ----------------------------------------------------------------------------- */
 
 static int on_health(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         return http_response_set_text(resp, 200, "ok\n");
@@ -584,17 +492,30 @@ static int on_health(const HttpRequest *req, HttpResponse *resp, void *userdata)
 
 static int on_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         Manager *m = userdata;
-        char *text;
-        size_t size;
+        StrBuf out = STRBUF_INIT(1024 * 1024);
+        ShipperGauges g = {
+                .files_tracked = m->n_files,
+                .requests_in_flight = sender_inflight(m->sender),
+                .buffered_bytes = m->files_ctx.buffered_bytes,
+                .clickhouse_up = sender_clickhouse_up(m->sender),
+        };
         int r;
 
-        r = shipper_metrics_render(m, &text, &size);
-        if (r < 0)
+        for (Tracked *t = m->files; t; t = t->next) {
+                g.lag_bytes += shipper_file_lag(t->file);
+                g.files_paused += shipper_file_paused(t->file);
+                g.batches_queued += shipper_file_queue_length(t->file);
+        }
+        r = shipper_metrics_render(&out, &m->stats, &m->files_ctx.tstats, &g);
+        if (r >= 0)
+                r = sampler_metrics_render(m->sampler, &out);
+        if (r < 0) {
+                strbuf_done(&out);
                 return r;
+        }
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        resp->body = text;
-        resp->size = size;
+        resp->body = strbuf_steal(&out, &resp->size);
         return 0;
 }
 
@@ -603,84 +524,65 @@ static const HttpRoute routes[] = {
         {"/metrics", HTTP_READ, on_metrics},
 };
 
-static int build_insert_url(Manager *m) {
-        _cleanup_free_ char *query = NULL;
-        const char *base = m->config->clickhouse_url;
-        size_t l = strlen(base);
-        char *esc;
+/* --- setting up --------------------------------------------------------------------------------------- */
 
-        if (strchr(m->config->database, '`') || strchr(m->config->table, '`'))
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL), "database and table names may not contain '`'");
-        if (asprintf(
-                    &query,
-                    "INSERT INTO `%s`.`%s` FORMAT JSONEachRow",
-                    m->config->database,
-                    m->config->table) < 0)
-                return log_oom();
-        esc = curl_easy_escape(NULL, query, 0);
-        if (!esc)
-                return log_oom();
-        if (asprintf(
-                    &m->insert_url,
-                    "%.*s/?query=%s",
-                    (int) (l > 0 && base[l - 1] == '/' ? l - 1 : l),
-                    base,
-                    esc) < 0) {
-                curl_free(esc);
-                return log_oom();
-        }
-        curl_free(esc);
-        return 0;
-}
-
-int manager_new(ShipperConfig *config, Manager **ret) {
-        _cleanup_(manager_freep) Manager *m = NULL;
-        sigset_t mask;
+static int setup_clickhouse(Manager *m) {
+        const ShipperConfig *c = m->config;
         int r;
 
-        m = calloc(1, sizeof(Manager));
-        if (!m)
-                return log_oom();
-        m->config = config;
-        m->dead_letter_fd = -EBADF;
-        m->clickhouse_up = true;
-        m->topts.seed_columns = config->seed_columns;
-
-        r = build_insert_url(m);
-        if (r < 0)
-                return r;
-        m->globs = shipper_config_globs(config);
-        if (!m->globs)
-                return log_oom();
-        r = checkpoint_load(config->checkpoint_file, &m->restored, &m->n_restored);
-        if (r < 0)
-                return r;
-        m->dead_letter_fd = open(config->dead_letter_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (m->dead_letter_fd < 0)
+        if (strchr(c->database, '`') || strchr(c->table, '`'))
                 return log_error_errno(
-                        errno, "Failed to open dead-letter file %s: %m", config->dead_letter_file);
-
-        r = sd_event_new(&m->event);
+                        SYNTHETIC_ERRNO(EINVAL), "database and table names may not contain '`'");
+        r = curl_glue_new(m->event, &m->curl);
         if (r < 0)
-                return log_error_errno(r, "Failed to create event loop: %m");
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
+                return log_error_errno(r, "Failed to set up HTTP client: %m");
+        r = clickhouse_client_new(
+                m->curl,
+                &(ClickHouseClientConfig){
+                        .url = c->clickhouse_url,
+                        .user = c->user,
+                        .password = c->password,
+                        .database = c->database,
+                        .timeout_usec = nsec_to_usec(c->request_timeout_nsec),
+                        .retry_initial_usec = nsec_to_usec(c->retry_initial_nsec),
+                        .retry_max_usec = nsec_to_usec(c->retry_max_nsec),
+                },
+                &m->clickhouse);
+        if (r == -EINVAL)
+                return log_error_errno(
+                        r,
+                        "clickhouse-url may not be empty, user and password may not contain control characters");
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the ClickHouse client: %m");
+        return sender_new(
+                &(SenderConfig){
+                        .event = m->event,
+                        .clickhouse = m->clickhouse,
+                        .table = c->table,
+                        .compression = c->compression,
+                        .compression_level = (int) c->compression_level,
+                        .max_inflight = (unsigned) c->max_inflight,
+                        .dead_letter_file = c->dead_letter_file,
+                        .sync = c->checkpoint_sync,
+                        .stats = &m->stats,
+                        .done = on_batch_done,
+                        .progress = on_sender_progress,
+                        .userdata = m,
+                },
+                &m->sender);
+}
+
+static int setup_sources(Manager *m) {
+        const ShipperConfig *c = m->config;
+        int r;
+
         r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_signal, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sigint_source, SIGINT, on_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
 
-        r = curl_glue_new(m->event, &m->curl);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up HTTP client: %m");
-
-        /* Priorities: acknowledgements (curl IO, default 0) before commits,
-         * commits before reading more. */
+        /* Priorities: acknowledgements (curl IO, default 0) before commits, commits before reading more. */
         r = sd_event_add_defer(m->event, &m->commit_source, on_commit, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add commit source: %m");
@@ -688,7 +590,7 @@ int manager_new(ShipperConfig *config, Manager **ret) {
         (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_OFF);
         (void) sd_event_source_set_description(m->commit_source, "commit");
 
-        r = checkpoint_writer_new(config->checkpoint_file, config->checkpoint_sync, &m->ckpt_writer);
+        r = checkpoint_writer_new(c->checkpoint_file, c->checkpoint_sync, &m->ckpt_writer);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the checkpoint writer: %m");
         r = sd_event_add_io(
@@ -726,15 +628,73 @@ int manager_new(ShipperConfig *config, Manager **ret) {
                 m->event,
                 &m->rescan_timer,
                 CLOCK_MONOTONIC,
-                (uint64_t) config->rescan_interval_nsec / 1000,
+                nsec_to_usec(c->rescan_interval_nsec),
                 10000,
                 on_rescan_timer,
                 m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add rescan timer: %m");
         (void) sd_event_source_set_description(m->rescan_timer, "rescan");
+        return 0;
+}
 
-        r = sampler_new(m, &config->sampler, &m->sampler);
+int manager_new(ShipperConfig *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_strv_free_ char **globs = NULL;
+        sigset_t mask;
+        int r;
+
+        m = new0(Manager, 1);
+        if (!m)
+                return log_oom();
+        m->config = config;
+
+        r = checkpoint_load(config->checkpoint_file, &m->restored, &m->n_restored);
+        if (r < 0)
+                return r;
+        r = batch_pool_new(&m->pool);
+        if (r < 0)
+                return log_oom();
+        m->files_ctx = (ShipperFileContext){
+                .config = config,
+                .pool = m->pool,
+                .topts.seed_columns = config->seed_columns,
+                .stats = &m->stats,
+                .notify = on_file_notify,
+        };
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create event loop: %m");
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = setup_clickhouse(m);
+        if (r < 0)
+                return r;
+        r = setup_sources(m);
+        if (r < 0)
+                return r;
+        globs = shipper_config_globs(config);
+        if (!globs)
+                return log_oom();
+        r = discovery_new(m->event, globs, on_dirs_changed, m, &m->discovery);
+        if (r < 0)
+                return r;
+
+        r = sampler_new(
+                &config->sampler,
+                &(SamplerContext){
+                        .event = m->event,
+                        .clickhouse = m->clickhouse,
+                        .compression = config->compression,
+                        .compression_level = (int) config->compression_level,
+                        .discovery_interval_usec = nsec_to_usec(config->rescan_interval_nsec),
+                },
+                &m->sampler);
         if (r < 0)
                 return r;
 
@@ -761,19 +721,17 @@ int manager_new(ShipperConfig *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* The sender first: it cancels the requests that point into the files' batches. */
+        sender_free(m->sender);
         while (m->files) {
-                ShipperFile *f = m->files;
-                m->files = f->next;
-                shipper_file_free(f);
+                Tracked *t = m->files;
+                m->files = t->next;
+                tracked_free(t);
         }
-        for (size_t i = 0; i < m->n_watched_dirs; i++) {
-                sd_event_source_disable_unref(m->dir_watches[i]);
-                free(m->watched_dirs[i]);
-        }
-        free(m->dir_watches);
-        free(m->watched_dirs);
+        discovery_free(m->discovery);
         sampler_free(m->sampler);
         http_server_free(m->http);
+        clickhouse_client_free(m->clickhouse);
         curl_glue_free(m->curl);
         sd_event_source_disable_unref(m->read_source);
         sd_event_source_disable_unref(m->commit_source);
@@ -789,25 +747,13 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->exit_timer);
         sd_event_unref(m->event);
         checkpoint_entries_free(m->restored, m->n_restored);
-        strv_free(m->globs);
-        free(m->insert_url);
-        ZSTD_freeCCtx(m->zstd_cctx);
-        for (unsigned i = 0; i < m->n_spare_rows; i++)
-                buf_done(&m->spare_rows[i]);
-        safe_close(m->dead_letter_fd);
+        batch_pool_free(m->pool);
         free(m);
         return NULL;
 }
 
 int manager_start(Manager *m) {
-        int r;
-
-        r = manager_watch_dirs(m);
-        if (r < 0)
-                return r;
-        r = manager_rescan(m);
-        if (r < 0)
-                return r;
+        rescan(m);
         /* Files from the checkpoint that are gone are dropped with the next write. */
         checkpoint_entries_free(m->restored, m->n_restored);
         m->restored = NULL;

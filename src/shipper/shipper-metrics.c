@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
-#include <sys/stat.h>
 
 #include "macro.h"
-#include "shipper-manager.h"
+#include "shipper-metrics.h"
 #include "strbuf.h"
 
 static int counter(StrBuf *s, const char *name, const char *help, uint64_t v) {
@@ -17,26 +16,16 @@ static int gauge(StrBuf *s, const char *name, const char *help, uint64_t v) {
                 s, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
 
-int shipper_metrics_render(Manager *m, char **ret, size_t *ret_size) {
-        StrBuf s = STRBUF_INIT(1024 * 1024);
-        const ShipperStats *st = &m->stats;
-        uint64_t lag = 0, paused = 0, queued = 0;
+int shipper_metrics_render(
+        StrBuf *out, const ShipperStats *st, const TransformStats *ts, const ShipperGauges *g) {
         int r = 0;
-
-        for (ShipperFile *f = m->files; f; f = f->next) {
-                struct stat sb;
-                if (fstat(f->fd, &sb) == 0 && (uint64_t) sb.st_size > f->committed)
-                        lag += (uint64_t) sb.st_size - f->committed;
-                paused += f->paused;
-                queued += f->queue_len;
-        }
 
 #define C(n, h, v)                                                                                          \
         if (r >= 0)                                                                                         \
-        r = counter(&s, "shipper_" n, h, v)
+        r = counter(out, "shipper_" n, h, v)
 #define G(n, h, v)                                                                                          \
         if (r >= 0)                                                                                         \
-        r = gauge(&s, "shipper_" n, h, v)
+        r = gauge(out, "shipper_" n, h, v)
         C("lines_read_total", "Physical lines read from log files.", st->lines_read);
         C("bytes_read_total", "Bytes read from log files.", st->bytes_read);
         C("rows_sent_total", "Rows ClickHouse acknowledged.", st->rows_sent);
@@ -52,8 +41,8 @@ int shipper_metrics_render(Manager *m, char **ret, size_t *ret_size) {
         C("lines_empty_total", "Messages without text (skipped).", st->lines_empty);
         C("rows_non_json_total",
           "Rows whose message was not a JSON object (shipped as Body).",
-          m->tstats.non_json);
-        C("fields_dropped_total", "JSON members beyond the per-line limit.", m->tstats.dropped_fields);
+          ts->non_json);
+        C("fields_dropped_total", "JSON members beyond the per-line limit.", ts->dropped_fields);
         C("lines_cri_total", "Lines in CRI format.", st->format_lines[LOG_FORMAT_CRI]);
         C("lines_docker_total", "Lines in docker json-file format.", st->format_lines[LOG_FORMAT_DOCKER]);
         C("lines_raw_total", "Lines in neither container format.", st->format_lines[LOG_FORMAT_RAW]);
@@ -63,21 +52,14 @@ int shipper_metrics_render(Manager *m, char **ret, size_t *ret_size) {
         C("read_pauses_total",
           "Times reading paused because ClickHouse had not acknowledged enough.",
           st->read_pauses);
-        G("files_tracked", "Files being read.", m->n_files);
-        G("files_paused", "Files whose reading is paused by back-pressure.", paused);
-        G("batches_queued", "Sealed batches not yet acknowledged.", queued);
-        G("requests_in_flight", "INSERT requests in flight.", m->inflight);
-        G("buffered_bytes", "Bytes of rows held in memory.", m->buffered_bytes);
-        G("lag_bytes", "Bytes in tracked files not yet acknowledged by ClickHouse.", lag);
-        G("clickhouse_up", "1 if the last INSERT reached ClickHouse.", m->clickhouse_up);
+        G("files_tracked", "Files being read.", g->files_tracked);
+        G("files_paused", "Files whose reading is paused by back-pressure.", g->files_paused);
+        G("batches_queued", "Sealed batches not yet acknowledged.", g->batches_queued);
+        G("requests_in_flight", "INSERT requests in flight.", g->requests_in_flight);
+        G("buffered_bytes", "Bytes of rows held in memory.", g->buffered_bytes);
+        G("lag_bytes", "Bytes in tracked files not yet acknowledged by ClickHouse.", g->lag_bytes);
+        G("clickhouse_up", "1 if the last INSERT reached ClickHouse.", g->clickhouse_up);
 #undef C
 #undef G
-        if (r >= 0)
-                r = sampler_metrics_render(m->sampler, &s);
-        if (r < 0) {
-                strbuf_done(&s);
-                return r;
-        }
-        *ret = strbuf_steal(&s, ret_size);
-        return 0;
+        return r;
 }

@@ -8,6 +8,7 @@
 #include "curl-glue.h"
 #include "duration.h"
 #include "macro.h"
+#include "shipper-body.h"
 #include "shipper-native.h"
 #include "shipper-transform.h"
 #include "util.h"
@@ -91,12 +92,14 @@ static char *query(const char *sql) {
         return o.body;
 }
 
-static void insert(const char *table, const char *format, Compression comp, const Buf *body) {
+static void insert_body(
+        const char *table, const char *format, Compression comp, bool precompressed, const Buf *body) {
         Outcome o = {};
         ClickHouseInsert ins = {
                 .table = table,
                 .format = format,
                 .compression = comp,
+                .precompressed = precompressed,
                 .compression_level = 3,
                 .data = body->data,
                 .size = body->len,
@@ -105,6 +108,10 @@ static void insert(const char *table, const char *format, Compression comp, cons
         wait_for(&o);
         cr_assert_eq(o.result, CLICKHOUSE_OK, "INSERT %s FORMAT %s: %s", table, format, o.error);
         free(o.body);
+}
+
+static void insert(const char *table, const char *format, Compression comp, const Buf *body) {
+        insert_body(table, format, comp, false, body);
 }
 
 /* The project's otel_logs DDL (the variant for every version), as a table of another name. */
@@ -317,8 +324,103 @@ static void expect(const char *sql, const char *want) {
         free(got);
 }
 
+/* The same messages through two BodyWriters (JSONEachRow and Native, compressed as they come, in blocks of
+ * block_bytes), as the shipper builds its batches. */
+static void build_streamed(Compression comp, size_t block_bytes, Buf *json, Buf *native) {
+        TransformOptions opts = {};
+        TransformStats st = {};
+        TransformResource res;
+        NativeResource nres;
+        Buf prefix = {.max = 64 * 1024};
+        LogRow *row = malloc(sizeof(LogRow));
+        BodyWriter wj, wn;
+
+        cr_assert_not_null(row);
+        cr_assert_eq(transform_resource_init(FILE_PATH, NULL, &res), 0);
+        cr_assert_eq(native_resource_init(&res, &nres), 0);
+        cr_assert_eq(transform_resource_prefix(FILE_PATH, NULL, &prefix), 0);
+        cr_assert_eq(
+                body_writer_init(
+                        &wj, INSERT_FORMAT_JSON_EACH_ROW, comp, 3, false, block_bytes, 64 << 20, BIG),
+                0);
+        cr_assert_eq(
+                body_writer_init(&wn, INSERT_FORMAT_NATIVE, comp, 3, false, block_bytes, 64 << 20, BIG), 0);
+        /* Twice: the second body reuses the writers' buffers and compressors. */
+        for (int round = 0; round < 2; round++) {
+                cr_assert_eq(body_writer_begin(&wj), 0);
+                cr_assert_eq(body_writer_begin(&wn), 0);
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        char *big = cases[i].text ? NULL : big_text(i);
+                        const char *text = big ?: cases[i].text;
+                        LogMessage m = {
+                                .text = text,
+                                .len = cases[i].len ?: strlen(text),
+                                .time_ns = cases[i].time_ns,
+                                .stream = cases[i].stream,
+                                .truncated = cases[i].truncated,
+                        };
+                        transform_parse(&m, NOW_NS, row, &st);
+                        cr_assert_eq(body_writer_add(&wj, &opts, prefix.data, prefix.len, &nres, row), 0);
+                        cr_assert_eq(body_writer_add(&wn, &opts, prefix.data, prefix.len, &nres, row), 0);
+                        free(big);
+                }
+                cr_assert_eq(wn.n_rows, ELEMENTSOF(cases));
+                cr_assert_gt(body_writer_raw_bytes(&wj), body_writer_raw_bytes(&wn));
+                cr_assert_eq(body_writer_finish(&wj), 0);
+                cr_assert_eq(body_writer_finish(&wn), 0);
+                if (comp != COMPRESSION_NONE)
+                        cr_assert_lt(
+                                wn.body.len,
+                                wn.raw_bytes / 4,
+                                "compressed: %zu of %llu",
+                                wn.body.len,
+                                (unsigned long long) wn.raw_bytes);
+        }
+        *json = body_writer_take(&wj);
+        *native = body_writer_take(&wn);
+        cr_assert_eq(wn.body.len, 0);
+        body_writer_done(&wj);
+        body_writer_done(&wn);
+        native_resource_done(&nres);
+        transform_resource_done(&res);
+        buf_done(&prefix);
+        free(row);
+}
+
+static void check_values(const char *tn);
+
+static void same_rows_streamed(Compression comp, size_t block_bytes, const char *suffix) {
+        char tj[64], tn[64];
+        Buf json, native;
+
+        snprintf(tj, sizeof(tj), "json_%s", suffix);
+        snprintf(tn, sizeof(tn), "native_%s", suffix);
+        create_otel_logs(tj);
+        create_otel_logs(tn);
+        build_streamed(comp, block_bytes, &json, &native);
+        insert_body(tj, "JSONEachRow", comp, true, &json);
+        insert_body(tn, "Native", comp, true, &native);
+        assert_same_rows(
+                tj, tn, "*, `__hdx_materialized_k8s.pod.name`, `__hdx_materialized_k8s.container.name`");
+        check_values(tn);
+        buf_done(&json);
+        buf_done(&native);
+}
+
+Test(native, streamed_zstd_small_blocks, .init = setup, .fini = teardown) {
+        same_rows_streamed(COMPRESSION_ZSTD, 4096, "stream_zstd");
+}
+
+Test(native, streamed_gzip, .init = setup, .fini = teardown) {
+        same_rows_streamed(COMPRESSION_GZIP, 256 * 1024, "stream_gzip");
+}
+
+Test(native, streamed_none, .init = setup, .fini = teardown) {
+        same_rows_streamed(COMPRESSION_NONE, 1024, "stream_none");
+}
+
 static void same_rows(Compression comp, size_t block_rows, const char *suffix) {
-        char tj[64], tn[64], sql[512];
+        char tj[64], tn[64];
         Buf json, native;
 
         snprintf(tj, sizeof(tj), "json_%s", suffix);
@@ -331,8 +433,15 @@ static void same_rows(Compression comp, size_t block_rows, const char *suffix) {
         /* Every column, the DEFAULT ones (from LogAttributes) and the MATERIALIZED ones included. */
         assert_same_rows(
                 tj, tn, "*, `__hdx_materialized_k8s.pod.name`, `__hdx_materialized_k8s.container.name`");
+        check_values(tn);
+        buf_done(&json);
+        buf_done(&native);
+}
 
-        /* And the values are the ones meant, not merely equal. */
+/* The values are the ones meant, not merely equal. */
+static void check_values(const char *tn) {
+        char sql[512];
+
         snprintf(sql, sizeof(sql), "SELECT count(), countIf(empty(LogAttributes)) FROM %s FORMAT TSV", tn);
         expect(sql, "18\t5\n");
         snprintf(
@@ -375,8 +484,6 @@ static void same_rows(Compression comp, size_t block_rows, const char *suffix) {
                 "SELECT toUnixTimestamp64Nano(Timestamp) FROM %s WHERE Body IN ('runtime time', 'no time') ORDER BY Timestamp FORMAT TSV",
                 tn);
         expect(sql, "1765000014999999999\n1765000099000000000\n");
-        buf_done(&json);
-        buf_done(&native);
 }
 
 Test(native, same_rows_as_json_uncompressed, .init = setup, .fini = teardown) {

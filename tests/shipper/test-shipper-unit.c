@@ -4,15 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "cleanup.h"
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 #include "shipper-json.h"
-#include "shipper-manager.h"
+#include "shipper-batch.h"
+#include "shipper-file.h"
 #include "shipper-parse.h"
 #include "shipper-transform.h"
 
@@ -308,112 +309,171 @@ Test(checkpoint, malformed) {
         }
 }
 
-/* --- ClickHouse responses and retries --- */
+/* --- batches --- */
 
-Test(clickhouse, classify) {
-        cr_assert_eq(ch_classify(7 /* CURLE_COULDNT_CONNECT */, 0, 0), CH_RESULT_RETRY);
-        cr_assert_eq(ch_classify(0, 200, 0), CH_RESULT_OK);
-        cr_assert_eq(ch_classify(0, 400, 25), CH_RESULT_MALFORMED);
-        cr_assert_eq(ch_classify(0, 500, 27), CH_RESULT_MALFORMED);
-        cr_assert_eq(ch_classify(0, 500, 469), CH_RESULT_MALFORMED);
-        cr_assert_eq(ch_classify(0, 404, 60), CH_RESULT_RETRY, "a missing table may be created later");
-        cr_assert_eq(ch_classify(0, 403, 516), CH_RESULT_RETRY, "wrong password: keep the data, retry");
-        cr_assert_eq(ch_classify(0, 503, 0), CH_RESULT_RETRY);
-        cr_assert_eq(ch_classify(0, 429, 0), CH_RESULT_RETRY);
-}
+static Batch *batch_with_rows(BatchPool *pool, unsigned n) {
+        Batch *b = batch_new(pool, 1 << 20, "fd01-5-00000000000000aa", 0, 10);
+        char row[32];
 
-Test(clickhouse, retry_after) {
-        cr_assert_eq(ch_parse_retry_after(" 5", 0), 5000000);
-        cr_assert_eq(ch_parse_retry_after("x", 0), 0);
-        cr_assert_eq(ch_parse_retry_after("99999", 0), UINT64_C(3600000000), "capped at an hour");
-        /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
-        cr_assert_eq(
-                ch_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", UINT64_C(784111770000000)), 7000000);
-}
-
-Test(clickhouse, backoff) {
-        for (unsigned a = 0; a < 20; a++)
-                for (uint64_t rnd = 0; rnd < 1000; rnd += 97) {
-                        uint64_t d = retry_delay_usec(250000, 30000000, a, rnd * 7919);
-                        uint64_t full = 250000;
-                        for (unsigned i = 0; i < a && full < 30000000; i++)
-                                full *= 2;
-                        if (full > 30000000)
-                                full = 30000000;
-                        cr_assert(
-                                d >= full / 2 && d < full,
-                                "attempt %u: %llu not in [%llu, %llu)",
-                                a,
-                                (unsigned long long) d,
-                                (unsigned long long) full / 2,
-                                (unsigned long long) full);
-                }
-}
-
-/* --- batch bodies --- */
-
-static void encode_roundtrip(Compression c) {
-        ShipperConfig cfg = {.compression = c, .compression_level = 1};
-        Manager m = {.config = &cfg};
-        ShipperFile f = {.manager = &m};
-        Batch b = {.file = &f, .rows.max = 1 << 20, .n_rows = 3};
-        const char *rows = "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
-        Buf out = {.max = 1 << 20};
-        char dec[256];
-        size_t n = 0;
-        bool borrowed;
-
-        buf_reserve(&b.rows, strlen(rows));
-        buf_put(&b.rows, rows, strlen(rows));
-        cr_assert_eq(batch_build_row_offsets(&b), 0);
-        cr_assert_eq(batch_encode(&m, &b, (RowRange){1, 3}, &out, &borrowed), 0);
-        cr_assert_eq(borrowed, c == COMPRESSION_NONE);
-        if (c == COMPRESSION_ZSTD) {
-                n = ZSTD_decompress(dec, sizeof(dec), out.data, out.len);
-                cr_assert(!ZSTD_isError(n));
-        } else if (c == COMPRESSION_GZIP) {
-                z_stream z = {0};
-                inflateInit2(&z, 15 + 16);
-                z.next_in = (Bytef *) out.data;
-                z.avail_in = (uInt) out.len;
-                z.next_out = (Bytef *) dec;
-                z.avail_out = sizeof(dec);
-                cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
-                n = sizeof(dec) - z.avail_out;
-                inflateEnd(&z);
-        } else {
-                memcpy(dec, out.data, out.len);
-                n = out.len;
+        cr_assert_not_null(b);
+        for (unsigned i = 0; i < n; i++) {
+                int l = snprintf(row, sizeof(row), "{\"i\":%u}\n", i);
+                cr_assert_eq(buf_reserve(batch_rows(b), (size_t) l), 0);
+                buf_put(batch_rows(b), row, (size_t) l);
+                batch_row_added(b, 1000 + i);
         }
-        cr_assert_eq(n, 16);
-        cr_assert_eq(memcmp(dec, "{\"a\":2}\n{\"a\":3}\n", 16), 0);
-        if (!borrowed)
-                buf_done(&out);
-        buf_done(&b.rows);
-        free(b.row_off);
-        ZSTD_freeCCtx(m.zstd_cctx);
-}
-
-Test(batch, encode_none) {
-        encode_roundtrip(COMPRESSION_NONE);
-}
-Test(batch, encode_gzip) {
-        encode_roundtrip(COMPRESSION_GZIP);
-}
-Test(batch, encode_zstd) {
-        encode_roundtrip(COMPRESSION_ZSTD);
+        batch_set_end(b, 20);
+        return b;
 }
 
 Test(batch, token) {
-        Batch b = {.start = 10, .end = 20};
-        char t[256];
-        snprintf(b.token_id, sizeof(b.token_id), "fd01-5-00000000000000aa");
-        batch_token(&b, t, sizeof(t));
+        Batch *b = batch_with_rows(NULL, 8);
+        char t[BATCH_TOKEN_MAX];
+
+        batch_token(b, t, sizeof(t));
         cr_assert_str_eq(t, "fd01-5-00000000000000aa-10-20");
-        b.bisecting = true;
-        b.cur = (RowRange){4, 8};
-        batch_token(&b, t, sizeof(t));
-        cr_assert_str_eq(t, "fd01-5-00000000000000aa-10-20-r4-8");
+        cr_assert_eq(batch_first_row_usec(b), 1000, "the time of the first row");
+        cr_assert_eq(batch_bisect_start(b), 0);
+        cr_assert_eq(batch_part_split(b), 0);
+        cr_assert_eq(batch_part_split(b), 0);
+        batch_token(b, t, sizeof(t));
+        cr_assert_str_eq(t, "fd01-5-00000000000000aa-10-20-r0-2");
+        batch_free(b);
+}
+
+/* A refused batch is sent in halves until the bad row is alone; every row is covered exactly once. */
+Test(batch, bisection_covers_every_row_once) {
+        BatchPool *pool;
+        Batch *b;
+        const char *p;
+        size_t len;
+        unsigned seen[7] = {0};
+        RowRange r;
+
+        cr_assert_eq(batch_pool_new(&pool), 0);
+        b = batch_with_rows(pool, 7);
+        batch_part_bytes(b, &p, &len);
+        cr_assert_eq(len, batch_size(b), "the whole batch before bisecting");
+        cr_assert_eq(batch_bisect_start(b), 0);
+        r = batch_part(b);
+        cr_assert(r.lo == 0 && r.hi == 7);
+        /* Refuse every part holding row 4, accept the others. */
+        for (;;) {
+                r = batch_part(b);
+                batch_part_bytes(b, &p, &len);
+                cr_assert_eq(memcmp(p, "{\"i\":", 5), 0);
+                cr_assert_eq(p[len - 1], '\n');
+                if (r.lo <= 4 && 4 < r.hi && r.hi - r.lo > 1) {
+                        cr_assert_eq(batch_part_split(b), 0);
+                        continue;
+                }
+                for (uint32_t i = r.lo; i < r.hi; i++)
+                        seen[i]++;
+                if (r.hi - r.lo == 1 && r.lo == 4) {
+                        batch_row_bytes(b, 4, &p, &len);
+                        cr_assert_eq(len, 7);
+                        cr_assert_eq(memcmp(p, "{\"i\":4}", 7), 0, "the row without its newline");
+                        cr_assert_eq(batch_part_split(b), -EINVAL, "a single row cannot be split");
+                }
+                if (!batch_part_next(b))
+                        break;
+        }
+        for (unsigned i = 0; i < 7; i++)
+                cr_assert_eq(seen[i], 1, "row %u sent %u times", i, seen[i]);
+        batch_free(b);
+        /* The pool keeps the row buffer for the next batch. */
+        b = batch_new(pool, 1 << 20, "x", 0, 0);
+        cr_assert_geq(batch_rows(b)->cap, 7 * 8);
+        cr_assert_eq(batch_size(b), 0);
+        batch_free(b);
+        batch_pool_free(pool);
+}
+
+/* --- files --- */
+
+static unsigned notified_commits;
+
+static void count_notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata) {
+        notified_commits += event == SHIPPER_FILE_COMMIT;
+}
+
+static ShipperFile *open_file(
+        ShipperFileContext *ctx, const char *path, CheckpointEntry *restored, size_t n) {
+        ShipperFile *f;
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(fstat(fd, &st), 0);
+        cr_assert_eq(shipper_file_open(ctx, path, fd, &st, restored, n, NULL, &f), 0);
+        return f;
+}
+
+/* After a restart, the batches recorded before it are rebuilt with the same boundaries. Until they are, the
+ * checkpoint keeps their ranges: a second restart must rebuild them the same way (same tokens), or rows
+ * ClickHouse stored without an acknowledgement reaching us would be stored twice. */
+Test(file, restored_ranges_stay_recorded_until_rebuilt) {
+        char path[] = "/tmp/shipper-file-XXXXXX";
+        ShipperConfig config;
+        ShipperStats stats = {};
+        ShipperFileContext ctx = {.config = &config, .stats = &stats, .notify = count_notify};
+        CheckpointEntry first, restored, e;
+        ShipperFile *f;
+        char line[16];
+        int fd;
+
+        shipper_config_init(&config);
+        cr_assert_eq(batch_pool_new(&ctx.pool), 0);
+        fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        for (int i = 0; i < 30; i++) {
+                snprintf(line, sizeof(line), "line-%03d\n", i);
+                cr_assert_eq(write(fd, line, 9), 9);
+        }
+        close(fd);
+
+        /* The identity as a first run recorded it. */
+        f = open_file(&ctx, path, NULL, 0);
+        cr_assert(shipper_file_checkpoint_entry(f, 1, &first));
+        restored = first;
+        restored.path = NULL;
+        restored.committed = 0;
+        restored.pending[0] = 90;
+        restored.pending[1] = 180;
+        restored.n_pending = 2;
+        shipper_file_free(f);
+
+        f = open_file(&ctx, path, &restored, 1);
+        cr_assert(restored.used);
+        cr_assert(shipper_file_checkpoint_entry(f, 2, &e));
+        cr_assert_eq(e.committed, 0);
+        cr_assert_eq(e.n_pending, 2, "ranges not rebuilt yet are kept");
+        cr_assert_eq(e.pending[0], 90);
+        cr_assert_eq(e.pending[1], 180);
+        cr_assert_str_eq(e.token_id, first.token_id);
+
+        /* Reading rebuilds both (sealed at exactly 90 and 180), then the rest as a batch of its own. */
+        cr_assert_eq(shipper_file_read(f, SIZE_MAX), 1);
+        cr_assert_eq(shipper_file_queue_length(f), 2);
+        cr_assert(shipper_file_checkpoint_entry(f, 3, &e));
+        cr_assert_eq(e.n_pending, 2);
+        cr_assert_eq(e.pending[0], 90);
+        cr_assert_eq(e.pending[1], 180);
+        cr_assert_null(shipper_file_next_to_send(f), "nothing is sent before its range is on disk");
+        shipper_file_checkpoint_written(f, 3, 0);
+        Batch *b = shipper_file_next_to_send(f);
+        cr_assert_not_null(b);
+        cr_assert_eq(batch_start(b), 0);
+        cr_assert_eq(batch_end(b), 90);
+        cr_assert_eq(batch_n_rows(b), 10);
+        shipper_file_batch_done(f, b);
+        cr_assert_eq(shipper_file_committed(f), 90);
+        cr_assert_gt(notified_commits, 0);
+
+        shipper_file_free(f);
+        unlink(path);
+        batch_pool_free(ctx.pool);
+        shipper_config_done(&config);
 }
 
 /* --- configuration --- */

@@ -49,11 +49,41 @@ Test(util, atomic_write_replaces_and_leaves_no_temp) {
         cr_assert_eq(entries, 1, "temporary files must not be left behind");
 }
 
+static int count_entries(const char *d_path) {
+        DIR *d = opendir(d_path);
+        struct dirent *de;
+        int entries = 0;
+
+        cr_assert_not_null(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        entries++;
+        closedir(d);
+        return entries;
+}
+
 Test(util, atomic_write_fails_cleanly) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *target = NULL, *data = NULL;
+        size_t n;
 
         cr_assert(asprintf(&path, "%s/missing-dir/state", dir) > 0);
         cr_assert_eq(write_file_atomic(path, "x", 1, 0600), -ENOENT);
+
+        /* The rename fails (a directory is in the way): nothing is left behind, with or without sync. */
+        cr_assert(asprintf(&target, "%s/busy", dir) > 0);
+        cr_assert_eq(mkdir(target, 0700), 0);
+        cr_assert_lt(write_file_atomic(target, "x", 1, 0600), 0);
+        cr_assert_lt(write_file_atomic_full(target, "x", 1, 0600, 0), 0);
+        cr_assert_eq(count_entries(dir), 1, "only the directory, no temporary file");
+
+        /* Unsynced writes replace atomically too (checkpoints with checkpoint-sync off). */
+        free(path);
+        cr_assert(asprintf(&path, "%s/unsynced", dir) > 0);
+        cr_assert_eq(write_file_atomic_full(path, "one", 3, 0644, 0), 0);
+        cr_assert_eq(write_file_atomic_full(path, "two!", 4, 0644, 0), 0);
+        cr_assert_eq(read_full_file(path, 1024, &data, &n), 0);
+        cr_assert_str_eq(data, "two!");
+        cr_assert_eq(count_entries(dir), 2);
 }
 
 Test(util, read_full_file_limit) {

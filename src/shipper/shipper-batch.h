@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A batch: the otel_logs rows (JSONEachRow lines) of one contiguous byte range [start, end) of one file
+ * generation. It is sent as one INSERT whose deduplication token names that range, so a retry (or a resend
+ * after a restart) is stored once. When ClickHouse refuses it as malformed, the batch is bisected: its rows
+ * are sent in parts, halved until single rows, each part with a token of its own; a single refused row is
+ * dead-lettered by the sender. Where a batch waits (a file's queue, the sender's queue) is its owners'
+ * business: the batch only holds rows, range and token. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shipper-buf.h"
+
+typedef struct Batch Batch;
+
+/* Row buffers of freed batches, handed to new ones: no page faults and zeroing of fresh megabytes for
+ * every batch. */
+typedef struct BatchPool BatchPool;
+
+typedef struct RowRange {
+        uint32_t lo, hi; /* rows [lo, hi) of a batch */
+} RowRange;
+
+#define BATCH_TOKEN_ID_MAX 80
+#define BATCH_TOKEN_MAX 256
+
+int batch_pool_new(BatchPool **ret);
+BatchPool *batch_pool_free(BatchPool *p);
+
+/* A batch starting at offset start of generation `generation` of the file identified by token_id, whose
+ * rows may take up to max_bytes. */
+Batch *batch_new(
+        BatchPool *pool, size_t max_bytes, const char *token_id, uint64_t generation, uint64_t start);
+/* Gives the row buffer back to the pool it came from. */
+Batch *batch_free(Batch *b);
+
+/* The rows: the transform appends to this buffer, then batch_row_added() counts the row. */
+Buf *batch_rows(Batch *b);
+void batch_row_added(Batch *b, uint64_t now_usec);
+uint32_t batch_n_rows(const Batch *b);
+size_t batch_size(const Batch *b);
+uint64_t batch_first_row_usec(const Batch *b);
+
+uint64_t batch_start(const Batch *b);
+uint64_t batch_end(const Batch *b);
+void batch_set_end(Batch *b, uint64_t end);
+uint64_t batch_generation(const Batch *b);
+/* The file's identity may only be known after the batch began (an empty file grows). */
+void batch_set_token_id(Batch *b, const char *token_id);
+
+/* The deduplication token of the part being sent: "<token_id>-<start>-<end>", plus "-r<lo>-<hi>" while
+ * bisecting. */
+void batch_token(const Batch *b, char *buf, size_t size);
+
+/* The part to send: all rows, or the current part while bisecting, and its bytes. */
+RowRange batch_part(const Batch *b);
+void batch_part_bytes(const Batch *b, const char **ret, size_t *ret_len);
+bool batch_bisecting(const Batch *b);
+/* Starts bisecting (finds where each row starts); the current part stays all rows. */
+int batch_bisect_start(Batch *b);
+/* Replaces the current part (of two rows or more) by its halves; the first half becomes current. */
+int batch_part_split(Batch *b);
+/* The current part is done: the next one becomes current. False when none is left. */
+bool batch_part_next(Batch *b);
+/* Row n (while bisecting), without its newline. */
+void batch_row_bytes(const Batch *b, uint32_t row, const char **ret, size_t *ret_len);
