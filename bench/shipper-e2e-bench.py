@@ -38,9 +38,10 @@ TTL_DAYS = 3650
 DEFAULT_VARIANTS = [
     # The shipper before the Native format: JSONEachRow, batches closed at 10 000 rows or 4 MiB (~7 900 rows).
     "json-10k=--insert-format JSONEachRow --batch-rows 10000 --batch-bytes 4M",
-    "native-10k=--insert-format Native --batch-rows 10000",
-    "native-100k=--insert-format Native --batch-rows 100000",
-    "json-100k=--insert-format JSONEachRow --batch-rows 100000 --batch-bytes 256M",
+    "native-10k=--batch-rows 10000",
+    # Today's defaults: Native, 100 000 rows (or 64 MiB of rows), bodies compressed as the rows come.
+    "native-100k=",
+    "native-300k=--batch-rows 300000 --batch-bytes 256M",
 ]
 
 

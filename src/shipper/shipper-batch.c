@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "macro.h"
 #include "shipper-batch.h"
 
@@ -13,7 +15,12 @@ struct Batch {
         uint64_t start, end;
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
-        Buf rows;
+        BodyWriter *writer; /* while rows are added */
+        Buf body;           /* the finished body */
+        InsertFormat format;
+        Compression compression;
+        size_t raw_bytes;
+        Buf rows; /* JSONEachRow lines rebuilt for bisecting */
         uint32_t n_rows;
         uint64_t first_row_usec;
         /* While bisecting: the part being sent, the parts still to send (a stack), and where each row
@@ -25,28 +32,75 @@ struct Batch {
         uint32_t *row_off;
 };
 
-#define POOL_SIZE 1
+#define POOL_SIZE 2
+/* Rows held uncompressed before they go into the body: big enough for the compressor to see much at once
+ * and for Native blocks to be worth their header, small against the memory a batch may take. */
+#define BLOCK_BYTES (1024 * 1024)
 
 struct BatchPool {
-        Buf spare[POOL_SIZE];
-        unsigned n_spare;
+        BatchBodyConfig config;
+        BodyWriter *writers[POOL_SIZE]; /* their buffers and compressor contexts */
+        unsigned n_writers;
 };
 
-int batch_pool_new(BatchPool **ret) {
+int batch_pool_new(const BatchBodyConfig *config, BatchPool **ret) {
         BatchPool *p = calloc(1, sizeof(BatchPool));
         if (!p)
                 return -ENOMEM;
+        p->config = *config;
         *ret = p;
         return 0;
+}
+
+static BodyWriter *writer_free(BodyWriter *w) {
+        if (w) {
+                body_writer_done(w);
+                free(w);
+        }
+        return NULL;
 }
 
 BatchPool *batch_pool_free(BatchPool *p) {
         if (!p)
                 return NULL;
-        for (unsigned i = 0; i < p->n_spare; i++)
-                buf_done(&p->spare[i]);
+        for (unsigned i = 0; i < p->n_writers; i++)
+                writer_free(p->writers[i]);
         free(p);
         return NULL;
+}
+
+static BodyWriter *writer_get(BatchPool *p, size_t max_bytes) {
+        BodyWriter *w;
+
+        if (p->n_writers > 0) {
+                w = p->writers[--p->n_writers];
+                w->body.max = max_bytes;
+        } else {
+                w = calloc(1, sizeof(BodyWriter));
+                if (!w)
+                        return NULL;
+                body_writer_init(
+                        w,
+                        p->config.format,
+                        p->config.compression,
+                        p->config.compression_level,
+                        p->config.seed_columns,
+                        BLOCK_BYTES,
+                        max_bytes,
+                        p->config.max_line);
+        }
+        if (body_writer_begin(w) < 0)
+                return writer_free(w);
+        return w;
+}
+
+static void writer_put(BatchPool *p, BodyWriter *w) {
+        if (!w)
+                return;
+        if (p && p->n_writers < POOL_SIZE)
+                p->writers[p->n_writers++] = w;
+        else
+                writer_free(w);
 }
 
 Batch *batch_new(
@@ -54,14 +108,19 @@ Batch *batch_new(
         Batch *b = calloc(1, sizeof(Batch));
         if (!b)
                 return NULL;
+        assert(pool);
         b->pool = pool;
         b->generation = generation;
         b->start = b->end = start;
-        if (pool && pool->n_spare > 0) {
-                b->rows = pool->spare[--pool->n_spare];
-                b->rows.len = 0;
+        b->format = pool->config.format;
+        b->compression = pool->config.compression;
+        b->writer = writer_get(pool, max_bytes);
+        if (!b->writer) {
+                free(b);
+                return NULL;
         }
-        b->rows.max = max_bytes;
+        /* Rebuilt JSONEachRow lines are longer than Native columns: room for what batch-bytes allows. */
+        b->rows.max = max_bytes * 3;
         batch_set_token_id(b, token_id);
         return b;
 }
@@ -69,10 +128,9 @@ Batch *batch_new(
 Batch *batch_free(Batch *b) {
         if (!b)
                 return NULL;
-        if (b->pool && b->pool->n_spare < POOL_SIZE && b->rows.data)
-                b->pool->spare[b->pool->n_spare++] = b->rows;
-        else
-                buf_done(&b->rows);
+        writer_put(b->pool, b->writer);
+        buf_done(&b->body);
+        buf_done(&b->rows);
         free(b->ranges);
         free(b->row_off);
         free(b);
@@ -83,9 +141,51 @@ Buf *batch_rows(Batch *b) {
         return &b->rows;
 }
 
-void batch_row_added(Batch *b, uint64_t now_usec) {
+int batch_add_row(
+        Batch *b,
+        const TransformOptions *opts,
+        const char *prefix,
+        size_t prefix_len,
+        const NativeResource *res,
+        const LogRow *row,
+        uint64_t now_usec) {
+        int r;
+
+        assert(b->writer);
+        r = body_writer_add(b->writer, opts, prefix, prefix_len, res, row);
+        if (r < 0)
+                return r;
         if (b->n_rows++ == 0)
                 b->first_row_usec = now_usec;
+        return 0;
+}
+
+int batch_finish(Batch *b) {
+        int r;
+
+        if (!b->writer)
+                return 0;
+        r = body_writer_finish(b->writer);
+        if (r < 0)
+                return r;
+        b->raw_bytes = (size_t) b->writer->raw_bytes;
+        b->body = body_writer_take(b->writer);
+        writer_put(b->pool, TAKE_PTR(b->writer));
+        return 0;
+}
+
+void batch_body(const Batch *b, const void **ret, size_t *ret_size) {
+        assert(!b->writer);
+        *ret = b->body.data;
+        *ret_size = b->body.len;
+}
+
+InsertFormat batch_format(const Batch *b) {
+        return b->format;
+}
+
+Compression batch_compression(const Batch *b) {
+        return b->compression;
 }
 
 uint32_t batch_n_rows(const Batch *b) {
@@ -93,7 +193,15 @@ uint32_t batch_n_rows(const Batch *b) {
 }
 
 size_t batch_size(const Batch *b) {
-        return b->rows.len;
+        return b->writer ? (size_t) body_writer_raw_bytes(b->writer) : b->raw_bytes;
+}
+
+size_t batch_memory(const Batch *b) {
+        size_t n = b->body.len + b->rows.len;
+        if (b->writer)
+                n += b->writer->body.len + (size_t) body_writer_raw_bytes(b->writer) -
+                     (size_t) b->writer->raw_bytes;
+        return n;
 }
 
 uint64_t batch_first_row_usec(const Batch *b) {

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A batch: the otel_logs rows (JSONEachRow lines) of one contiguous byte range [start, end) of one file
- * generation. It is sent as one INSERT whose deduplication token names that range, so a retry (or a resend
- * after a restart) is stored once. When ClickHouse refuses it as malformed, the batch is bisected: its rows
- * are sent in parts, halved until single rows, each part with a token of its own; a single refused row is
+/* A batch: the otel_logs rows of one contiguous byte range [start, end) of one file generation, held as
+ * the INSERT body they make (Native or JSONEachRow, compressed as they come: shipper-body.h), not as rows.
+ * It is sent as one INSERT whose deduplication token names that range, so a retry (or a resend after a
+ * restart) is stored once. When ClickHouse refuses it as malformed, the batch is bisected: its rows are sent
+ * in parts, halved until single rows, each part with a token of its own; a single refused row is
  * dead-lettered by the sender. Where a batch waits (a file's queue, the sender's queue) is its owners'
  * business: the batch only holds rows, range and token. */
 
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shipper-body.h"
 #include "shipper-buf.h"
 
 typedef struct Batch Batch;
@@ -27,7 +29,16 @@ typedef struct RowRange {
 #define BATCH_TOKEN_ID_MAX 80
 #define BATCH_TOKEN_MAX 256
 
-int batch_pool_new(BatchPool **ret);
+/* How every batch of the pool builds its body. */
+typedef struct BatchBodyConfig {
+        InsertFormat format;
+        Compression compression;
+        int compression_level;
+        bool seed_columns;
+        size_t max_line; /* the longest message */
+} BatchBodyConfig;
+
+int batch_pool_new(const BatchBodyConfig *config, BatchPool **ret);
 BatchPool *batch_pool_free(BatchPool *p);
 
 /* A batch starting at offset start of generation `generation` of the file identified by token_id, whose
@@ -37,11 +48,31 @@ Batch *batch_new(
 /* Gives the row buffer back to the pool it came from. */
 Batch *batch_free(Batch *b);
 
-/* The rows: the transform appends to this buffer, then batch_row_added() counts the row. */
-Buf *batch_rows(Batch *b);
-void batch_row_added(Batch *b, uint64_t now_usec);
+/* Appends one row to the body (res for Native, prefix for JSONEachRow) and counts it. */
+int batch_add_row(
+        Batch *b,
+        const TransformOptions *opts,
+        const char *prefix,
+        size_t prefix_len,
+        const NativeResource *res,
+        const LogRow *row,
+        uint64_t now_usec);
+/* Ends the body (the batch is sealed: no more rows). */
+int batch_finish(Batch *b);
+/* The finished body, its FORMAT and Content-Encoding. */
+void batch_body(const Batch *b, const void **ret, size_t *ret_size);
+InsertFormat batch_format(const Batch *b);
+Compression batch_compression(const Batch *b);
 uint32_t batch_n_rows(const Batch *b);
+/* Uncompressed bytes of the rows (what batch-bytes counts). */
 size_t batch_size(const Batch *b);
+/* Bytes the batch holds in memory (compressed body, rows not yet compressed, rows rebuilt for bisecting). */
+size_t batch_memory(const Batch *b);
+
+/* A refused batch is bisected over its rows as JSONEachRow lines, which it does not hold: they are made
+ * again from the file (the byte range is the batch's) into this buffer, one row per line, before
+ * batch_bisect_start(). */
+Buf *batch_rows(Batch *b);
 uint64_t batch_first_row_usec(const Batch *b);
 
 uint64_t batch_start(const Batch *b);
@@ -59,7 +90,8 @@ void batch_token(const Batch *b, char *buf, size_t size);
 RowRange batch_part(const Batch *b);
 void batch_part_bytes(const Batch *b, const char **ret, size_t *ret_len);
 bool batch_bisecting(const Batch *b);
-/* Starts bisecting (finds where each row starts); the current part stays all rows. */
+/* Starts bisecting over the rows rebuilt into batch_rows() (finds where each row starts); the current part
+ * stays all rows. -EBADMSG when they are not batch_n_rows() rows. */
 int batch_bisect_start(Batch *b);
 /* Replaces the current part (of two rows or more) by its halves; the first half becomes current. */
 int batch_part_split(Batch *b);

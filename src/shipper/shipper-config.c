@@ -22,6 +22,14 @@ static int parse_compression(const ConfigOption *o, const char *value) {
         return 0;
 }
 
+static int parse_insert_format(const ConfigOption *o, const char *value) {
+        InsertFormat f = insert_format_from_string(value);
+        if (f < 0)
+                return -EINVAL;
+        *(InsertFormat *) o->data = f;
+        return 0;
+}
+
 /* Sizes: a plain number of bytes or one with a K/M/G suffix (binary). */
 static int parse_size(const ConfigOption *o, const char *value) {
         char digits[32];
@@ -77,8 +85,8 @@ void shipper_config_init(ShipperConfig *c) {
                 .service_name = strdup(""),
                 .listen_address = strdup("0.0.0.0"),
                 .listen_port = 2020,
-                .batch_rows = 10000,
-                .batch_bytes = 4 * 1024 * 1024,
+                .batch_rows = 100000,
+                .batch_bytes = 64 * 1024 * 1024,
                 .flush_interval_nsec = NSEC_PER_SEC,
                 .max_line_bytes = 256 * 1024,
                 .max_inflight = 4,
@@ -89,6 +97,7 @@ void shipper_config_init(ShipperConfig *c) {
                 .request_timeout_nsec = 30 * NSEC_PER_SEC,
                 .rescan_interval_nsec = 5 * NSEC_PER_SEC,
                 .rotate_wait_nsec = 5 * NSEC_PER_SEC,
+                .insert_format = INSERT_FORMAT_NATIVE,
                 .compression = COMPRESSION_ZSTD,
                 .compression_level = 1,
                 .checkpoint_sync = true,
@@ -202,7 +211,7 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                 OPT_INT("batch-rows",
                         "SHIPPER_BATCH_ROWS",
                         batch_rows,
-                        "10000",
+                        "100000",
                         1,
                         1000000,
                         "a batch is sent when it has this many rows"),
@@ -210,10 +219,10 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                         "batch-bytes",
                         "SHIPPER_BATCH_BYTES",
                         batch_bytes,
-                        "4M",
+                        "64M",
                         64 * 1024,
                         256 * 1024 * 1024,
-                        "... or this many bytes of rows"),
+                        "... or this many bytes of rows (uncompressed; batches are held compressed)"),
                 OPT_DURATION(
                         "flush-interval",
                         "SHIPPER_FLUSH_INTERVAL",
@@ -292,6 +301,14 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                         0,
                         NSEC_PER_HOUR,
                         "a rotated or deleted file is let go after this long without new data"),
+                {.name = "insert-format",
+                 .env = "SHIPPER_INSERT_FORMAT",
+                 .metavar = "Native|JSONEachRow",
+                 .defval = "Native",
+                 .help = "FORMAT of INSERT bodies (JSONEachRow: readable, costs ClickHouse about twice the CPU)",
+                 .parse = parse_insert_format,
+                 .data = &c->insert_format,
+                 .expect = "Native or JSONEachRow"},
                 {.name = "compression",
                  .env = "SHIPPER_COMPRESSION",
                  .metavar = "none|gzip|zstd",

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "compress.h"
+#include "shipper-body.h"
 #include "config.h"
 #include "sampler.h"
 
@@ -35,6 +36,7 @@ typedef struct ShipperConfig {
         int64_t request_timeout_nsec;
         int64_t rescan_interval_nsec;
         int64_t rotate_wait_nsec;
+        InsertFormat insert_format;
         Compression compression;
         int64_t compression_level;
         bool seed_columns;

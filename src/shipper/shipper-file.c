@@ -44,7 +44,9 @@ struct ShipperFile {
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
         Reader reader;
-        Buf prefix;
+        Buf prefix; /* JSONEachRow: the row's resource part */
+        TransformResource resource;
+        NativeResource native_resource;
         Batch *filling;
         Pending *queue_head, *queue_tail;
         unsigned queue_len;
@@ -181,6 +183,12 @@ int shipper_file_open(
         r = transform_resource_prefix(path, ctx->config->service_name, &f->prefix);
         if (r < 0)
                 goto fail;
+        r = transform_resource_init(path, ctx->config->service_name, &f->resource);
+        if (r < 0)
+                goto fail;
+        r = native_resource_init(&f->resource, &f->native_resource);
+        if (r < 0)
+                goto fail;
         set_identity(f);
         file_restore(f, restored, n_restored);
         f->next_start = f->committed;
@@ -205,6 +213,8 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         batch_free(f->filling);
         reader_done(&f->reader);
         buf_done(&f->prefix);
+        native_resource_done(&f->native_resource);
+        transform_resource_done(&f->resource);
         safe_close(f->fd);
         free(f->path);
         free(f);
@@ -219,6 +229,14 @@ static void seal(ShipperFile *f) {
 
         if (!b)
                 return;
+        size_t before = batch_memory(b);
+        int r = batch_finish(b);
+        if (r < 0) {
+                /* Keep it: the next seal tries again (the body is bounded, so this is memory). */
+                log_error_errno(r, "%s: cannot finish a batch's body: %m", f->path);
+                return;
+        }
+        f->ctx->buffered_bytes = f->ctx->buffered_bytes + batch_memory(b) - before;
         f->filling = NULL;
         f->next_start = batch_end(b);
         if (batch_n_rows(b) == 0 && !f->queue_head) {
@@ -226,7 +244,7 @@ static void seal(ShipperFile *f) {
                         f->committed = batch_end(b);
                         notify(f, SHIPPER_FILE_COMMIT, 0);
                 }
-                f->ctx->buffered_bytes -= batch_size(b);
+                f->ctx->buffered_bytes -= batch_memory(b);
                 batch_free(b);
                 return;
         }
@@ -279,27 +297,29 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
 
         if (!b) {
                 /* One message (max_line, escaped up to 6x) must always fit on top of a batch that is just
-                 * below batch-bytes. */
+                 * below batch-bytes (the body is compressed as it grows: this bounds the rare body that
+                 * does not compress). */
                 size_t max = (size_t) c->batch_bytes + (size_t) c->max_line_bytes * 6 + 64 * 1024;
                 b = f->filling = batch_new(ctx->pool, max, f->token_id, f->generation, f->next_start);
                 if (!b)
                         return -ENOMEM;
         }
         if (msg) {
-                size_t before = batch_size(b);
+                size_t before = batch_memory(b);
                 bool first = batch_n_rows(b) == 0;
-                r = transform_message(
+                transform_parse(msg, f->read_time_ns, &ctx->row, &ctx->tstats);
+                r = batch_add_row(
+                        b,
                         &ctx->topts,
                         f->prefix.data,
                         f->prefix.len,
-                        msg,
-                        f->read_time_ns,
-                        batch_rows(b),
-                        &ctx->tstats);
+                        &f->native_resource,
+                        &ctx->row,
+                        now_usec(CLOCK_MONOTONIC));
                 if (r < 0)
                         return r;
-                ctx->buffered_bytes += batch_size(b) - before;
-                batch_row_added(b, now_usec(CLOCK_MONOTONIC));
+                transform_count_row(&ctx->row, &ctx->tstats);
+                ctx->buffered_bytes = ctx->buffered_bytes + batch_memory(b) - before;
                 if (first)
                         notify(f,
                                SHIPPER_FILE_FLUSH_AT,
@@ -547,13 +567,78 @@ void shipper_file_batch_done(ShipperFile *f, Batch *b) {
                 if (!f->queue_head)
                         f->queue_tail = NULL;
                 f->queue_len--;
-                f->ctx->buffered_bytes -= batch_size(p->batch);
+                f->ctx->buffered_bytes -= batch_memory(p->batch);
                 if (batch_generation(p->batch) == f->generation && batch_end(p->batch) > f->committed)
                         f->committed = batch_end(p->batch);
                 batch_free(p->batch);
                 free(p);
         }
         notify(f, SHIPPER_FILE_COMMIT, 0);
+}
+
+typedef struct Rebuild {
+        ShipperFile *file;
+        Batch *batch;
+        uint64_t end;
+        uint32_t rows;
+        int error;
+} Rebuild;
+
+static int on_rebuild_message(void *userdata, const LogMessage *msg, uint64_t end) {
+        Rebuild *rb = userdata;
+        ShipperFile *f = rb->file;
+        ShipperFileContext *ctx = f->ctx;
+        TransformStats ignored = {};
+
+        if (end > rb->end) {
+                rb->error = -EBADMSG; /* no line boundary where the batch ended */
+                return -EBADMSG;
+        }
+        if (msg) {
+                int r = transform_message(
+                        &ctx->topts,
+                        f->prefix.data,
+                        f->prefix.len,
+                        msg,
+                        f->read_time_ns,
+                        batch_rows(rb->batch),
+                        &ignored);
+                if (r < 0)
+                        return rb->error = r;
+                rb->rows++;
+        }
+        return end == rb->end ? 1 : 0;
+}
+
+int shipper_file_rebuild_rows(ShipperFile *f, Batch *b) {
+        Rebuild rb = {.file = f, .batch = b, .end = batch_end(b)};
+        Reader reader;
+        size_t before = batch_memory(b);
+        int r;
+
+        if (batch_generation(b) != f->generation || batch_end(b) > f->size)
+                return -ESTALE;
+        r = reader_init(&reader, (size_t) f->ctx->config->max_line_bytes);
+        if (r < 0)
+                return r;
+        /* A reader of its own on the same descriptor (it reads with pread): the file's position stays. */
+        reader_reset(&reader, f->fd, batch_start(b));
+        batch_rows(b)->len = 0;
+        do
+                r = reader_run(&reader, SIZE_MAX, on_rebuild_message, &rb);
+        while (r == 0 && rb.error == 0 && reader_file_pos(&reader) < rb.end && rb.rows < batch_n_rows(b));
+        reader_done(&reader);
+        if (rb.error < 0)
+                r = rb.error;
+        else if (r >= 0 && rb.rows != batch_n_rows(b))
+                r = -EBADMSG;
+        f->ctx->buffered_bytes = f->ctx->buffered_bytes + batch_memory(b) - before;
+        if (r < 0) {
+                batch_rows(b)->len = 0;
+                f->ctx->buffered_bytes = f->ctx->buffered_bytes + batch_memory(b) - batch_memory(b);
+                return r;
+        }
+        return 0;
 }
 
 bool shipper_file_resume(ShipperFile *f) {

@@ -37,6 +37,7 @@ typedef struct ShipperFileContext {
         BatchPool *pool;
         TransformOptions topts;
         TransformStats tstats;
+        LogRow row; /* the row being added (large: one for all files) */
         ShipperStats *stats;
         uint64_t buffered_bytes; /* rows held in memory by all files */
         void (*notify)(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata);
@@ -93,5 +94,9 @@ Batch *shipper_file_next_to_send(ShipperFile *f);
 /* b (of this file) was stored: the committed offset moves over the acknowledged prefix of the queue, whose
  * batches are freed. */
 void shipper_file_batch_done(ShipperFile *f, Batch *b);
+/* The rows of b (of this file) made again from the file's bytes [start, end) into batch_rows(b) as
+ * JSONEachRow lines, for bisecting a refused batch. -ESTALE when the file no longer holds them (truncated
+ * since), -EBADMSG when they no longer make as many rows. */
+int shipper_file_rebuild_rows(ShipperFile *f, Batch *b);
 /* Resumes a paused file when back-pressure allows; true when it did (it should be read again). */
 bool shipper_file_resume(ShipperFile *f);

@@ -282,6 +282,13 @@ static void on_batch_done(Batch *b, void *cookie, void *userdata) {
                         mark_ready(m, i);
 }
 
+/* b was refused: its rows again, from its file, for bisecting. */
+static int on_batch_rebuild(Batch *b, void *cookie, void *userdata) {
+        Tracked *t = cookie;
+
+        return shipper_file_rebuild_rows(t->file, b);
+}
+
 static void on_sender_progress(void *userdata) {
         exit_if_done(userdata);
 }
@@ -566,6 +573,7 @@ static int setup_clickhouse(Manager *m) {
                         .sync = c->checkpoint_sync,
                         .stats = &m->stats,
                         .done = on_batch_done,
+                        .rebuild = on_batch_rebuild,
                         .progress = on_sender_progress,
                         .userdata = m,
                 },
@@ -652,7 +660,15 @@ int manager_new(ShipperConfig *config, Manager **ret) {
         r = checkpoint_load(config->checkpoint_file, &m->restored, &m->n_restored);
         if (r < 0)
                 return r;
-        r = batch_pool_new(&m->pool);
+        r = batch_pool_new(
+                &(BatchBodyConfig){
+                        .format = config->insert_format,
+                        .compression = config->compression,
+                        .compression_level = (int) config->compression_level,
+                        .seed_columns = config->seed_columns,
+                        .max_line = (size_t) config->max_line_bytes,
+                },
+                &m->pool);
         if (r < 0)
                 return log_oom();
         m->files_ctx = (ShipperFileContext){

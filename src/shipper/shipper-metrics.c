@@ -36,6 +36,9 @@ int shipper_metrics_render(
         C("rows_dead_lettered_total",
           "Rows ClickHouse refused as malformed, written to the dead-letter file.",
           st->rows_dead_lettered);
+        C("rows_lost_total",
+          "Rows of refused batches that could not be read again from their file (truncated away).",
+          st->rows_lost);
         C("lines_truncated_total", "Messages cut at max-line-bytes.", st->lines_truncated);
         C("lines_partial_total", "Physical lines that were parts of a longer message.", st->lines_partial);
         C("lines_empty_total", "Messages without text (skipped).", st->lines_empty);

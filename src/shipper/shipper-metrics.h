@@ -22,6 +22,7 @@ typedef struct ShipperStats {
         uint64_t batches_retried;
         uint64_t requests_failed;
         uint64_t rows_dead_lettered;
+        uint64_t rows_lost; /* of refused batches whose rows the file no longer had */
         uint64_t checkpoint_writes;
         uint64_t rotations;
         uint64_t truncations;

@@ -40,6 +40,7 @@ struct Sender {
         bool sync;
         ShipperStats *stats;
         SenderDone done;
+        int (*rebuild)(Batch *b, void *cookie, void *userdata);
         void (*progress)(void *userdata);
         void *userdata;
         SendJob *jobs;
@@ -110,16 +111,28 @@ static int start_request(Sender *s, SendJob *j) {
         ClickHouseSetting settings[] = {{"insert_deduplication_token", token}};
         ClickHouseInsert ins = {
                 .table = s->table,
-                .format = "JSONEachRow",
-                .content_type = "application/x-ndjson",
                 .settings = settings,
                 .n_settings = ELEMENTSOF(settings),
-                .compression = s->compression,
-                .compression_level = s->compression_level,
         };
         int r;
 
-        batch_part_bytes(j->batch, (const char **) &ins.data, &ins.size);
+        if (batch_bisecting(j->batch)) {
+                /* A part of a refused batch: JSONEachRow lines, compressed by the client. */
+                ins.format = "JSONEachRow";
+                ins.content_type = "application/x-ndjson";
+                ins.compression = s->compression;
+                ins.compression_level = s->compression_level;
+                batch_part_bytes(j->batch, (const char **) &ins.data, &ins.size);
+        } else {
+                /* The body the batch built, compressed as its rows came. */
+                ins.format = insert_format_to_string(batch_format(j->batch));
+                ins.content_type = batch_format(j->batch) == INSERT_FORMAT_JSON_EACH_ROW
+                                           ? "application/x-ndjson"
+                                           : NULL;
+                ins.compression = batch_compression(j->batch);
+                ins.precompressed = true;
+                batch_body(j->batch, &ins.data, &ins.size);
+        }
         batch_token(j->batch, token, sizeof(token));
         /* The body points into the batch's rows, which outlive the request (a job is freed first). */
         r = clickhouse_insert(s->clickhouse, &ins, on_insert_done, j, &j->req);
@@ -262,6 +275,20 @@ static void request_done(SendJob *j, ClickHouseResult result, uint64_t retry_aft
                                 j->label,
                                 batch_n_rows(b),
                                 error);
+                        r = batch_rows(b)->len > 0 ? 0 : s->rebuild(b, j->cookie, s->userdata);
+                        if (r < 0) {
+                                /* The file no longer has them (truncated away): nothing to send again. */
+                                log_error_errno(
+                                        r,
+                                        "%s: the rows of [%" PRIu64 ", %" PRIu64
+                                        ") cannot be read again, giving them up: %m",
+                                        j->label,
+                                        batch_start(b),
+                                        batch_end(b));
+                                s->stats->rows_lost += batch_n_rows(b);
+                                job_complete(j);
+                                break;
+                        }
                         r = batch_bisect_start(b);
                         if (r < 0) {
                                 log_error_errno(r, "Failed to split a refused batch: %m");
@@ -334,6 +361,7 @@ int sender_new(const SenderConfig *c, Sender **ret) {
                 .sync = c->sync,
                 .stats = c->stats,
                 .done = c->done,
+                .rebuild = c->rebuild,
                 .progress = c->progress,
                 .userdata = c->userdata,
                 .clickhouse_up = true,

@@ -3,10 +3,10 @@
 
 /* The sender: batches whose range is on disk go out as INSERTs through the ClickHouse client, at most
  * max-inflight at a time, in the order they were handed over. A batch ClickHouse could not take now is
- * retried after the client's backoff; one it refused as malformed is bisected until the bad rows are
- * single, and those go to the dead-letter file (counted) while the others are stored. When a batch is
- * done (every row stored or dead-lettered) the sender says so through its done callback; the batch stays
- * its owner's all along. */
+ * retried after the client's backoff; one it refused as malformed has its rows made again from the file as
+ * JSONEachRow lines and is bisected until the bad rows are single, and those go to the dead-letter file
+ * (counted) while the others are stored. When a batch is done (every row stored or dead-lettered) the sender
+ * says so through its done callback; the batch stays its owner's all along. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +33,9 @@ typedef struct SenderConfig {
         bool sync;                    /* fsync the dead-letter file before a bisected batch is done */
         ShipperStats *stats;
         SenderDone done;
+        /* b was refused as malformed: make its rows again into batch_rows(b) (JSONEachRow lines) to bisect
+         * them. 0 or a negative errno (the rows cannot be had any more: the batch is given up). */
+        int (*rebuild)(Batch *b, void *cookie, void *userdata);
         void (*progress)(void *userdata); /* after every request: sender_idle() may have changed */
         void *userdata;
 } SenderConfig;

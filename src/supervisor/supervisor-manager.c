@@ -14,7 +14,14 @@
 #include "log.h"
 #include "parse-util.h"
 #include "strbuf.h"
+#include "curl-glue.h"
+#include "http-server.h"
+#include "supervisor-clickhouse.h"
+#include "supervisor-cluster.h"
+#include "supervisor-local.h"
 #include "supervisor-manager.h"
+#include "supervisor-samples.h"
+#include "supervisor-state.h"
 #include "supervisor-status.h"
 #include "util.h"
 
@@ -22,6 +29,36 @@
 #define CLICKHOUSE_CHECK_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* systemd's start deadline is start_timeout plus this; READY=1 is due at start_timeout, ready or not. */
 #define START_DEADLINE_GRACE_USEC (60 * USEC_PER_SEC)
+
+struct Manager {
+        SupervisorConfig config;
+        char *ch_password;
+
+        sd_event *event;
+        sd_event_source *poll_timer;
+        sd_event_source *sigterm_source, *sigint_source;
+        sd_event_source *stop_timer;
+        sd_event_source *start_deadline; /* start_timeout: READY=1 by then, whatever the state */
+        CurlGlue *glue;
+        ClickHouseClient *ch_client; /* the common client (clickhouse-client.h) both checks ask through */
+        ClickHouseChecker *clickhouse;
+        SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
+        HttpServer *status_unix;
+        HttpServer *status_tcp;
+
+        LocalRuntime *local; /* local mode */
+        Cluster *cluster;    /* cluster mode */
+
+        SupervisorState state;
+        char *reason;
+        uint64_t since_usec;   /* CLOCK_REALTIME of the last state change */
+        uint64_t started_usec; /* CLOCK_MONOTONIC */
+        bool ever_ready;
+        bool notified_ready;
+        bool stopping;
+        char *last_status_line; /* what STATUS= said last */
+        int exit_status;
+};
 
 /* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
 static void manager_notify(Manager *m) {
@@ -111,7 +148,9 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
         }
 }
 
-void manager_update_state(Manager *m) {
+/* Re-evaluates the state from what is known and tells systemd about changes. Cheap; called after every
+ * event that may change something. */
+static void manager_update_state(Manager *m) {
         StrBuf reasons = STRBUF_INIT(8192);
         bool up = true;
 
@@ -249,12 +288,12 @@ static StatusSources status_sources(Manager *m) {
         };
 }
 
-char *manager_status_json(Manager *m) {
+static char *manager_status_json(Manager *m) {
         StatusSources s = status_sources(m);
         return status_render_json(&s);
 }
 
-char *manager_metrics_text(Manager *m) {
+static char *manager_metrics_text(Manager *m) {
         StatusSources s = status_sources(m);
         return status_render_metrics(&s);
 }
