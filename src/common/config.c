@@ -94,6 +94,24 @@ int config_option_apply(const ConfigOption *o, const char *value, const char *or
         return 0;
 }
 
+int config_apply_defaults(const ConfigOption *options, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                const ConfigOption *o = options + i;
+                int r;
+
+                if (!o->defval || !o->parse || o->parse == config_parse_switch)
+                        continue;
+                r = o->parse(o, o->defval);
+                if (r < 0)
+                        return log_debug_errno(
+                                r == -ENOMEM ? r : SYNTHETIC_ERRNO(EINVAL),
+                                "Default \"%s\" of --%s does not parse",
+                                o->defval,
+                                o->name);
+        }
+        return 0;
+}
+
 int config_parse_environment(const ConfigOption *options, size_t n) {
         int r;
 
@@ -205,6 +223,37 @@ int config_parse_argv(
         return 0;
 }
 
+/* Options that take a number (or a value from a fixed set) say which in --help, not only in the error a
+ * wrong one gets. */
+static bool option_has_range(const ConfigOption *o) {
+        if (!o->metavar)
+                return false;
+        return o->parse == config_parse_int64 || o->parse == config_parse_uint64 ||
+               o->parse == config_parse_duration || o->min != 0 || o->max != 0 || o->expect;
+}
+
+/* A bound as the user writes it: byte sizes with K/M/G where they are whole multiples. */
+static const char *format_bound(const ConfigOption *o, int64_t v, char *buf, size_t size) {
+        static const struct {
+                int64_t factor;
+                char suffix;
+        } units[] = {
+                {INT64_C(1) << 30, 'G'},
+                {INT64_C(1) << 20, 'M'},
+                {INT64_C(1) << 10, 'K'},
+        };
+
+        if (streq_ptr(o->metavar, "BYTES") && v > 0)
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (v % units[i].factor == 0) {
+                                (void) snprintf(
+                                        buf, size, "%" PRIi64 "%c", v / units[i].factor, units[i].suffix);
+                                return buf;
+                        }
+        (void) snprintf(buf, size, "%" PRIi64, v);
+        return buf;
+}
+
 void config_print_help(
         FILE *f,
         const char *program,
@@ -243,6 +292,22 @@ void config_print_help(
                         if (o->defval)
                                 fprintf(f, "default %s", o->defval);
                         fprintf(f, ")\n");
+                }
+                if (option_has_range(o)) {
+                        char expect[160], range[128] = "";
+                        const char *e = config_option_expectation(o, expect, sizeof(expect));
+
+                        /* An expectation written by hand that names no number gets the bounds. */
+                        if (o->expect && (o->min != 0 || o->max != 0) && !strpbrk(o->expect, "0123456789")) {
+                                char a[32], b[32];
+                                (void) snprintf(
+                                        range,
+                                        sizeof(range),
+                                        ", from %s to %s",
+                                        format_bound(o, o->min, a, sizeof(a)),
+                                        format_bound(o, o->max, b, sizeof(b)));
+                        }
+                        fprintf(f, "  %-30s allowed: %s%s\n", "", e, range);
                 }
         }
         fprintf(f,

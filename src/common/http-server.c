@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -48,6 +49,7 @@ struct HttpServer {
         char *unix_path;
 
         HttpConnection *oldest, *newest;
+        HttpRequest *deferred; /* requests waiting for http_deferred_finish(), a list */
         unsigned n_live;       /* connections in the list */
         uint64_t timeout_usec; /* per request, from the time it began waiting */
         bool closed_since_run; /* a connection was closed during the last MHD_run() */
@@ -64,7 +66,19 @@ struct HttpRequest {
         size_t body_size;
         size_t body_alloc;
         unsigned refuse; /* status to answer without calling the handler, or 0 */
+
+        /* http_request_defer(): the connection is suspended until the answer is handed over. */
+        bool deferred, finished, in_handler;
+        HttpResponse answer;
+        HttpDeferredCancel cancel;
+        void *cancel_userdata;
+        HttpRequest *dprev, *dnext; /* in the server's list while not finished */
 };
+
+/* An HttpDeferred is the request itself; the type only keeps callers from its fields. */
+static HttpRequest *deferred_request(HttpDeferred *d) {
+        return (HttpRequest *) d;
+}
 
 static unsigned method_bit(const char *m) {
         static const struct {
@@ -323,6 +337,50 @@ static enum MHD_Result queue_error(
         return queue(s, c, &resp);
 }
 
+static void deferred_unlink(HttpServer *s, HttpRequest *req) {
+        if (req->dprev)
+                req->dprev->dnext = req->dnext;
+        else if (s->deferred == req)
+                s->deferred = req->dnext;
+        if (req->dnext)
+                req->dnext->dprev = req->dprev;
+        req->dprev = req->dnext = NULL;
+}
+
+HttpDeferred *http_request_defer(const HttpRequest *creq, HttpDeferredCancel cancel, void *userdata) {
+        HttpRequest *req = (HttpRequest *) creq;
+        HttpServer *s = req->server;
+
+        assert(!req->deferred);
+        req->deferred = true;
+        req->cancel = cancel;
+        req->cancel_userdata = userdata;
+        req->dnext = s->deferred;
+        if (s->deferred)
+                s->deferred->dprev = req;
+        s->deferred = req;
+        return (HttpDeferred *) req;
+}
+
+static void http_server_arm(HttpServer *s);
+
+void http_deferred_finish(HttpDeferred *d, HttpResponse *resp) {
+        HttpRequest *req = deferred_request(d);
+        HttpServer *s = req->server;
+
+        assert(req->deferred && !req->finished);
+        deferred_unlink(s, req);
+        req->answer = *resp;
+        *resp = (HttpResponse){};
+        req->finished = true;
+        if (req->in_handler)
+                return; /* access_handler() queues it when the handler returns */
+        MHD_resume_connection(req->connection);
+        /* In external polling mode a resumed connection is only picked up by the next MHD_run(). */
+        s->closed_since_run = true;
+        http_server_arm(s);
+}
+
 static enum MHD_Result access_handler(
         void *cls,
         struct MHD_Connection *connection,
@@ -403,11 +461,32 @@ static enum MHD_Result access_handler(
                 break;
         }
 
+        if (req->deferred) {
+                /* Called again after http_deferred_finish() resumed the connection. */
+                if (!req->finished)
+                        return MHD_YES;
+                return queue(s, connection, &req->answer);
+        }
+
+        req->in_handler = true;
         r = req->route->handler(req, &resp, s->config.userdata);
+        req->in_handler = false;
         if (r < 0) {
                 log_debug_errno(r, "Handler for %s %s failed: %m", method, url);
                 http_response_done(&resp);
+                if (req->deferred) {
+                        /* The handler gave up on it after all: nothing will finish it. */
+                        deferred_unlink(s, req);
+                        req->deferred = false;
+                }
                 return queue_error(s, connection, 500, "internal error\n", 0);
+        }
+        if (req->deferred) {
+                http_response_done(&resp);
+                if (req->finished) /* finished from inside the handler */
+                        return queue(s, connection, &req->answer);
+                MHD_suspend_connection(connection);
+                return MHD_YES;
         }
         return queue(s, connection, &resp);
 }
@@ -420,6 +499,9 @@ static void request_completed(
         connection_restart_wait(s, connection);
         if (!req)
                 return;
+        if (req->deferred && !req->finished)
+                deferred_unlink(s, req);
+        http_response_done(&req->answer);
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -431,8 +513,6 @@ _printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
         (void) vsnprintf(buf, sizeof(buf), fmt, ap);
         log_debug("libmicrohttpd: %s", buf);
 }
-
-static void http_server_arm(HttpServer *s);
 
 /* Errors are logged and swallowed: a negative return would make sd-event disable the source, and the server
  * would never answer again. */
@@ -524,7 +604,7 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
         hard_limit = s->config.max_connections + MAX(s->config.max_connections, 16u);
 
         s->daemon = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
                 0,
                 NULL,
                 NULL,
@@ -685,6 +765,22 @@ HttpServer *http_server_free(HttpServer *s) {
         sd_event_source_disable_unref(s->io_source);
         sd_event_source_disable_unref(s->timer_source);
         sd_event_source_disable_unref(s->deadline_source);
+        /* libmicrohttpd must not be stopped with suspended connections: their owners hear that no answer is
+         * wanted any more, the connections get a 503 and are resumed, and one more turn takes them back. */
+        while (s->deferred) {
+                HttpRequest *req = s->deferred;
+                HttpResponse resp = {};
+
+                deferred_unlink(s, req);
+                if (req->cancel)
+                        req->cancel(req->cancel_userdata);
+                (void) http_response_set_text(&resp, 503, "shutting down\n");
+                req->answer = resp;
+                req->finished = true;
+                MHD_resume_connection(req->connection);
+        }
+        if (s->daemon)
+                (void) MHD_run(s->daemon);
         /* Stopping closes every connection, each through the CLOSED notification that frees its record. */
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);

@@ -99,6 +99,18 @@ const char *http_request_query(const HttpRequest *req, const char *name); /* dec
 const char *http_request_header(const HttpRequest *req, const char *name);
 const char *http_request_body(const HttpRequest *req, size_t *ret_size);
 
+/* A handler that cannot answer at once (it waits for ClickHouse, say) takes the request over: it calls
+ * http_request_defer() and returns 0 without filling resp. The connection then waits, without blocking the
+ * loop, until http_deferred_finish() hands over the answer, which must happen within timeout_sec of the
+ * request (the connection is closed after that, the answer dropped). If the server is freed first, cancel
+ * is called instead (from http_server_free()); the HttpDeferred is gone after finish or cancel. */
+typedef struct HttpDeferred HttpDeferred;
+typedef void (*HttpDeferredCancel)(void *userdata);
+
+HttpDeferred *http_request_defer(const HttpRequest *req, HttpDeferredCancel cancel, void *userdata);
+/* Sends resp (taken over, as a handler's would be). */
+void http_deferred_finish(HttpDeferred *d, HttpResponse *resp);
+
 /* Response helpers: set the body to a copy of s / a printf result. Return 0 or -ENOMEM. */
 int http_response_set_text(HttpResponse *resp, unsigned status, const char *s);
 int http_response_printf(HttpResponse *resp, unsigned status, const char *format, ...)

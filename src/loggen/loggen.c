@@ -36,6 +36,7 @@ static int parse_seed(const ConfigOption *o, const char *value) {
 }
 
 static int run(int argc, char **argv) {
+        bool check_only = false;
         LoggenConfig config = {
                 .max_number = 100,
                 .num_strings = 10,
@@ -124,6 +125,10 @@ static int run(int argc, char **argv) {
                  .data = &config.shutdown_delay_nsec,
                  .min = 0,
                  .max = 30 * NSEC_PER_SEC},
+                {.name = "check-config",
+                 .help = "check the settings (flags and environment), then exit (0 when valid)",
+                 .parse = config_parse_switch,
+                 .data = &check_only},
         };
         _cleanup_(manager_freep) Manager *m = NULL;
         ConfigAction action;
@@ -162,6 +167,11 @@ static int run(int argc, char **argv) {
         }
         if (action == CONFIG_ACTION_VERSION) {
                 printf("loggen %s\n", PROJECT_VERSION);
+                free(config.health_address);
+                return EXIT_SUCCESS;
+        }
+        /* What otel-supervisor --check-config asks about the arguments it would start loggen with. */
+        if (check_only) {
                 free(config.health_address);
                 return EXIT_SUCCESS;
         }

@@ -180,3 +180,54 @@ void otelctl_render_status(FILE *f, const cJSON *root, time_t now) {
         render_cluster(f, root);
         render_processes(f, cJSON_GetObjectItemCaseSensitive(root, "processes"));
 }
+
+/* Writes s with control characters escaped (\n, \t, \xNN); quoted when asked and it has a space, '"' or
+ * '=' or is empty. */
+static void put_text(FILE *f, const char *s, bool quote_if_needed) {
+        bool quote = quote_if_needed && (!*s || strpbrk(s, " \"=") != NULL);
+
+        if (quote)
+                fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                if (*p == '\n')
+                        fputs("\\n", f);
+                else if (*p == '\t')
+                        fputs("\\t", f);
+                else if (*p == '\r')
+                        fputs("\\r", f);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(f, "\\x%02x", *p);
+                else if (quote && (*p == '"' || *p == '\\'))
+                        fprintf(f, "\\%c", *p);
+                else
+                        fputc(*p, f);
+        }
+        if (quote)
+                fputc('"', f);
+}
+
+void otelctl_render_log_row(FILE *f, const cJSON *row) {
+        const char *time = str(row, "time"), *pod = str(row, "pod"), *service = str(row, "service");
+        const char *severity = str(row, "severity"), *body = str(row, "body");
+        const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(row, "attributes"), *a;
+        char t[32] = "";
+
+        /* "2026-11-21T12:50:01.123456789Z" → "2026-11-21T12:50:01.123Z" */
+        if (time && strlen(time) >= 23)
+                (void) snprintf(t, sizeof(t), "%.23sZ", time);
+        fprintf(f, "%s ", t[0] ? t : "-");
+        put_text(f, !isempty(pod) ? pod : !isempty(service) ? service : "-", false);
+        fprintf(f, " %-5s ", !isempty(severity) ? severity : "-");
+        put_text(f, strempty(body), false);
+        if (flag(row, "body_truncated"))
+                fputs("…", f);
+        cJSON_ArrayForEach(a, attrs) {
+                if (!cJSON_IsString(a) || !a->string || streq(a->string, "level") || streq(a->string, "ts"))
+                        continue;
+                fputc(' ', f);
+                put_text(f, a->string, true);
+                fputc('=', f);
+                put_text(f, a->valuestring, true);
+        }
+        fputc('\n', f);
+}

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "otelctl-render.h"
+#include "parse-util.h"
 #include "strbuf.h"
 
 /* Exit statuses: the contract scripts rely on. */
@@ -24,6 +26,13 @@
 #define EXIT_USAGE 64
 
 #define DEFAULT_SOCKET "/run/otel-supervisor/status.sock"
+
+enum {
+        ARG_SERVICE = 0x100,
+        ARG_POD,
+        ARG_SEVERITY,
+        ARG_SINCE,
+};
 #define REPLY_MAX (8 * 1024 * 1024)
 
 static const char *arg_socket = NULL;
@@ -31,26 +40,71 @@ static const char *arg_host = NULL;
 static bool arg_json = false;
 static int64_t arg_timeout = 5 * NSEC_PER_MINUTE;
 static int64_t arg_request_timeout = 5 * NSEC_PER_SEC;
+/* logs */
+static const char *arg_service = NULL;
+static const char *arg_pod = NULL;
+static const char *arg_severity = NULL;
+static const char *arg_match = NULL;
+static const char *arg_since = NULL;
+static const char *arg_limit = NULL;
+static bool arg_follow = false;
+
+/* A log query may take the supervisor up to 8 s (it waits for ClickHouse). */
+#define LOGS_REQUEST_TIMEOUT (15 * NSEC_PER_SEC)
+#define LOGS_FOLLOW_INTERVAL_USEC (1000 * 1000)
+#define LOGS_REPLY_MAX (32 * 1024 * 1024)
+
+static volatile sig_atomic_t stop_requested = 0;
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
         return strbuf_append(userdata, p, size * n) < 0 ? 0 : size * n;
 }
 
+/* Names what could not be reached (the socket's path, or HOST:PORT) and why, in the words of the system
+ * call that failed: curl's own message speaks of "localhost port 80" for a unix socket. */
+static int describe_failure(CURL *e, CURLcode cc, const char *cerr, char **reterr) {
+        const char *what = arg_host ? "the supervisor at" : "the supervisor's socket";
+        const char *where = arg_host ?: arg_socket;
+        long os_errno = 0;
+
+        (void) curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+        if (cc == CURLE_COULDNT_CONNECT && os_errno > 0)
+                return errmsg_set(
+                        reterr,
+                        -EHOSTUNREACH,
+                        "cannot connect to %s %s: %s%s",
+                        what,
+                        where,
+                        strerror((int) os_errno),
+                        os_errno == ENOENT || os_errno == ECONNREFUSED ? " (is otel-supervisor running?)"
+                                                                       : "");
+        if (cc == CURLE_OPERATION_TIMEDOUT)
+                return errmsg_set(
+                        reterr,
+                        -EHOSTUNREACH,
+                        "no answer from %s %s within %.0f s",
+                        what,
+                        where,
+                        (double) arg_request_timeout / 1e9);
+        return errmsg_set(
+                reterr, -EHOSTUNREACH, "%s %s: %s", what, where, cerr[0] ? cerr : curl_easy_strerror(cc));
+}
+
 /* One HTTP request to the supervisor. Returns the HTTP status, or -EHOSTUNREACH when nothing answered. */
 static int request(const char *method, const char *path, StrBuf *body, char **reterr) {
         _cleanup_(curl_easy_cleanupp) CURL *e = curl_easy_init();
-        char url[512], cerr[CURL_ERROR_SIZE] = "";
+        _cleanup_free_ char *url = NULL;
+        char cerr[CURL_ERROR_SIZE] = "";
         long status = 0;
         CURLcode cc;
 
         if (!e)
                 return -ENOMEM;
-        if (arg_host)
-                (void) snprintf(url, sizeof(url), "http://%s%s", arg_host, path);
-        else {
-                (void) snprintf(url, sizeof(url), "http://localhost%s", path);
+        /* Built to size: a cut URL would ask for something else (a shorter filter) without a word. */
+        if (asprintf(&url, "http://%s%s", arg_host ?: "localhost", path) < 0)
+                return -ENOMEM;
+        if (!arg_host)
                 (void) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, arg_socket);
-        }
         (void) curl_easy_setopt(e, CURLOPT_URL, url);
         (void) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         if (streq(method, "POST"))
@@ -62,12 +116,7 @@ static int request(const char *method, const char *path, StrBuf *body, char **re
         (void) curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(e);
         if (cc != CURLE_OK)
-                return errmsg_set(
-                        reterr,
-                        -EHOSTUNREACH,
-                        "%s: %s",
-                        arg_host ? arg_host : arg_socket,
-                        cerr[0] ? cerr : curl_easy_strerror(cc));
+                return describe_failure(e, cc, cerr, reterr);
         (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         return (int) status;
 }
@@ -192,21 +241,167 @@ static int verb_post(const char *path, const char *what) {
         return EXIT_READY;
 }
 
+static void on_stop_signal(int sig) {
+        stop_requested = 1;
+}
+
+static int append_param(StrBuf *url, const char *name, const char *value) {
+        char *esc;
+        int r;
+
+        if (!value)
+                return 0;
+        esc = curl_easy_escape(NULL, value, 0);
+        if (!esc)
+                return -ENOMEM;
+        r = strbuf_printf(url, "%s%s=%s", strchr(url->data, '?') ? "&" : "?", name, esc);
+        curl_free(esc);
+        return r;
+}
+
+/* One page of logs: rows printed, *cursor set to where the next page starts, *ret_more when the supervisor
+ * had more right away. Returns 0, -EHOSTUNREACH (nothing answered), -EINVAL (a filter the supervisor
+ * refused) or -EPROTO (another answer than rows), with *reterr saying which. */
+static int logs_page(const char *after, char *cursor, size_t cursor_size, bool *ret_more, char **reterr) {
+        StrBuf url = STRBUF_INIT(16 * 1024), body = STRBUF_INIT(LOGS_REPLY_MAX);
+        _cleanup_json_ cJSON *j = NULL;
+        const cJSON *rows, *row, *c;
+        int status, r;
+
+        r = strbuf_puts(&url, "/v1/logs");
+        if (r >= 0)
+                r = append_param(&url, "service", arg_service);
+        if (r >= 0)
+                r = append_param(&url, "pod", arg_pod);
+        if (r >= 0)
+                r = append_param(&url, "severity", arg_severity);
+        if (r >= 0)
+                r = append_param(&url, "match", arg_match);
+        if (r >= 0)
+                r = append_param(&url, "since", arg_since);
+        if (r >= 0)
+                r = append_param(&url, "limit", arg_limit);
+        if (r >= 0)
+                r = append_param(&url, "after", after);
+        if (r < 0) {
+                strbuf_done(&url);
+                return errmsg_set(reterr, -EPROTO, "the filters are too long");
+        }
+        status = request("GET", url.data, &body, reterr);
+        strbuf_done(&url);
+        if (status < 0) {
+                strbuf_done(&body);
+                return status;
+        }
+        if (status != 200) {
+                const char *b = strempty(body.data);
+                r = errmsg_set(
+                        reterr,
+                        status == 400 ? -EINVAL : -EPROTO, /* 400: a filter the supervisor refused */
+                        "the supervisor answered HTTP %d: %.*s",
+                        status,
+                        (int) strcspn(b, "\n"),
+                        b);
+                strbuf_done(&body);
+                return r;
+        }
+        j = cJSON_Parse(strempty(body.data));
+        strbuf_done(&body);
+        rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
+        c = cJSON_GetObjectItemCaseSensitive(j, "cursor");
+        if (!cJSON_IsArray(rows) || !cJSON_IsString(c) || strlen(c->valuestring) >= cursor_size)
+                return errmsg_set(reterr, -EPROTO, "unexpected answer from the supervisor");
+        cJSON_ArrayForEach(row, rows) {
+                if (arg_json) {
+                        _cleanup_free_ char *line = cJSON_PrintUnformatted(row);
+                        if (!line)
+                                return log_oom(), -ENOMEM;
+                        printf("%s\n", line);
+                } else
+                        otelctl_render_log_row(stdout, row);
+        }
+        (void) fflush(stdout);
+        memcpy(cursor, c->valuestring, strlen(c->valuestring) + 1);
+        *ret_more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "more"));
+        return 0;
+}
+
+/* Recent rows, then with --follow the rows that arrive, until SIGINT/SIGTERM (exit 0). While following, a
+ * supervisor that goes away or a ClickHouse that does not answer is reported once and asked again each
+ * second; nothing is skipped meanwhile (the cursor stays). */
+static int verb_logs(void) {
+        _cleanup_free_ char *error = NULL, *last_error = NULL;
+        struct sigaction sa = {.sa_handler = on_stop_signal};
+        char cursor[64] = "";
+        bool more = false;
+        int r;
+
+        if (arg_request_timeout < LOGS_REQUEST_TIMEOUT)
+                arg_request_timeout = LOGS_REQUEST_TIMEOUT;
+        r = logs_page(NULL, cursor, sizeof(cursor), &more, &error);
+        if (r < 0) {
+                log_error("cannot get the logs: %s", error ?: strerror(-r));
+                return r == -EHOSTUNREACH ? EXIT_UNREACHABLE : r == -EINVAL ? EXIT_USAGE : EXIT_NOT_READY;
+        }
+        if (!arg_follow)
+                return EXIT_READY;
+
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+        while (!stop_requested) {
+                if (!more)
+                        (void) usleep(LOGS_FOLLOW_INTERVAL_USEC); /* a signal cuts it short */
+                if (stop_requested)
+                        break;
+                error = mfree(error);
+                r = logs_page(cursor, cursor, sizeof(cursor), &more, &error);
+                if (r < 0) {
+                        const char *e = error ?: strerror(-r);
+                        more = false;
+                        if (!streq_ptr(e, last_error))
+                                log_warning("cannot get the logs, asking again every second: %s", e);
+                        free(last_error);
+                        last_error = strdup(e);
+                } else if (last_error) {
+                        log_info("getting the logs again");
+                        last_error = mfree(last_error);
+                }
+        }
+        return EXIT_READY;
+}
+
 static void help(void) {
         printf("Usage: otelctl [OPTIONS...] COMMAND\n\n"
                "Asks otel-supervisor about the appliance.\n\n"
                "Commands:\n"
                "  status              the state of the stack (exit 0 ready, 1 not ready, 2 unreachable)\n"
                "  wait                wait until the stack is ready (exit 0), or the timeout passes (1)\n"
+               "  logs                recent rows of otel_logs, oldest first; with --follow, then the new ones\n"
                "  restart PROCESS     restart a child process of the local runtime (unix socket only)\n"
                "  reapply             apply the manifests again now (cluster mode, unix socket only)\n\n"
                "Options:\n"
-               "  -s, --socket PATH   the supervisor's unix socket (default %s, env OTELCTL_SOCKET)\n"
-               "  -H, --host HOST:PORT  ask over TCP instead, e.g. localhost:28090 (env OTELCTL_HOST)\n"
-               "  -j, --json          status: print the status document as JSON\n"
-               "  -t, --timeout D     wait: how long (Go duration, default 5m)\n"
-               "  -h, --help          show this help\n"
-               "      --version       show the version\n",
+               "  -s, --socket PATH              the supervisor's unix socket\n"
+               "                                 (env OTELCTL_SOCKET, default %s)\n"
+               "  -H, --host HOST:PORT           ask over TCP instead, e.g. localhost:28090\n"
+               "                                 (env OTELCTL_HOST)\n"
+               "  -j, --json                     status: the status document; logs: one JSON object per row\n"
+               "  -t, --timeout DURATION         wait: how long\n"
+               "                                 (default 5m)\n"
+               "                                 allowed: a duration of 0s or more, like 30s or 5m\n"
+               "      --service NAME             logs: rows of this service (ServiceName) only\n"
+               "      --pod PREFIX               logs: rows of pods whose name starts with PREFIX only\n"
+               "      --severity LEVEL           logs: rows of this severity or above only\n"
+               "                                 allowed: trace, debug, info, warn, error, fatal, or a number from 0 to 24\n"
+               "  -m, --match TEXT               logs: rows whose body contains TEXT (any case) only\n"
+               "      --since DURATION           logs: rows at most this old\n"
+               "                                 (default 1h)\n"
+               "                                 allowed: a duration from 1s to 744h0m0s, like 30s, 15m or 2h\n"
+               "  -n, --limit N                  logs: at most N rows (the newest), and per page while following\n"
+               "                                 (default 100)\n"
+               "                                 allowed: an integer from 1 to 1000\n"
+               "  -f, --follow                   logs: keep printing rows as they arrive, until Ctrl-C\n"
+               "  -h, --help                     show this help\n"
+               "      --version                  show the version\n",
                DEFAULT_SOCKET);
 }
 
@@ -216,6 +411,13 @@ int main(int argc, char **argv) {
                 {"host", required_argument, NULL, 'H'},
                 {"json", no_argument, NULL, 'j'},
                 {"timeout", required_argument, NULL, 't'},
+                {"service", required_argument, NULL, ARG_SERVICE},
+                {"pod", required_argument, NULL, ARG_POD},
+                {"severity", required_argument, NULL, ARG_SEVERITY},
+                {"match", required_argument, NULL, 'm'},
+                {"since", required_argument, NULL, ARG_SINCE},
+                {"limit", required_argument, NULL, 'n'},
+                {"follow", no_argument, NULL, 'f'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {},
@@ -230,7 +432,7 @@ int main(int argc, char **argv) {
                 arg_host = NULL;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "s:H:jt:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, ":s:H:jt:m:n:fh", options, NULL)) >= 0)
                 switch (c) {
                 case 's':
                         arg_socket = optarg;
@@ -249,6 +451,43 @@ int main(int argc, char **argv) {
                                         optarg);
                                 return EXIT_USAGE;
                         }
+                        break;
+                case ARG_SERVICE:
+                        arg_service = optarg;
+                        break;
+                case ARG_POD:
+                        arg_pod = optarg;
+                        break;
+                case ARG_SEVERITY:
+                        arg_severity = optarg;
+                        break;
+                case 'm':
+                        arg_match = optarg;
+                        break;
+                case ARG_SINCE: {
+                        int64_t d;
+                        if (parse_duration(optarg, &d) < 0 || d < NSEC_PER_SEC || d > 744 * NSEC_PER_HOUR) {
+                                log_error(
+                                        "invalid value \"%s\" for --since: expected a duration from 1s to 744h, like 30s, 15m or 2h",
+                                        optarg);
+                                return EXIT_USAGE;
+                        }
+                        arg_since = optarg;
+                        break;
+                }
+                case 'n': {
+                        uint32_t n;
+                        if (safe_atou32(optarg, &n) < 0 || n < 1 || n > 1000) {
+                                log_error(
+                                        "invalid value \"%s\" for --limit: expected an integer from 1 to 1000",
+                                        optarg);
+                                return EXIT_USAGE;
+                        }
+                        arg_limit = optarg;
+                        break;
+                }
+                case 'f':
+                        arg_follow = true;
                         break;
                 case 'h':
                         help();
@@ -276,11 +515,15 @@ int main(int argc, char **argv) {
                 return verb_status();
         if (streq(verb, "wait") && optind + 1 == argc)
                 return verb_wait();
+        if (streq(verb, "logs") && optind + 1 == argc)
+                return verb_logs();
         if (streq(verb, "restart") && optind + 2 == argc) {
-                char path[256];
+                _cleanup_free_ char *path = NULL;
                 char *esc = curl_easy_escape(NULL, argv[optind + 1], 0);
-                (void) snprintf(path, sizeof(path), "/v1/restart?process=%s", strempty(esc));
+                int k = asprintf(&path, "/v1/restart?process=%s", strempty(esc));
                 curl_free(esc);
+                if (k < 0)
+                        return log_oom(), EXIT_UNREACHABLE;
                 return verb_post(path, "restart");
         }
         if (streq(verb, "reapply") && optind + 1 == argc)

@@ -13,6 +13,8 @@
 #include "util.h"
 
 #define CLICKHOUSE_REPLY_MAX (4 * 1024 * 1024)
+#define CLICKHOUSE_SETTLE_MS_DEFAULT 10000L
+#define CLICKHOUSE_CODE_AUTHENTICATION_FAILED 516
 /* A check that takes longer than two poll intervals (and at least this) means ClickHouse does not answer. */
 #define CLICKHOUSE_SILENCE_MIN_USEC (2 * USEC_PER_SEC)
 
@@ -21,12 +23,13 @@ typedef enum CheckStep {
         STEP_PING,
         STEP_TOTALS,
         STEP_STREAMS,
+        STEP_DETAILS,
 } CheckStep;
 
 struct ClickHouseChecker {
         ClickHouseClient *client;
-        char *url; /* for messages */
-        char *totals_sql, *streams_sql;
+        char *url, *user; /* for messages */
+        char *totals_sql, *streams_sql, *details_sql;
         ClickHouseRequest *request; /* the request under way */
         CheckStep step;
         uint64_t started_usec;
@@ -95,15 +98,18 @@ int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
                 return -ENOMEM;
         for (line = copy; *line; line = next) {
                 ClickHouseStream s = {}, *a;
-                char *f[5];
+                uint64_t settled_distinct, settled_max;
+                char *f[7];
 
                 next = strchr(line, '\n');
                 if (!next)
                         return -EBADMSG;
                 *next++ = 0;
-                if (split_tsv(line, f, 5) != 5 || safe_atou64(f[2], &s.rows) < 0 ||
+                if (split_tsv(line, f, 7) != 7 || safe_atou64(f[2], &s.rows) < 0 ||
                     safe_atou64(f[3], &s.distinct) < 0 || safe_atou64(f[4], &s.max_count) < 0 ||
-                    s.distinct > s.rows || s.distinct > s.max_count)
+                    safe_atou64(f[5], &settled_distinct) < 0 || safe_atou64(f[6], &settled_max) < 0 ||
+                    s.distinct > s.rows || s.distinct > s.max_count || settled_distinct > settled_max ||
+                    settled_distinct > s.distinct || settled_max > s.max_count)
                         return -EBADMSG;
                 a = reallocarray(h->streams, h->n_streams + 1, sizeof(*a));
                 if (!a)
@@ -116,12 +122,67 @@ int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h) {
                         free(s.container);
                         return -ENOMEM;
                 }
-                /* Counts start at 1 in every container instance: whatever is below the highest value seen
-                 * and absent was lost; rows beyond the distinct values are copies. Values above the highest
-                 * seen may simply not have arrived yet, so they are not counted. */
-                h->lost += s.max_count - s.distinct;
-                h->duplicated += s.rows - s.distinct;
+                /* Whatever is below the highest settled value and absent was lost; rows beyond the distinct
+                 * values are copies. */
+                s.lost = settled_max - settled_distinct;
+                s.duplicated = s.rows - s.distinct;
+                h->lost += s.lost;
+                h->duplicated += s.duplicated;
                 h->streams[h->n_streams++] = s;
+        }
+        return 0;
+}
+
+static ClickHouseStream *find_stream(ClickHouseHealth *h, const char *pod, const char *container) {
+        for (size_t i = 0; i < h->n_streams; i++)
+                if (streq(h->streams[i].pod, pod) && streq(h->streams[i].container, container))
+                        return h->streams + i;
+        return NULL;
+}
+
+static int range_compare(const void *a, const void *b) {
+        const ClickHouseRange *x = a, *y = b;
+        return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* Lines "pod \t container \t lost \t from \t to" (a gap) and "pod \t container \t duplicated \t value \t
+ * copies", in any order, at most CLICKHOUSE_STREAM_DETAILS_MAX of each kind per stream. */
+int clickhouse_parse_details(const char *tsv, ClickHouseHealth *h) {
+        _cleanup_free_ char *copy = strdup(tsv);
+        char *line, *next;
+
+        if (!copy)
+                return -ENOMEM;
+        for (line = copy; *line; line = next) {
+                ClickHouseStream *s;
+                ClickHouseRange r;
+                char *f[5];
+
+                next = strchr(line, '\n');
+                if (!next)
+                        return -EBADMSG;
+                *next++ = 0;
+                if (split_tsv(line, f, 5) != 5 || safe_atou64(f[3], &r.from) < 0 ||
+                    safe_atou64(f[4], &r.to) < 0)
+                        return -EBADMSG;
+                s = find_stream(h, f[0], f[1]);
+                if (!s)
+                        continue; /* a stream that appeared between the two queries */
+                if (streq(f[2], "lost")) {
+                        if (r.from == 0 || r.from > r.to || s->n_gaps >= CLICKHOUSE_STREAM_DETAILS_MAX)
+                                return -EBADMSG;
+                        s->gaps[s->n_gaps++] = r;
+                } else if (streq(f[2], "duplicated")) {
+                        if (r.to < 2 || s->n_copies >= CLICKHOUSE_STREAM_DETAILS_MAX)
+                                return -EBADMSG;
+                        s->copies[s->n_copies++] = r;
+                } else
+                        return -EBADMSG;
+        }
+        /* Sorted, for stable messages: the query's UNION ALL returns its parts in any order. */
+        for (size_t i = 0; i < h->n_streams; i++) {
+                qsort(h->streams[i].gaps, h->streams[i].n_gaps, sizeof(ClickHouseRange), range_compare);
+                qsort(h->streams[i].copies, h->streams[i].n_copies, sizeof(ClickHouseRange), range_compare);
         }
         return 0;
 }
@@ -155,6 +216,31 @@ static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *
                 return;
         }
         if (reply->http_status != 200) {
+                if (reply->exception_code == CLICKHOUSE_CODE_AUTHENTICATION_FAILED ||
+                    reply->http_status == 401 || reply->http_status == 403) {
+                        /* The one failure a retry cannot fix: say it in words, not as a code. */
+                        c->pending.auth_failed = true;
+                        c->pending.reachable = true; /* it answered */
+                        (void) snprintf(
+                                msg,
+                                sizeof(msg),
+                                "authentication failed for user %s (HTTP %ld, code %ld): check the password",
+                                c->user,
+                                reply->http_status,
+                                reply->exception_code);
+                        finish(c, msg);
+                        return;
+                }
+                if (c->step == STEP_DETAILS) {
+                        /* The gap details are an extra: the figures stand without them. */
+                        log_debug(
+                                "The gap query failed: HTTP %ld: %.*s",
+                                reply->http_status,
+                                (int) strcspn(reply->body, "\n"),
+                                reply->body);
+                        finish(c, NULL);
+                        return;
+                }
                 /* ClickHouse puts its own message in the body; its first line is enough. */
                 (void) snprintf(
                         msg,
@@ -186,7 +272,21 @@ static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *
                 break;
         case STEP_STREAMS:
                 r = clickhouse_parse_streams(reply->body, &c->pending);
-                finish(c, r < 0 ? "unexpected answer to the integrity query" : NULL);
+                if (r < 0) {
+                        finish(c, "unexpected answer to the integrity query");
+                        return;
+                }
+                if (c->pending.lost == 0 && c->pending.duplicated == 0) {
+                        finish(c, NULL);
+                        return;
+                }
+                c->step = STEP_DETAILS;
+                break;
+        case STEP_DETAILS:
+                r = clickhouse_parse_details(reply->body, &c->pending);
+                if (r < 0)
+                        log_debug_errno(r, "Unexpected answer to the gap query, ignoring: %m");
+                finish(c, NULL);
                 return;
         default:
                 return;
@@ -200,7 +300,9 @@ static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *
 
 static int start_step(ClickHouseChecker *c) {
         ClickHouseQuery q = {
-                .sql = c->step == STEP_TOTALS ? c->totals_sql : c->streams_sql,
+                .sql = c->step == STEP_TOTALS    ? c->totals_sql
+                       : c->step == STEP_STREAMS ? c->streams_sql
+                                                 : c->details_sql,
                 .reply_max = CLICKHOUSE_REPLY_MAX,
         };
 
@@ -248,6 +350,7 @@ int clickhouse_checker_new(
         ClickHouseClient *client, const ClickHouseCheckerConfig *config, ClickHouseChecker **ret) {
         _cleanup_(clickhouse_checker_freep) ClickHouseChecker *c = NULL;
         StrBuf svc = STRBUF_INIT(1024);
+        char settled[64];
         int r;
 
         if (!valid_identifier(config->database) || !valid_identifier(config->table))
@@ -258,7 +361,8 @@ int clickhouse_checker_new(
                 return -ENOMEM;
         c->client = client;
         c->url = strdup(config->url);
-        if (!c->url)
+        c->user = strdup(strempty(config->user));
+        if (!c->url || !c->user)
                 return -ENOMEM;
         /* "http://host:8123/" and "http://host:8123" mean the same. */
         if (*c->url && c->url[strlen(c->url) - 1] == '/')
@@ -281,14 +385,48 @@ int clickhouse_checker_new(
                         return r;
                 }
         }
+        (void) snprintf(
+                settled,
+                sizeof(settled),
+                "now64(9) - toIntervalMillisecond(%ld)",
+                config->settle_ms > 0 ? config->settle_ms : CLICKHOUSE_SETTLE_MS_DEFAULT);
+        /* Timestamp and Count rise together in a stream: the values of rows older than the settle time are
+         * those up to the highest settled one. */
         r = asprintf(
                 &c->streams_sql,
                 "SELECT ResourceAttributes['k8s.pod.name'], ResourceAttributes['k8s.container.id'], count(), "
-                "uniqExact(Count), max(Count) FROM %s.%s WHERE ServiceName = '%s' AND Count > 0 "
-                "GROUP BY 1, 2 ORDER BY 1, 2 FORMAT TabSeparated",
+                "uniqExact(Count), max(Count), uniqExactIf(Count, Timestamp < %s), maxIf(Count, Timestamp < %s) "
+                "FROM %s.%s WHERE ServiceName = '%s' AND Count > 0 GROUP BY 1, 2 ORDER BY 1, 2 "
+                "FORMAT TabSeparated",
+                settled,
+                settled,
                 config->database,
                 config->table,
                 strempty(svc.data));
+        /* The first gaps (a value, and the one before it, more than one apart; the first value of a stream
+         * is compared with 0) among settled values, and the first duplicated values, per stream. */
+        if (r >= 0)
+                r = asprintf(
+                        &c->details_sql,
+                        "(SELECT pod, container, 'lost', prev + 1, Count - 1 FROM (SELECT pod, container, Count, "
+                        "lagInFrame(Count, 1, 0) OVER (PARTITION BY pod, container ORDER BY Count ROWS BETWEEN 1 "
+                        "PRECEDING AND CURRENT ROW) AS prev FROM (SELECT DISTINCT ResourceAttributes['k8s.pod.name'] "
+                        "AS pod, ResourceAttributes['k8s.container.id'] AS container, Count FROM %s.%s WHERE "
+                        "ServiceName = '%s' AND Count > 0 AND Timestamp < %s)) WHERE Count > prev + 1 ORDER BY pod, "
+                        "container, Count LIMIT %d BY pod, container) UNION ALL (SELECT "
+                        "ResourceAttributes['k8s.pod.name'] AS pod, ResourceAttributes['k8s.container.id'] AS "
+                        "container, 'duplicated', Count, count() AS n FROM %s.%s WHERE ServiceName = '%s' AND Count "
+                        "> 0 GROUP BY pod, container, Count HAVING n > 1 ORDER BY pod, container, Count LIMIT %d BY "
+                        "pod, container) FORMAT TabSeparated",
+                        config->database,
+                        config->table,
+                        strempty(svc.data),
+                        settled,
+                        CLICKHOUSE_STREAM_DETAILS_MAX,
+                        config->database,
+                        config->table,
+                        strempty(svc.data),
+                        CLICKHOUSE_STREAM_DETAILS_MAX);
         strbuf_done(&svc);
         if (r < 0)
                 return -ENOMEM;
@@ -304,8 +442,10 @@ ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c) {
         clickhouse_health_done(&c->health);
         clickhouse_health_done(&c->pending);
         free(c->url);
+        free(c->user);
         free(c->totals_sql);
         free(c->streams_sql);
+        free(c->details_sql);
         free(c);
         return NULL;
 }

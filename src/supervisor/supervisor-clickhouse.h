@@ -7,9 +7,18 @@
 #include "clickhouse-client.h"
 
 /* ClickHouse health as the supervisor reports it: reachability (/ping), the number of rows in otel_logs, the
- * age of the newest log, and the integrity of each loggen container's `count` sequence (values missing below
- * the highest one seen are lost, values seen twice are duplicated). One check runs at a time, without
- * blocking the loop, through the common ClickHouse client (clickhouse-client.h). */
+ * age of the newest log, and the integrity of each loggen container's `count` sequence. Counts start at 1 in
+ * every container instance and rise by one per line: a value missing below a value that arrived more than
+ * settle_ms ago is lost (a missing value above that may still be on its way: the shipper may be reading a
+ * rotated file behind the current one); rows beyond one per value are duplicated. When a stream has lost or
+ * duplicated rows, a further query names the first gaps and duplicated values. One check runs at a time,
+ * without blocking the loop. */
+
+#define CLICKHOUSE_STREAM_DETAILS_MAX 3
+
+typedef struct ClickHouseRange {
+        uint64_t from, to; /* a gap (lost: from..to) or a duplicated value (from, with `to` copies) */
+} ClickHouseRange;
 
 typedef struct ClickHouseStream {
         char *pod;
@@ -17,12 +26,20 @@ typedef struct ClickHouseStream {
         uint64_t rows;
         uint64_t distinct;
         uint64_t max_count;
+        uint64_t lost;       /* values missing below the highest settled one */
+        uint64_t duplicated; /* rows - distinct */
+        /* The first gaps and duplicated values, when lost/duplicated (none when that query failed). */
+        ClickHouseRange gaps[CLICKHOUSE_STREAM_DETAILS_MAX];
+        size_t n_gaps;
+        ClickHouseRange copies[CLICKHOUSE_STREAM_DETAILS_MAX];
+        size_t n_copies;
 } ClickHouseStream;
 
 typedef struct ClickHouseHealth {
-        bool checked;   /* at least one check completed */
-        bool reachable; /* /ping answered Ok. */
-        char *error;    /* why the last check failed, or NULL */
+        bool checked;     /* at least one check completed */
+        bool reachable;   /* /ping answered Ok. */
+        char *error;      /* why the last check failed, or NULL */
+        bool auth_failed; /* ClickHouse refused the credentials (code 516 or HTTP 401/403) */
         uint64_t rows;
         int64_t newest_nsec; /* Timestamp of the newest row (ns since the epoch), 0 when empty */
         ClickHouseStream *streams;
@@ -36,10 +53,12 @@ typedef struct ClickHouseChecker ClickHouseChecker;
 typedef void (*ClickHouseCheckDone)(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata);
 
 typedef struct ClickHouseCheckerConfig {
-        const char *url; /* the client's, for messages */
+        const char *url;  /* the client's, for messages */
+        const char *user; /* the client's, for messages */
         const char *database;
         const char *table;
         const char *integrity_service;
+        long settle_ms; /* a value missing below one at least this old is lost */
 } ClickHouseCheckerConfig;
 
 /* Asks through `client` (the common ClickHouse client, which must outlive the checker). -EINVAL when
@@ -61,6 +80,7 @@ uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c);
 double clickhouse_checker_silence(const ClickHouseChecker *c, uint64_t poll_interval_usec);
 
 void clickhouse_health_done(ClickHouseHealth *h);
-/* Parses the TSV answers of the two queries into h (exposed for tests). */
+/* Parses the TSV answers of the queries into h (exposed for tests). */
 int clickhouse_parse_totals(const char *tsv, ClickHouseHealth *h);
 int clickhouse_parse_streams(const char *tsv, ClickHouseHealth *h);
+int clickhouse_parse_details(const char *tsv, ClickHouseHealth *h);

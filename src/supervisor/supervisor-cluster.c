@@ -28,7 +28,6 @@
 
 #define RETRY_INITIAL_USEC (5 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (5 * 60 * USEC_PER_SEC)
-#define COMMAND_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
 #define INVENTORY "otel-appliance"
 
 typedef enum Phase {
@@ -143,6 +142,26 @@ static void on_command_done(Command *cmd, const CommandResult *res, void *userda
         c->command_done(cmd, res, userdata);
 }
 
+/* "timed out after 15m (cluster.start_timeout)" or "failed (status 80)": how a minikube command ended. */
+static const char *command_outcome(
+        const CommandResult *res, int64_t timeout_nsec, const char *setting, char *buf, size_t size) {
+        char d[DURATION_STRING_MAX];
+
+        if (res->timed_out)
+                (void) snprintf(
+                        buf,
+                        size,
+                        "timed out after %s (%s)",
+                        format_duration(timeout_nsec, d, sizeof(d)),
+                        setting);
+        else
+                (void) snprintf(buf, size, "failed (status %d)", res->exit_status);
+        return buf;
+}
+
+/* Each minikube command runs under the configured limit: `start` under cluster.start_timeout (a first start
+ * downloads and boots a node, minutes), the others under cluster.command_timeout. On expiry the command gets
+ * SIGTERM, then SIGKILL (supervisor-command.c), and the phase is retried with back-off. */
 static int run_minikube(Cluster *c, const char *const *args, CommandDone done) {
         _cleanup_free_ const char **argv = NULL;
         const char *env[] = {c->kubeconfig_env, NULL};
@@ -161,7 +180,15 @@ static int run_minikube(Cluster *c, const char *const *args, CommandDone done) {
                 argv[k++] = args[i];
         c->command = command_free(c->command);
         c->command_done = done;
-        r = command_run(c->event, argv, env, COMMAND_TIMEOUT_USEC, on_command_done, c, &c->command);
+        r = command_run(
+                c->event,
+                argv,
+                env,
+                nsec_to_usec(
+                        streq(args[0], "start") ? c->config->minikube_timeout : c->config->command_timeout),
+                on_command_done,
+                c,
+                &c->command);
         c->command_running = r >= 0;
         return r;
 }
@@ -214,14 +241,10 @@ static void on_minikube_start(Command *cmd, const CommandResult *res, void *user
         Cluster *c = userdata;
 
         if (res->exit_status != 0) {
-                phase_reason(
-                        c,
-                        STATE_STARTING_CLUSTER,
-                        "minikube start %s (status %d): %s",
-                        res->timed_out ? "timed out" : "failed",
-                        res->exit_status,
-                        res->err_tail);
-                log_warning("minikube start failed with status %d: %s", res->exit_status, res->err_tail);
+                char how[128];
+                command_outcome(res, c->config->minikube_timeout, "cluster.start_timeout", how, sizeof(how));
+                phase_reason(c, STATE_STARTING_CLUSTER, "minikube start %s: %s", how, res->err_tail);
+                log_warning("minikube start %s: %s", how, res->err_tail);
                 retry_later(c);
                 return;
         }
@@ -236,6 +259,15 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
         if (res->exit_status == 127 || res->exit_status == 126) {
                 phase_reason(
                         c, STATE_STARTING_CLUSTER, "cannot run %s: %s", c->config->minikube, res->err_tail);
+                retry_later(c);
+                return;
+        }
+        if (res->timed_out) {
+                /* No answer is not "stopped": starting it again now could only pile up commands. */
+                char how[128];
+                command_outcome(
+                        res, c->config->command_timeout, "cluster.command_timeout", how, sizeof(how));
+                phase_reason(c, STATE_STARTING_CLUSTER, "minikube status %s", how);
                 retry_later(c);
                 return;
         }
@@ -292,11 +324,10 @@ static void on_image_loaded(Command *cmd, const CommandResult *res, void *userda
         if (res->exit_status != 0) {
                 img->state = IMAGE_FAILED;
                 free(img->error);
-                if (asprintf(
-                            &img->error,
-                            "minikube image load failed (status %d): %s",
-                            res->exit_status,
-                            res->err_tail) < 0)
+                char how[128];
+                command_outcome(
+                        res, c->config->command_timeout, "cluster.command_timeout", how, sizeof(how));
+                if (asprintf(&img->error, "minikube image load %s: %s", how, res->err_tail) < 0)
                         img->error = NULL;
                 log_warning("Loading %s failed: %s", img->archive.tarball, res->err_tail);
         } else {
@@ -358,12 +389,10 @@ static void on_image_list_before(Command *cmd, const CommandResult *res, void *u
         Cluster *c = userdata;
 
         if (res->exit_status != 0) {
-                phase_reason(
-                        c,
-                        STATE_LOADING_IMAGES,
-                        "minikube image ls failed (status %d): %s",
-                        res->exit_status,
-                        res->err_tail);
+                char how[128];
+                command_outcome(
+                        res, c->config->command_timeout, "cluster.command_timeout", how, sizeof(how));
+                phase_reason(c, STATE_LOADING_IMAGES, "minikube image ls %s: %s", how, res->err_tail);
                 retry_later(c);
                 return;
         }

@@ -81,7 +81,9 @@ int supervisor_config_init(SupervisorConfig *c) {
                 .max_log_age = 60 * NSEC_PER_SEC,
                 .start_timeout = 15 * NSEC_PER_MINUTE,
                 .stop_timeout = 10 * NSEC_PER_SEC,
+                .counts_log_interval = 5 * NSEC_PER_MINUTE,
                 .minikube_timeout = 15 * NSEC_PER_MINUTE,
+                .command_timeout = 5 * NSEC_PER_MINUTE,
                 .reapply_interval = 5 * NSEC_PER_MINUTE,
                 .ch_port = 8123,
                 .shipper_port = 2020,
@@ -148,6 +150,14 @@ int supervisor_config_load_string(SupervisorConfig *c, const char *name, const c
         return config_apply_tree(c, root, name);
 }
 
+/* The line of section.key in the file, 0 when it is not there. */
+static unsigned key_line(const ConfigNode *root, const char *section, const char *key) {
+        const ConfigNode *s = root->type == CONFIG_NODE_MAPPING ? config_node_get(root, section) : NULL;
+        const ConfigNode *n = s && s->type == CONFIG_NODE_MAPPING ? config_node_get(s, key) : NULL;
+
+        return n ? n->key_line : 0;
+}
+
 static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const char *path) {
         ConfigOption top[] = {
                 {.name = "mode",
@@ -159,6 +169,7 @@ static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const 
                 DUR("max_log_age", max_log_age, NSEC_PER_SEC, 7 * 24 * NSEC_PER_HOUR),
                 DUR("start_timeout", start_timeout, NSEC_PER_SEC, 24 * NSEC_PER_HOUR),
                 DUR("stop_timeout", stop_timeout, 0, 10 * NSEC_PER_MINUTE),
+                DUR("counts_log_interval", counts_log_interval, NSEC_PER_SEC, 24 * NSEC_PER_HOUR),
                 {.name = "status"},
                 {.name = "clickhouse"},
                 {.name = "cluster"},
@@ -174,6 +185,7 @@ static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const 
                  .parse = parse_listen,
                  .data = &c->status_listen,
                  .expect = "ADDRESS:PORT, or \"\" to disable"},
+                {.name = "tcp_logs", .parse = config_parse_bool, .data = &c->status_tcp_logs},
         };
         ConfigOption clickhouse[] = {
                 STR("url", ch_url, "a URL"),
@@ -188,6 +200,7 @@ static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const 
                 STR("profile", profile, "a minikube profile name"),
                 LIST("start_args", start_args),
                 DUR("start_timeout", minikube_timeout, NSEC_PER_SEC, 24 * NSEC_PER_HOUR),
+                DUR("command_timeout", command_timeout, NSEC_PER_SEC, 24 * NSEC_PER_HOUR),
                 STR("images_dir", images_dir, "a directory"),
                 STR("manifests_dir", manifests_dir, "a directory"),
                 STR("namespace", namespace, "a namespace"),
@@ -214,6 +227,14 @@ static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const 
                 {"local", local, ELEMENTSOF(local)},
         };
         int r;
+
+        c->lines.loggen = key_line(root, "local", "loggen");
+        c->lines.shipper = key_line(root, "local", "shipper");
+        c->lines.clickhouse_endpoint = key_line(root, "local", "clickhouse_endpoint");
+        c->lines.chdb_lib = key_line(root, "local", "chdb_lib");
+        c->lines.schema_dir = key_line(root, "local", "schema_dir");
+        c->lines.loggen_args = key_line(root, "local", "loggen_args");
+        c->lines.minikube = key_line(root, "cluster", "minikube");
 
         r = config_file_apply(root, NULL, sections[0].options, sections[0].n_options, path);
         if (r < 0)

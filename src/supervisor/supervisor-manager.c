@@ -19,7 +19,9 @@
 #include "supervisor-clickhouse.h"
 #include "supervisor-cluster.h"
 #include "supervisor-local.h"
+#include "supervisor-logs.h"
 #include "supervisor-manager.h"
+#include "supervisor-probe.h"
 #include "supervisor-samples.h"
 #include "supervisor-state.h"
 #include "supervisor-status.h"
@@ -43,11 +45,13 @@ struct Manager {
         ClickHouseClient *ch_client; /* the common client (clickhouse-client.h) both checks ask through */
         ClickHouseChecker *clickhouse;
         SampleChecker *samples; /* resource samples' data quality (supervisor-samples.c) */
+        LogsService *logs;      /* GET /v1/logs (supervisor-logs.c) */
         HttpServer *status_unix;
         HttpServer *status_tcp;
 
-        LocalRuntime *local; /* local mode */
-        Cluster *cluster;    /* cluster mode */
+        LocalRuntime *local;        /* local mode */
+        HealthProbe *shipper_probe; /* local mode: the shipper's /health */
+        Cluster *cluster;           /* cluster mode */
 
         SupervisorState state;
         char *reason;
@@ -56,38 +60,82 @@ struct Manager {
         bool ever_ready;
         bool notified_ready;
         bool stopping;
-        char *last_status_line; /* what STATUS= said last */
+        char *last_status_line;      /* what STATUS= said last */
+        char *last_logged_state;     /* the state and reason the journal was told last */
+        uint64_t counts_logged_usec; /* CLOCK_MONOTONIC of the last counts line, 0 before the first */
+        uint64_t counts_logged_rows;
         int exit_status;
 };
 
-/* Tells systemd: STATUS= on every change of the one-line summary, READY=1 once. */
+/* Tells systemd: STATUS= on every change of the one-line summary (the row count included: `systemctl status`
+ * shows the latest), READY=1 once. The journal gets a line only when the state or the wording of its reason
+ * changes (not when only a number in it does: an age, a count); the counts go there every
+ * counts_log_interval (log_counts()), not with every row that arrives. */
 static void manager_notify(Manager *m) {
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *line = NULL, *state_line = NULL;
         const ClickHouseHealth *h = m->clickhouse ? clickhouse_checker_health(m->clickhouse) : NULL;
         int r;
 
+        r = asprintf(
+                &state_line,
+                "%s%s%s",
+                supervisor_state_to_string(m->state),
+                m->reason ? ": " : "",
+                strempty(m->reason));
+        if (r < 0)
+                return;
         if (m->state == STATE_READY && h)
                 r = asprintf(&line, "ready: %" PRIu64 " rows in ClickHouse", h->rows);
         else
-                r = asprintf(
-                        &line,
-                        "%s%s%s",
-                        supervisor_state_to_string(m->state),
-                        m->reason ? ": " : "",
-                        strempty(m->reason));
-        if (r < 0)
+                line = strdup(state_line);
+        if (r < 0 || !line)
                 return;
 
         if (!streq_ptr(line, m->last_status_line)) {
                 (void) sd_notifyf(false, "STATUS=%s", line);
-                log_info("state: %s", line);
                 free(m->last_status_line);
                 m->last_status_line = TAKE_PTR(line);
+        }
+        /* Numbers in a reason (an age, a count) change at every poll while the problem stays the same. */
+        for (char *src = state_line, *dst = state_line;; src++) {
+                if (*src >= '0' && *src <= '9') {
+                        if (dst == state_line || dst[-1] != '#')
+                                *dst++ = '#';
+                        continue;
+                }
+                *dst++ = *src;
+                if (!*src)
+                        break;
+        }
+        if (!streq_ptr(state_line, m->last_logged_state)) {
+                log_info("state: %s", m->last_status_line);
+                free(m->last_logged_state);
+                m->last_logged_state = TAKE_PTR(state_line);
         }
         if (m->state == STATE_READY && !m->notified_ready) {
                 (void) sd_notify(false, "READY=1");
                 m->notified_ready = true;
         }
+}
+
+/* One journal line with the counts every counts_log_interval, whatever the state. */
+static void log_counts(Manager *m, const ClickHouseHealth *h) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (m->counts_logged_usec > 0 &&
+            now - m->counts_logged_usec < nsec_to_usec(m->config.counts_log_interval))
+                return;
+        if (!h->reachable || h->error)
+                return; /* the state line says why */
+        log_info(
+                "counts: %" PRIu64 " rows in ClickHouse (%+" PRIi64 " since the last count), %" PRIu64
+                " lost, %" PRIu64 " duplicated",
+                h->rows,
+                m->counts_logged_usec > 0 ? (int64_t) (h->rows - m->counts_logged_rows) : (int64_t) h->rows,
+                h->lost,
+                h->duplicated);
+        m->counts_logged_usec = now;
+        m->counts_logged_rows = h->rows;
 }
 
 static void set_state(Manager *m, SupervisorState s, const char *reason) {
@@ -117,6 +165,9 @@ static void add_reason(StrBuf *b, const char *format, ...) {
         (void) strbuf_puts(b, buf);
 }
 
+/* Streams with lost or duplicated rows named one by one in the reason; the rest are counted. */
+#define PIPELINE_STREAMS_SHOWN 3
+
 static double clickhouse_silence(Manager *m) {
         return clickhouse_checker_silence(m->clickhouse, nsec_to_usec(m->config.poll_interval));
 }
@@ -130,7 +181,7 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
                 add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
         else if (!h->checked)
                 add_reason(reasons, "waiting for the first ClickHouse check");
-        else if (!h->reachable)
+        else if (!h->reachable && !h->auth_failed)
                 add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
         else if (h->error)
                 add_reason(reasons, "ClickHouse: %s", h->error);
@@ -146,6 +197,63 @@ static void clickhouse_problems(Manager *m, StrBuf *reasons) {
                                 format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
                 }
         }
+}
+
+/* "pod P (container C): N rows lost (count 101-120, 200); M duplicated (count 7 ×2)" for each stream with
+ * lost or duplicated rows: they never come back by themselves, so the state stays degraded while ClickHouse
+ * holds the stream (its rows expire with the table's TTL). */
+static void pipeline_problems(Manager *m, StrBuf *reasons) {
+        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
+        size_t shown = 0, bad = 0;
+
+        if (!h->checked || h->error)
+                return;
+        for (size_t i = 0; i < h->n_streams; i++) {
+                const ClickHouseStream *s = h->streams + i;
+                char text[400];
+                size_t n = 0;
+
+                if (s->lost == 0 && s->duplicated == 0)
+                        continue;
+                if (++bad > PIPELINE_STREAMS_SHOWN)
+                        continue;
+                shown++;
+#define APPEND(...)                                                                                         \
+        n += (size_t) MAX(snprintf(text + n, n < sizeof(text) ? sizeof(text) - n : 0, __VA_ARGS__), 0)
+                APPEND("pipeline: pod %s (container %.12s):", s->pod, s->container);
+                if (s->lost > 0) {
+                        APPEND(" %" PRIu64 " rows lost", s->lost);
+                        for (size_t k = 0; k < s->n_gaps; k++) {
+                                APPEND("%s%" PRIu64, k == 0 ? " (count " : ", ", s->gaps[k].from);
+                                if (s->gaps[k].to > s->gaps[k].from)
+                                        APPEND("-%" PRIu64, s->gaps[k].to);
+                        }
+                        if (s->n_gaps > 0) {
+                                uint64_t named = 0;
+                                for (size_t k = 0; k < s->n_gaps; k++)
+                                        named += s->gaps[k].to - s->gaps[k].from + 1;
+                                APPEND("%s)", named < s->lost ? ", …" : "");
+                        }
+                }
+                if (s->duplicated > 0) {
+                        APPEND("%s %" PRIu64 " duplicated", s->lost > 0 ? ";" : "", s->duplicated);
+                        for (size_t k = 0; k < s->n_copies; k++)
+                                APPEND("%s%" PRIu64 " ×%" PRIu64,
+                                       k == 0 ? " (count " : ", ",
+                                       s->copies[k].from,
+                                       s->copies[k].to);
+                        if (s->n_copies > 0) {
+                                uint64_t named = 0;
+                                for (size_t k = 0; k < s->n_copies; k++)
+                                        named += s->copies[k].to - 1;
+                                APPEND("%s)", named < s->duplicated ? ", …" : "");
+                        }
+                }
+#undef APPEND
+                add_reason(reasons, "%s", text);
+        }
+        if (bad > shown)
+                add_reason(reasons, "pipeline: %zu more streams with lost or duplicated rows", bad - shown);
 }
 
 /* Re-evaluates the state from what is known and tells systemd about changes. Cheap; called after every
@@ -167,6 +275,19 @@ static void manager_update_state(Manager *m) {
                 }
         }
         clickhouse_problems(m, &reasons);
+        pipeline_problems(m, &reasons);
+        /* What the shipper cannot fix by retrying (a refused password, say) it says on /health; its process
+         * state does not show it. Only answers count: a shipper that is not running is reported above. */
+        if (m->shipper_probe) {
+                long st = health_probe_status(m->shipper_probe);
+                if (st != 0 && (st < 200 || st > 299))
+                        add_reason(
+                                &reasons,
+                                "shipper: %s",
+                                isempty(health_probe_answer(m->shipper_probe))
+                                        ? "/health failed"
+                                        : health_probe_answer(m->shipper_probe));
+        }
 
         if (reasons.len == 0)
                 set_state(m, STATE_READY, NULL);
@@ -185,12 +306,12 @@ static void manager_update_state(Manager *m) {
 static void on_clickhouse_checked(ClickHouseChecker *c, const ClickHouseHealth *h, void *userdata) {
         Manager *m = userdata;
 
-        if (h->lost > 0 || h->duplicated > 0)
-                log_debug(
-                        "pipeline integrity: %" PRIu64 " lost, %" PRIu64 " duplicated",
-                        h->lost,
-                        h->duplicated);
         manager_update_state(m);
+        log_counts(m, h);
+}
+
+static void on_probe_done(void *userdata) {
+        manager_update_state(userdata);
 }
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -198,6 +319,8 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         r = clickhouse_checker_run(m->clickhouse, on_clickhouse_checked, m);
+        if (m->shipper_probe)
+                (void) health_probe_run(m->shipper_probe, on_probe_done, m);
         if (m->samples)
                 (void) sample_checker_run(m->samples);
         if (r < 0 && r != -EBUSY)
@@ -362,8 +485,29 @@ static int handle_reapply(const HttpRequest *req, HttpResponse *resp, void *user
         return http_response_set_text(resp, 202, "re-applying\n");
 }
 
+static int handle_logs(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        return logs_service_handle(m->logs, req, resp);
+}
+
+/* The TCP port has no authentication and may be reachable from other hosts, while the logs are the
+ * applications' data: ClickHouse guards them with a password and the socket with its mode and group. So the
+ * port serves them only when status.tcp_logs says that whoever reaches it may read them. */
+static int handle_logs_tcp(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->config.status_tcp_logs)
+                return http_response_set_text(
+                        resp,
+                        403,
+                        "logs are served on the unix socket; this TCP port serves them only with status.tcp_logs: "
+                        "true\n");
+        return logs_service_handle(m->logs, req, resp);
+}
+
 static const HttpRoute socket_routes[] = {
         {"/v1/status", HTTP_READ, handle_status},
+        {"/v1/logs", HTTP_READ, handle_logs},
         {"/healthz", HTTP_READ, handle_healthz},
         {"/metrics", HTTP_READ, handle_metrics},
         {"/v1/restart", HTTP_POST, handle_restart},
@@ -374,6 +518,7 @@ static const HttpRoute socket_routes[] = {
  * (the method is wrong for this port) rather than 404. */
 static const HttpRoute tcp_routes[] = {
         {"/v1/status", HTTP_READ, handle_status},
+        {"/v1/logs", HTTP_READ, handle_logs_tcp},
         {"/healthz", HTTP_READ, handle_healthz},
         {"/metrics", HTTP_READ, handle_metrics},
         {"/v1/restart", 0, handle_restart},
@@ -494,6 +639,12 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 r = local_runtime_new(m->event, &m->config, m->ch_password, on_local_change, m, &m->local);
                 if (r < 0)
                         return r;
+                char url[64];
+                (void) snprintf(
+                        url, sizeof(url), "http://127.0.0.1:%" PRIi64 "/health", m->config.shipper_port);
+                r = health_probe_new(m->glue, url, &m->shipper_probe);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the shipper's health check: %m");
         } else {
                 ClusterHooks hooks = {
                         .phase = on_cluster_phase,
@@ -516,9 +667,13 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 };
                 ClickHouseCheckerConfig cc = {
                         .url = m->config.ch_url,
+                        .user = m->config.ch_user,
                         .database = m->config.ch_database,
                         .table = m->config.ch_table,
                         .integrity_service = m->config.integrity_service,
+                        /* Two polls, at least 10 s: a row arrives within a second or two of being written;
+                         * one read from a rotated file behind the current one a little later. */
+                        .settle_ms = (long) MAX(2 * m->config.poll_interval / NSEC_PER_MSEC, 10000),
                 };
                 r = clickhouse_client_new(m->glue, &ccc, &m->ch_client);
                 if (r < 0)
@@ -534,6 +689,10 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
                 r = sample_checker_new(m->ch_client, cc.url, cc.database, &m->samples);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the resource sample check: %m");
+                /* Its own client: log queries may take seconds, and their timeout is not the checks'. */
+                r = logs_service_new(m->glue, &ccc, cc.database, cc.table, &m->logs);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the log queries: %m");
         }
 
         r = setup_status(m);
@@ -607,9 +766,11 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->status_tcp);
         clickhouse_checker_free(m->clickhouse);
         sample_checker_free(m->samples);
+        logs_service_free(m->logs);
         clickhouse_client_free(m->ch_client); /* after the checkers, which cancel their requests */
         cluster_free(m->cluster);
         local_runtime_free(m->local);
+        health_probe_free(m->shipper_probe);
         curl_glue_free(m->glue);
         sd_event_source_disable_unref(m->poll_timer);
         sd_event_source_disable_unref(m->stop_timer);
@@ -624,6 +785,7 @@ Manager *manager_free(Manager *m) {
         }
         free(m->reason);
         free(m->last_status_line);
+        free(m->last_logged_state);
         free(m);
         return NULL;
 }

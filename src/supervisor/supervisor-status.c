@@ -86,8 +86,28 @@ static cJSON *pipeline_json(const StatusSources *s) {
                 cJSON_AddNumberToObject(e, "rows", (double) st->rows);
                 cJSON_AddNumberToObject(e, "distinct", (double) st->distinct);
                 cJSON_AddNumberToObject(e, "max_count", (double) st->max_count);
-                cJSON_AddNumberToObject(e, "lost", (double) (st->max_count - st->distinct));
-                cJSON_AddNumberToObject(e, "duplicated", (double) (st->rows - st->distinct));
+                cJSON_AddNumberToObject(e, "lost", (double) st->lost);
+                cJSON_AddNumberToObject(e, "duplicated", (double) st->duplicated);
+                /* The first gaps and duplicated values, when there are any (the details query names up to
+                 * CLICKHOUSE_STREAM_DETAILS_MAX of each). */
+                cJSON *gaps = cJSON_AddArrayToObject(e, "gaps");
+                for (size_t k = 0; gaps && k < st->n_gaps; k++) {
+                        cJSON *g = cJSON_CreateObject();
+                        if (!g)
+                                break;
+                        cJSON_AddNumberToObject(g, "from", (double) st->gaps[k].from);
+                        cJSON_AddNumberToObject(g, "to", (double) st->gaps[k].to);
+                        cJSON_AddItemToArray(gaps, g);
+                }
+                cJSON *copies = cJSON_AddArrayToObject(e, "duplicated_counts");
+                for (size_t k = 0; copies && k < st->n_copies; k++) {
+                        cJSON *g = cJSON_CreateObject();
+                        if (!g)
+                                break;
+                        cJSON_AddNumberToObject(g, "count", (double) st->copies[k].from);
+                        cJSON_AddNumberToObject(g, "rows", (double) st->copies[k].to);
+                        cJSON_AddItemToArray(copies, g);
+                }
                 cJSON_AddItemToArray(streams, e);
         }
         return o;

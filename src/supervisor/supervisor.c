@@ -76,6 +76,10 @@ static int run(int argc, char **argv) {
         r = supervisor_config_load(&config, config_path);
         if (r >= 0)
                 r = supervisor_config_verify(&config);
+        /* Also at every start: a program that is not there or arguments loggen refuses are not fixed by
+         * restarting children with back-off. */
+        if (r >= 0)
+                r = supervisor_config_check_environment(&config);
         if (r < 0) {
                 supervisor_config_done(&config);
                 return EXIT_USAGE;

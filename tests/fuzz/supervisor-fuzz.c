@@ -79,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 ClickHouseHealth h = {};
                 (void) clickhouse_parse_totals(text, &h);
                 (void) clickhouse_parse_streams(text, &h);
+                (void) clickhouse_parse_details(text, &h);
                 clickhouse_health_done(&h);
                 break;
         }

@@ -389,6 +389,9 @@ class NodeStack:
         log(f"{step}: {fig}")
         assert not bad, f"{step}: loggen rows not exactly once: {bad}\n{self.explain_loss(bad)}"
         assert pipeline["lost"] == 0 and pipeline["duplicated"] == 0, f"{step}: the loss detector reports {pipeline}"
+        # ... and the state does not name the pipeline (lost or duplicated rows make it degraded).
+        reason = self.status().get("reason") or ""
+        assert "rows lost" not in reason and "duplicated" not in reason, f"{step}: {reason}"
         return fig
 
     def explain_loss(self, bad):

@@ -307,6 +307,12 @@ def test_chaos_combined_kill9_during_rotation_during_an_outage(stack):
         on_disk = ticks_on_disk(logdir)
         missing = set(range(1, max(have | {0}) + 1)) - have
         still_there = missing & on_disk
+        # The supervisor's detector names the loss: degraded, with the pod and the first gap.
+        st = stack.wait_state("degraded", 60, pred=lambda s: f"pipeline: pod {pod['metadata']['name']}" in (s["reason"] or ""),
+                              what="degraded by the lost rows")
+        assert "rows lost (count " in st["reason"], st["reason"]
+        rc, out, _ = otelctl("--socket", stack.sock, "status")
+        assert rc == 1 and "rows lost" in out, out
         raise AssertionError(
             f"{e}\nKNOWN SHIPPER LIMIT (rotation across a restart): {len(missing)} lines of {pod['metadata']['name']} missing in "
             f"ClickHouse; {len(still_there)} of them are still in the kubelet's rotated files {sorted(rotated_files(logdir))}, "

@@ -2,9 +2,11 @@
 what the daemon tells systemd, raw HTTP over TCP and unix sockets, and a running supervisor."""
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -19,6 +21,18 @@ BIN = {
 }
 SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 CHDB_LIB = os.environ.get("CHDB_LIB", "")
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    """pytest's tmp_path under a short name: the tests put unix sockets there (status.sock, notify.sock),
+    whose paths may not exceed 107 bytes, and a build directory deep in a checkout gives longer ones. A
+    symbolic link in /tmp points at the real directory, which stays where pytest keeps it."""
+    link = pathlib.Path(tempfile.mkdtemp(prefix="otel-sup-")) / "t"
+    link.symlink_to(tmp_path)
+    yield link
+    link.unlink()
+    link.parent.rmdir()
 
 
 def need_chdb():
