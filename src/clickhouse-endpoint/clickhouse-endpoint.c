@@ -57,26 +57,46 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-/* The users' passwords, generated at first start (see secrets.h). */
+/* The users' passwords: CLICKHOUSE_ADMIN_PASSWORD, CLICKHOUSE_INGEST_PASSWORD, CLICKHOUSE_READER_PASSWORD
+ * where set (what the StatefulSet gives clickhouse-server's entrypoint from the Secret), the files of
+ * --secrets-dir for the others, generated at first start (see secrets.h). */
 static int load_passwords(Manager *m) {
-        static const SecretUser users[_ENGINE_ROLE_MAX] = {
-                [ENGINE_ROLE_ADMIN] = SECRET_ADMIN,
-                [ENGINE_ROLE_INGEST] = SECRET_INGEST,
-                [ENGINE_ROLE_READER] = SECRET_READER,
+        static const struct {
+                SecretUser user;
+                const char *env;
+        } users[_ENGINE_ROLE_MAX] = {
+                [ENGINE_ROLE_ADMIN] = {SECRET_ADMIN, "CLICKHOUSE_ADMIN_PASSWORD"},
+                [ENGINE_ROLE_INGEST] = {SECRET_INGEST, "CLICKHOUSE_INGEST_PASSWORD"},
+                [ENGINE_ROLE_READER] = {SECRET_READER, "CLICKHOUSE_READER_PASSWORD"},
         };
+        bool ensured = false;
         int r;
 
-        r = secrets_ensure(m->config.secrets_dir);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up --secrets-dir %s: %m", m->config.secrets_dir);
         for (EngineRole role = 0; role < _ENGINE_ROLE_MAX; role++) {
-                r = secret_read(m->config.secrets_dir, users[role], &m->config.passwords[role]);
+                const char *e = getenv(users[role].env);
+
+                free(m->config.passwords[role]);
+                m->config.passwords[role] = NULL;
+                if (e && *e) {
+                        m->config.passwords[role] = strdup(e);
+                        if (!m->config.passwords[role])
+                                return log_oom();
+                        continue;
+                }
+                if (!ensured) {
+                        r = secrets_ensure(m->config.secrets_dir);
+                        if (r < 0)
+                                return log_error_errno(
+                                        r, "Failed to set up --secrets-dir %s: %m", m->config.secrets_dir);
+                        ensured = true;
+                }
+                r = secret_read(m->config.secrets_dir, users[role].user, &m->config.passwords[role]);
                 if (r < 0)
                         return log_error_errno(
                                 r,
                                 "Failed to read %s/%s (empty passwords are refused): %m",
                                 m->config.secrets_dir,
-                                secret_file_name(users[role]));
+                                secret_file_name(users[role].user));
         }
         return 0;
 }
@@ -166,7 +186,8 @@ static int run(int argc, char **argv) {
                  "CLICKHOUSE_ENDPOINT_SECRETS_DIR",
                  "DIR",
                  "/var/lib/otel/secrets",
-                 "the users' passwords: admin.password, ingest.password, reader.password (generated when missing)",
+                 "the users' passwords: admin.password, ingest.password, reader.password (generated when missing), "
+                 "unless CLICKHOUSE_ADMIN_PASSWORD, CLICKHOUSE_INGEST_PASSWORD, CLICKHOUSE_READER_PASSWORD give them",
                  config_parse_string,
                  &m->config.secrets_dir},
                 {"schema-dir",

@@ -306,6 +306,19 @@ class SecurityTest(unittest.TestCase):
                                ("otel_admin", READER[1])):
             self.assertRefused(self.ep.query("SELECT 1", auth=(name, password)), 516, "AUTHENTICATION_FAILED")
 
+    def test_passwords_from_the_environment(self):
+        # What the StatefulSet gives the ClickHouse pod from the Secret: the variables win over the files.
+        env = {"CLICKHOUSE_READER_PASSWORD": "reader-from-env", "CLICKHOUSE_INGEST_PASSWORD": ""}
+        with Endpoint(schema=False, env=env) as ep:
+            try:
+                self.assertEqual(ep.query("SELECT 1", auth=("otel_reader", "reader-from-env")).text, "1\n")
+                self.assertRefused(ep.query("SELECT 1", auth=READER), 516, "AUTHENTICATION_FAILED")
+                # An empty variable is no password: the file's stays.
+                self.assertEqual(ep.query("SELECT currentRoles()", auth=INGEST).text, "['otel_ingest']\n")
+                self.assertEqual(ep.query("SELECT 1").status, 200)
+            finally:
+                ep.cleanup()
+
     def test_admin_only_from_this_machine(self):
         addr = non_loopback_address()
         self.assertIsNotNone(addr, "no non-loopback address to test from")

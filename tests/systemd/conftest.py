@@ -4,8 +4,8 @@ Each test machine is the cached Debian 12 tree (scripts/deps/systemd.sh, tests/s
 systemd-nspawn under a throwaway overlay, so the cached tree stays untouched. Into the overlay go what the
 appliance VM installs: the unit rendered from vm/otel-supervisor.service.in exactly as vm/default.nix renders
 it (its placeholders and nothing else), enabled in multi-user.target; the user `otel` in groups otel and
-docker; /etc/otel-supervisor/config.yaml derived from vm/config.yaml; the password file root:otel 0440; the
-project's programs from the build. The container boots with its unit, and the tests read what systemd
+docker; /etc/otel-supervisor/config.yaml derived from vm/config.yaml (no password file: the supervisor
+generates the passwords into its state directory at first start, docs/security.md); the project's programs from the build. The container boots with its unit, and the tests read what systemd
 reports (`systemctl show`, the journal) from inside it through nsenter.
 
 The host's PID 1 need not be systemd: nspawn runs with --register=no --keep-unit, in a cgroup of its own.
@@ -194,7 +194,7 @@ class Machine:
     def bind_ro(self, host_path, path=None):
         self.binds.append(f"--bind-ro={host_path}:{path or host_path}")
 
-    def install_appliance(self, config, password="boot-test-password"):
+    def install_appliance(self, config):
         """What the VM's NixOS module installs for the supervisor, with `config` as its config.yaml."""
         for name, path in BIN.items():
             self.copy(path, f"{PREFIX}/bin/{name}", 0o755)
@@ -210,10 +210,6 @@ class Machine:
             'u otel -:otel "otel appliance supervisor" /var/lib/otel', 'm otel docker',
             'u otelview - "reads the status socket"', 'm otelview otel', '']))
         self.put("/etc/otel-supervisor/config.yaml", yaml.safe_dump(config, sort_keys=False))
-        # environment.etc."otel-supervisor/clickhouse-password": root:otel 0440
-        self.put("/etc/otel-supervisor/clickhouse-password", password, 0o440)
-        self.put("/etc/tmpfiles.d/otel-boot-test.conf",
-                 "z /etc/otel-supervisor/clickhouse-password 0440 root otel -\n")
         if CHDB_LIB and os.path.exists(CHDB_LIB):
             self.bind_ro(os.path.dirname(CHDB_LIB))
 
@@ -374,8 +370,7 @@ def local_config():
     c.pop("cluster", None)
     c["poll_interval"] = "1s"
     c["max_log_age"] = "30s"
-    c["clickhouse"] = {"url": "http://127.0.0.1:8123", "user": "otel",
-                       "password_file": "/etc/otel-supervisor/clickhouse-password"}
+    c["clickhouse"] = {"url": "http://127.0.0.1:8123", "user": "otel_reader"}
     c["local"] = {"data_dir": "/var/lib/otel/local", "chdb_lib": CHDB_LIB, "schema_dir": SCHEMA_DIR,
                   "loggen_args": ["--sleep-duration", "200ms"]}
     return c

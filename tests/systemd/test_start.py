@@ -96,7 +96,9 @@ def cluster_machine(tmp_path, name, start_delay, start_timeout):
     c["poll_interval"] = "1s"
     c["max_log_age"] = "30s"
     c["start_timeout"] = f"{start_timeout}s"
-    c["clickhouse"].update({"url": f"http://127.0.0.1:{STACK_PORT}"})
+    # ClickHouse is the test's stack below, not the cluster's: the supervisor reads it with the stack's
+    # reader password, given to both (the stack keeps a password file it finds, docs/security.md).
+    c["clickhouse"].update({"url": f"http://127.0.0.1:{STACK_PORT}", "password_file": "/etc/otel-test-stack/reader.password"})
     c["cluster"].update({"start_args": ["--driver=docker"], "reapply_interval": "1m"})
     m.install_appliance(c)
     m.bind_ro(os.path.dirname(bindir))
@@ -130,12 +132,14 @@ exec python3 {lib}/supervisor/minikube "$@"
     # ClickHouse with real rows: the local runtime as a unit of its own.
     stack = {"mode": "local", "state_dir": "/var/lib/otel-test-stack", "poll_interval": "1s",
              "status": {"socket": "/run/otel-test-stack/status.sock", "listen": ""},
-             "clickhouse": {"url": f"http://127.0.0.1:{STACK_PORT}", "user": "otel",
-                            "password_file": "/etc/otel-supervisor/clickhouse-password"},
+             "clickhouse": {"url": f"http://127.0.0.1:{STACK_PORT}", "user": "otel_reader"},
              "local": {"data_dir": "/var/lib/otel-test-stack/local", "chdb_lib": CHDB_LIB, "schema_dir": SCHEMA_DIR,
                        "clickhouse_port": STACK_PORT, "shipper_port": 12020, "loggen_health_port": 18081,
                        "loggen_args": ["--sleep-duration", "200ms"]}}
     m.put("/etc/otel-test-stack/config.yaml", yaml.safe_dump(stack))
+    m.put("/etc/otel-test-stack/reader.password", "boot-test-reader-password\n", 0o440)
+    m.put("/etc/tmpfiles.d/otel-boot-test.conf", "z /etc/otel-test-stack/reader.password 0440 root otel -\n")
+    os.chmod(m.put("/var/lib/otel-test-stack/secrets/reader.password", "boot-test-reader-password\n", 0o600).parent, 0o700)
     m.put(f"/etc/systemd/system/{STACK}", f"""[Unit]
 Description=ClickHouse for the boot test (otel-supervisor local runtime)
 [Service]
