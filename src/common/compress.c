@@ -152,18 +152,28 @@ int compressor_begin(Compressor *c) {
         }
 }
 
+/* Moves a stream position on by n bytes; a NULL position with nothing to move stays NULL (no pointer
+ * arithmetic on NULL). */
+static void advance(
+        const void **in, size_t *in_size, size_t n_in, void **out, size_t *out_size, size_t n_out) {
+        if (n_in > 0) {
+                *in = (const uint8_t *) *in + n_in;
+                *in_size -= n_in;
+        }
+        if (n_out > 0) {
+                *out = (uint8_t *) *out + n_out;
+                *out_size -= n_out;
+        }
+}
+
 int compressor_stream(
         Compressor *c, const void **in, size_t *in_size, void **out, size_t *out_size, bool end) {
         switch (c->type) {
         case COMPRESSION_NONE: {
                 size_t n = MIN(*in_size, *out_size);
-                if (n > 0) {
+                if (n > 0)
                         memcpy(*out, *in, n);
-                        *in = (const uint8_t *) *in + n;
-                        *out = (uint8_t *) *out + n;
-                        *in_size -= n;
-                        *out_size -= n;
-                }
+                advance(in, in_size, n, out, out_size, n);
                 return end && *in_size == 0;
         }
         case COMPRESSION_GZIP: {
@@ -180,10 +190,7 @@ int compressor_stream(
                 k = deflate(&c->z, last ? Z_FINISH : Z_NO_FLUSH);
                 if (k != Z_OK && k != Z_STREAM_END && k != Z_BUF_ERROR)
                         return -EIO;
-                *in = (const uint8_t *) *in + (ai - c->z.avail_in);
-                *in_size -= ai - c->z.avail_in;
-                *out = (uint8_t *) *out + (ao - c->z.avail_out);
-                *out_size -= ao - c->z.avail_out;
+                advance(in, in_size, ai - c->z.avail_in, out, out_size, ao - c->z.avail_out);
                 return k == Z_STREAM_END;
         }
         case COMPRESSION_ZSTD: {
@@ -192,10 +199,7 @@ int compressor_stream(
                 size_t k = ZSTD_compressStream2(c->zstd, &ob, &ib, end ? ZSTD_e_end : ZSTD_e_continue);
                 if (ZSTD_isError(k))
                         return log_debug_errno(SYNTHETIC_ERRNO(EIO), "zstd: %s", ZSTD_getErrorName(k));
-                *in = (const uint8_t *) *in + ib.pos;
-                *in_size -= ib.pos;
-                *out = (uint8_t *) *out + ob.pos;
-                *out_size -= ob.pos;
+                advance(in, in_size, ib.pos, out, out_size, ob.pos);
                 return end && k == 0 && *in_size == 0;
         }
         default:

@@ -94,6 +94,24 @@ int config_option_apply(const ConfigOption *o, const char *value, const char *or
         return 0;
 }
 
+int config_apply_defaults(const ConfigOption *options, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                const ConfigOption *o = options + i;
+                int r;
+
+                if (!o->defval || !o->parse || o->parse == config_parse_switch)
+                        continue;
+                r = o->parse(o, o->defval);
+                if (r < 0)
+                        return log_debug_errno(
+                                r == -ENOMEM ? r : SYNTHETIC_ERRNO(EINVAL),
+                                "Default \"%s\" of --%s does not parse",
+                                o->defval,
+                                o->name);
+        }
+        return 0;
+}
+
 int config_parse_environment(const ConfigOption *options, size_t n) {
         int r;
 

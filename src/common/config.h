@@ -10,8 +10,9 @@
  * argument parsing, environment overrides, --help and the error messages, which always name the setting as
  * the user wrote it (--flag, VARIABLE or file:line: key).
  *
- * Precedence is flag > environment > default: the program sets its defaults in its own struct, then
- * config_parse_environment() and config_parse_argv() overwrite them in that order. A value that does not
+ * Precedence is flag > environment > default: config_apply_defaults() sets the defaults from the table
+ * (or the program writes them into its struct itself), then config_parse_environment() and
+ * config_parse_argv() overwrite them in that order. A value that does not
  * parse is an error wherever it comes from; nothing is ignored silently. */
 
 typedef struct ConfigOption ConfigOption;
@@ -47,6 +48,11 @@ int config_parse_switch(const ConfigOption *o, const char *value);   /* bool set
 /* Parses one value for o, logging a one-line error naming `origin` (e.g. "--max-number",
  * "LOGGEN_MAX_NUMBER", "config.yaml:12: batch_rows") on failure. Returns 0 or -EINVAL. */
 int config_option_apply(const ConfigOption *o, const char *value, const char *origin);
+
+/* Sets every option that has a default to that default, through the option's own parser: the table is the
+ * one place a default is written, and --help shows exactly what applies. Options without one stay as they
+ * are (zeroed). Returns 0, or -EINVAL for a default its parser refuses (a programming error). */
+int config_apply_defaults(const ConfigOption *options, size_t n);
 
 /* Applies every option whose environment variable is set (an empty value counts as set and is checked). */
 int config_parse_environment(const ConfigOption *options, size_t n);

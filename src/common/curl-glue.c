@@ -4,6 +4,7 @@
 
 #include "cleanup.h"
 #include "curl-glue.h"
+#include "duration.h"
 #include "log.h"
 #include "macro.h"
 
@@ -153,7 +154,7 @@ static int timer_callback(CURLM *multi, long timeout_ms, void *userdata) {
         if (timeout_ms < 0)
                 return sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
 
-        r = sd_event_source_set_time_relative(g->timer, (uint64_t) timeout_ms * 1000);
+        r = sd_event_source_set_time_relative(g->timer, (uint64_t) timeout_ms * USEC_PER_MSEC);
         if (r >= 0)
                 r = sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT);
         return r < 0 ? -1 : 0;

@@ -3,13 +3,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "json-string.h"
 #include "macro.h"
 #include "strbuf.h"
 
-static int strbuf_reserve(StrBuf *b, size_t extra) {
-        size_t need, a;
+int strbuf_grow(StrBuf *b, size_t extra) {
+        size_t need, a, limit;
         char *p;
 
         if (extra > b->max || b->len > b->max - extra)
@@ -17,8 +19,9 @@ static int strbuf_reserve(StrBuf *b, size_t extra) {
         need = b->len + extra + 1;
         if (need <= b->alloc)
                 return 0;
-        a = MAX(b->alloc * 2, MAX(need, (size_t) 64));
-        a = MIN(a, b->max + 1);
+        limit = b->max == SIZE_MAX ? SIZE_MAX : b->max + 1;
+        a = b->alloc > SIZE_MAX / 2 ? SIZE_MAX : b->alloc * 2;
+        a = MIN(MAX(a, MAX(need, (size_t) 64)), limit);
         p = realloc(b->data, a);
         if (!p)
                 return -ENOMEM;
@@ -75,50 +78,58 @@ int strbuf_printf(StrBuf *b, const char *format, ...) {
         return 0;
 }
 
-int strbuf_append_json_escaped(StrBuf *b, const char *s, size_t n) {
+static const char escape_char[32] = {
+        ['\b'] = 'b',
+        ['\f'] = 'f',
+        ['\n'] = 'n',
+        ['\r'] = 'r',
+        ['\t'] = 't',
+};
+
+void strbuf_put_json_escaped(StrBuf *b, const char *s, size_t n) {
         static const char hex[] = "0123456789abcdef";
-        size_t start = 0;
+        const char *p = s, *end = s + n, *run;
+        char *o = b->data + b->len;
+
+        /* Runs of plain bytes are copied whole; the few bytes to escape are written one by one. */
+        while (p < end) {
+                run = p;
+                p = json_plain_end(p, end);
+                memcpy(o, run, (size_t) (p - run));
+                o += p - run;
+                if (p >= end)
+                        break;
+                uint8_t c = (uint8_t) *p++;
+                *o++ = '\\';
+                if (c == '"' || c == '\\')
+                        *o++ = (char) c;
+                else if (escape_char[c])
+                        *o++ = escape_char[c];
+                else {
+                        memcpy(o, "u00", 3);
+                        o[3] = hex[c >> 4];
+                        o[4] = hex[c & 15];
+                        o += 5;
+                }
+        }
+        b->len = (size_t) (o - b->data);
+}
+
+int strbuf_append_json_escaped(StrBuf *b, const char *s, size_t n) {
+        /* Reserving the worst case up front would make a large plain string look over the limit: reserve
+         * what this string needs, counted. */
+        size_t need = n;
         int r;
 
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                char esc[7];
-                size_t elen = 2;
-
-                if (c >= 0x20 && c != '"' && c != '\\')
-                        continue;
-                r = strbuf_append(b, s + start, i - start);
-                if (r < 0)
-                        return r;
-                esc[0] = '\\';
-                switch (c) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        memcpy(esc + 1, "u00", 3);
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 15];
-                        elen = 6;
-                }
-                r = strbuf_append(b, esc, elen);
-                if (r < 0)
-                        return r;
-                start = i + 1;
-        }
-        return strbuf_append(b, s + start, n - start);
+        for (const char *p = s, *end = s + n; p < end; p++)
+                if (json_is_stop((uint8_t) *p))
+                        need += (*p == '"' || *p == '\\' || escape_char[(uint8_t) *p]) ? 1 : 5;
+        r = strbuf_reserve(b, need);
+        if (r < 0)
+                return r;
+        strbuf_put_json_escaped(b, s, n);
+        strbuf_terminate(b);
+        return 0;
 }
 
 void strbuf_reset(StrBuf *b) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "duration.h"
 #include "macro.h"
 #include "util.h"
 
@@ -17,14 +18,14 @@ uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
 
         (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / (uint64_t) NSEC_PER_USEC;
 }
 
 uint64_t now_nsec(clockid_t clock) {
         struct timespec ts;
 
         (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+        return (uint64_t) ts.tv_sec * (uint64_t) NSEC_PER_SEC + (uint64_t) ts.tv_nsec;
 }
 
 uint64_t random_u64(void) {

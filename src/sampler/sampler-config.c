@@ -10,22 +10,14 @@
 
 /* The sampler's options, part of the shipper's option table (shipper-config.c). */
 
-void sampler_config_init(SamplerConfig *c) {
-        *c = (SamplerConfig){
-                .targets = strdup(""),
-                .interval_nsec = 100 * NSEC_PER_MSEC,
-                .batch_samples = 600,
-                .flush_interval_nsec = 60 * NSEC_PER_SEC,
-                .gap_nsec = NSEC_PER_SEC,
-                .table = strdup("metrics_raw"),
-                .spool_dir = strdup(""),
-                .spool_max = 1000,
-                .proc_root = strdup("/proc"),
-                .cgroup_root = strdup("/sys/fs/cgroup"),
-                .pods_log_dir = strdup("/var/log/pods"),
-                .host_name = strdup(""),
-                .net_counter_bits = 64,
-        };
+int sampler_config_init(SamplerConfig *c) {
+        ConfigOption table[SAMPLER_OPTIONS_MAX];
+        size_t n;
+
+        /* The defaults are written once, in the option table below. */
+        *c = (SamplerConfig){};
+        n = sampler_config_options(c, table, ELEMENTSOF(table));
+        return config_apply_defaults(table, n);
 }
 
 void sampler_config_done(SamplerConfig *c) {
@@ -148,12 +140,12 @@ size_t sampler_config_options(SamplerConfig *c, ConfigOption *table, size_t max)
                         pods_log_dir,
                         "/var/log/pods",
                         "kubelet's <namespace>_<pod>_<uid> directories, naming the pods"),
-                S_STRING(
-                        "host-name",
-                        "SHIPPER_HOST_NAME",
-                        host_name,
-                        "the host name",
-                        "vm_id of host samples"),
+                {.name = "host-name",
+                 .env = "SHIPPER_HOST_NAME",
+                 .metavar = "STRING",
+                 .help = "vm_id of host samples (default: the machine's host name)",
+                 .parse = config_parse_string,
+                 .data = &c->host_name},
                 S_INT("sample-children-of",
                       "SHIPPER_SAMPLE_CHILDREN_OF",
                       children_of,

@@ -142,12 +142,6 @@ int resource_sample_make(
 /* Appends the sample as one JSONEachRow line for metrics_raw. */
 int resource_sample_format(StrBuf *out, const ResourceTarget *t, const ResourceSample *s);
 
-/* Discovery. Calls found() for every pod cgroup below cgroup_root (kubepods…/…pod<uid>…), with namespace
- * and name from pods_log_dir (<namespace>_<name>_<uid>; "unknown" and the uid when absent). */
-typedef int (*ResourcePodFound)(
-        const char *namespace_, const char *name, const char *uid, const char *dir, void *userdata);
-int resources_find_pods(
-        const char *cgroup_root, const char *pods_log_dir, ResourcePodFound found, void *userdata);
 /* A process in the cgroup dir or below (its first entry of cgroup.procs), 0 if none. */
 pid_t resources_cgroup_pid(const char *dir);
 

@@ -13,6 +13,7 @@
 #include "duration.h"
 #include "log.h"
 #include "macro.h"
+#include "sampler-pods.h"
 #include "sampler-queue.h"
 #include "sampler-resources.h"
 #include "sampler.h"

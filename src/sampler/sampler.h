@@ -39,7 +39,11 @@ typedef struct SamplerConfig {
         int64_t net_counter_bits; /* 64, or 32: /proc/net/dev counters of a 32-bit kernel wrap */
 } SamplerConfig;
 
-void sampler_config_init(SamplerConfig *c);
+/* Options the sampler adds to its host's table. */
+#define SAMPLER_OPTIONS_MAX 24
+
+/* Every sampler setting at its default (from the option table). 0, or -ENOMEM. */
+int sampler_config_init(SamplerConfig *c);
 void sampler_config_done(SamplerConfig *c);
 /* Writes the sampler's options into table (room for max); returns how many. */
 size_t sampler_config_options(SamplerConfig *c, ConfigOption *table, size_t max);

@@ -16,11 +16,11 @@ struct Batch {
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
         BodyWriter *writer; /* while rows are added */
-        Buf body;           /* the finished body */
+        StrBuf body;        /* the finished body */
         InsertFormat format;
         Compression compression;
         size_t raw_bytes;
-        Buf rows; /* JSONEachRow lines rebuilt for bisecting */
+        StrBuf rows; /* JSONEachRow lines rebuilt for bisecting */
         uint32_t n_rows;
         uint64_t first_row_usec;
         /* While bisecting: the part being sent, the parts still to send (a stack), and where each row
@@ -129,15 +129,15 @@ Batch *batch_free(Batch *b) {
         if (!b)
                 return NULL;
         writer_put(b->pool, b->writer);
-        buf_done(&b->body);
-        buf_done(&b->rows);
+        strbuf_done(&b->body);
+        strbuf_done(&b->rows);
         free(b->ranges);
         free(b->row_off);
         free(b);
         return NULL;
 }
 
-Buf *batch_rows(Batch *b) {
+StrBuf *batch_rows(Batch *b) {
         return &b->rows;
 }
 

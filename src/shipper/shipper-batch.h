@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "shipper-body.h"
-#include "shipper-buf.h"
+#include "strbuf.h"
 
 typedef struct Batch Batch;
 
@@ -48,7 +48,8 @@ Batch *batch_new(
 /* Gives the row buffer back to the pool it came from. */
 Batch *batch_free(Batch *b);
 
-/* Appends one row to the body (res for Native, prefix for JSONEachRow) and counts it. */
+/* Appends one row to the body (res for Native, prefix for JSONEachRow) and counts it; now_usec is the time
+ * of the first row (unused for the others). */
 int batch_add_row(
         Batch *b,
         const TransformOptions *opts,
@@ -72,7 +73,7 @@ size_t batch_memory(const Batch *b);
 /* A refused batch is bisected over its rows as JSONEachRow lines, which it does not hold: they are made
  * again from the file (the byte range is the batch's) into this buffer, one row per line, before
  * batch_bisect_start(). */
-Buf *batch_rows(Batch *b);
+StrBuf *batch_rows(Batch *b);
 uint64_t batch_first_row_usec(const Batch *b);
 
 uint64_t batch_start(const Batch *b);

@@ -48,8 +48,8 @@ int body_writer_init(
 
 void body_writer_done(BodyWriter *w) {
         native_block_done(&w->block);
-        buf_done(&w->rows);
-        buf_done(&w->body);
+        strbuf_done(&w->rows);
+        strbuf_done(&w->body);
         w->compressor = compressor_free(w->compressor);
 }
 
@@ -77,28 +77,32 @@ int body_writer_begin(BodyWriter *w) {
 
 /* Puts uncompressed body bytes through the compressor into the body (end: finishes the frame). */
 static int feed(BodyWriter *w, const void *p, size_t n, bool end) {
+        static const char nothing[1];
         int r;
+
+        if (!p)
+                p = nothing; /* the compressor advances the pointer, even by 0 */
 
         w->raw_bytes += n;
         if (!w->compressor) {
-                r = buf_reserve(&w->body, n);
+                r = strbuf_reserve(&w->body, n);
                 if (r < 0)
                         return r;
                 if (n > 0)
-                        buf_put(&w->body, p, n);
+                        strbuf_put(&w->body, p, n);
                 return 0;
         }
         for (;;) {
                 void *out;
                 size_t room;
                 /* Room for a good part of the input at once; the compressed body rarely needs more. */
-                r = buf_reserve(&w->body, MIN(MAX(n / 2, (size_t) 64 * 1024), (size_t) 1024 * 1024));
+                r = strbuf_reserve(&w->body, MIN(MAX(n / 2, (size_t) 64 * 1024), (size_t) 1024 * 1024));
                 if (r == -ENOBUFS)
-                        r = buf_reserve(&w->body, 1);
+                        r = strbuf_reserve(&w->body, 1);
                 if (r < 0)
                         return r;
                 out = w->body.data + w->body.len;
-                room = w->body.cap - w->body.len;
+                room = w->body.alloc - w->body.len - 1; /* the terminator's byte stays free */
                 r = compressor_stream(w->compressor, &p, &n, &out, &room, end);
                 if (r < 0)
                         return r;
@@ -169,8 +173,8 @@ int body_writer_finish(BodyWriter *w) {
         return r;
 }
 
-Buf body_writer_take(BodyWriter *w) {
-        Buf b = w->body;
-        w->body = (Buf){.max = b.max};
+StrBuf body_writer_take(BodyWriter *w) {
+        StrBuf b = w->body;
+        w->body = (StrBuf){.max = b.max};
         return b;
 }

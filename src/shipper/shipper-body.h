@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "compress.h"
-#include "shipper-buf.h"
+#include "strbuf.h"
 #include "shipper-native.h"
 #include "shipper-transform.h"
 
@@ -34,8 +34,8 @@ typedef struct BodyWriter {
         Compressor *compressor; /* NULL without compression */
         size_t block_bytes;     /* rows held uncompressed before they go into the body */
         NativeBlock block;      /* Native: rows not yet in the body */
-        Buf rows;               /* JSONEachRow: rows not yet in the body */
-        Buf body;               /* the body so far (complete after body_writer_finish()) */
+        StrBuf rows;            /* JSONEachRow: rows not yet in the body */
+        StrBuf body;            /* the body so far (complete after body_writer_finish()) */
         uint64_t raw_bytes;     /* uncompressed size of what went in so far */
         uint64_t n_rows;
         bool started;
@@ -76,4 +76,4 @@ static inline uint64_t body_writer_raw_bytes(const BodyWriter *w) {
 int body_writer_finish(BodyWriter *w);
 
 /* Hands the finished body over (the writer gets an empty buffer of the same limit). */
-Buf body_writer_take(BodyWriter *w);
+StrBuf body_writer_take(BodyWriter *w);

@@ -72,37 +72,14 @@ static int parse_globs(const ConfigOption *o, const char *value) {
         return config_parse_string(o, value);
 }
 
-void shipper_config_init(ShipperConfig *c) {
-        *c = (ShipperConfig){
-                .paths = strdup("/var/log/containers/loggen-*.log"),
-                .clickhouse_url = strdup("http://127.0.0.1:8123"),
-                .database = strdup("default"),
-                .table = strdup("otel_logs"),
-                .user = strdup("default"),
-                .password = strdup(""),
-                .checkpoint_file = strdup("/var/lib/shipper/checkpoints"),
-                .dead_letter_file = strdup("/var/lib/shipper/dead-letter.jsonl"),
-                .service_name = strdup(""),
-                .listen_address = strdup("0.0.0.0"),
-                .listen_port = 2020,
-                .batch_rows = 100000,
-                .batch_bytes = 64 * 1024 * 1024,
-                .flush_interval_nsec = NSEC_PER_SEC,
-                .max_line_bytes = 256 * 1024,
-                .max_inflight = 4,
-                .max_inflight_per_file = 2,
-                .buffer_bytes = 24 * 1024 * 1024,
-                .retry_initial_nsec = 250 * NSEC_PER_MSEC,
-                .retry_max_nsec = 30 * NSEC_PER_SEC,
-                .request_timeout_nsec = 30 * NSEC_PER_SEC,
-                .rescan_interval_nsec = 5 * NSEC_PER_SEC,
-                .rotate_wait_nsec = 5 * NSEC_PER_SEC,
-                .insert_format = INSERT_FORMAT_NATIVE,
-                .compression = COMPRESSION_ZSTD,
-                .compression_level = 1,
-                .checkpoint_sync = true,
-        };
-        sampler_config_init(&c->sampler);
+int shipper_config_init(ShipperConfig *c) {
+        const ConfigOption *options;
+        size_t n;
+
+        /* The defaults are written once, in the option table below (and the sampler's). */
+        *c = (ShipperConfig){};
+        options = shipper_config_options(c, &n);
+        return config_apply_defaults(options, n);
 }
 
 void shipper_config_done(ShipperConfig *c) {

@@ -44,7 +44,8 @@ typedef struct ShipperConfig {
         SamplerConfig sampler; /* src/sampler/sampler.c */
 } ShipperConfig;
 
-void shipper_config_init(ShipperConfig *c);
+/* Every setting at its default (from the option table). 0, or -ENOMEM. */
+int shipper_config_init(ShipperConfig *c);
 void shipper_config_done(ShipperConfig *c);
 
 /* Builds the option table for c (n entries). */

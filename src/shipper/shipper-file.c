@@ -44,7 +44,7 @@ struct ShipperFile {
         uint64_t generation;
         char token_id[BATCH_TOKEN_ID_MAX];
         Reader reader;
-        Buf prefix; /* JSONEachRow: the row's resource part */
+        StrBuf prefix; /* JSONEachRow: the row's resource part */
         TransformResource resource;
         NativeResource native_resource;
         Batch *filling;
@@ -212,7 +212,7 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         }
         batch_free(f->filling);
         reader_done(&f->reader);
-        buf_done(&f->prefix);
+        strbuf_done(&f->prefix);
         native_resource_done(&f->native_resource);
         transform_resource_done(&f->resource);
         safe_close(f->fd);
@@ -315,7 +315,7 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                         f->prefix.len,
                         &f->native_resource,
                         &ctx->row,
-                        now_usec(CLOCK_MONOTONIC));
+                        first ? now_usec(CLOCK_MONOTONIC) : 0); /* the time of the first row only */
                 if (r < 0)
                         return r;
                 transform_count_row(&ctx->row, &ctx->tstats);

@@ -1,17 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 
+#include "json-string.h"
 #include "shipper-json.h"
-
-/* 1 for bytes that end a run of plain string characters: '"', '\\' and
- * control characters below 0x20 (which JSON forbids raw inside strings). */
-static const uint8_t string_stop[256] = {
-        [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
-        [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
-        [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
-        [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
-        [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
-};
 
 static inline bool is_ws(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -27,48 +18,18 @@ static inline const char *skip_ws(const char *p, const char *end) {
         return p;
 }
 
-/* Nonzero if any byte of w is '"', '\\' or below 0x20 (the classic
- * "has zero byte" bit tricks; false positives only above the first hit, which
- * the byte loop then sorts out). */
-static inline uint64_t word_has_stop(uint64_t w) {
-        const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
-        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-        return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs;
-}
-
-/* Skips plain string bytes, eight at a time where possible. The lowest flag
- * of word_has_stop() is exact (borrows only run upwards), so on a little-endian
- * machine it is the offset of the first stop byte itself. */
-static inline const char *skip_plain(const char *p, const char *end) {
-        uint64_t w, stop;
-        while (end - p >= 8) {
-                memcpy(&w, p, 8);
-                stop = word_has_stop(w);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                if (stop)
-                        return p + (__builtin_ctzll(stop) >> 3);
-#else
-                if (stop)
-                        break;
-#endif
-                p += 8;
-        }
-        while (p < end && !string_stop[(uint8_t) *p])
-                p++;
-        return p;
-}
-
 /* p points just after the opening quote; returns a pointer to the closing
- * quote, or NULL. */
-static const char *scan_string(const char *p, const char *end) {
+ * quote, or NULL. *escaped is set when the string has an escape. */
+static inline const char *scan_string_flag(const char *p, const char *end, bool *escaped) {
         for (;;) {
-                p = skip_plain(p, end);
+                p = json_plain_end(p, end);
                 if (p >= end)
                         return NULL;
                 if (*p == '"')
                         return p;
                 if (*p != '\\')
                         return NULL; /* raw control character */
+                *escaped = true;
                 p++;
                 if (p >= end)
                         return NULL;
@@ -92,6 +53,11 @@ static const char *scan_string(const char *p, const char *end) {
                         return NULL;
                 }
         }
+}
+
+static const char *scan_string(const char *p, const char *end) {
+        bool escaped = false;
+        return scan_string_flag(p, end, &escaped);
 }
 
 static const char *scan_number(const char *p, const char *end) {
@@ -214,23 +180,33 @@ int json_scan_object(
                 goto done;
         }
         for (;;) {
+                bool key_escaped = false, val_escaped = false;
                 if (p >= end || *p != '"')
                         return -EINVAL;
                 k = p + 1;
-                ke = scan_string(k, end);
+                ke = scan_string_flag(k, end, &key_escaped);
                 if (!ke)
                         return -EINVAL;
                 p = skip_ws(ke + 1, end);
                 if (p >= end || *p != ':')
                         return -EINVAL;
                 v = skip_ws(p + 1, end);
-                p = scan_value(v, end, 1, &t);
+                if (v < end && *v == '"') {
+                        /* Strings, the common case, scanned here to learn whether they need decoding. */
+                        t = JSON_STRING;
+                        p = scan_string_flag(v + 1, end, &val_escaped);
+                        if (p)
+                                p++;
+                } else
+                        p = scan_value(v, end, 1, &t);
                 if (!p)
                         return -EINVAL;
                 if (n < max && (size_t) (ke - k) <= UINT32_MAX && (size_t) (p - v) <= UINT32_MAX) {
                         JsonField *f = &fields[n++];
                         f->key = k;
                         f->key_len = (uint32_t) (ke - k);
+                        f->key_escaped = key_escaped;
+                        f->val_escaped = val_escaped;
                         f->type = t;
                         if (t == JSON_STRING) {
                                 f->val = v + 1;
@@ -272,31 +248,31 @@ static unsigned read_hex4(const char *p) {
         return hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]);
 }
 
-static void put_utf8(Buf *out, uint32_t cp) {
+static void put_utf8(StrBuf *out, uint32_t cp) {
         if (cp < 0x80)
-                buf_putc(out, (char) cp);
+                strbuf_putc(out, (char) cp);
         else if (cp < 0x800) {
-                buf_putc(out, (char) (0xc0 | cp >> 6));
-                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+                strbuf_putc(out, (char) (0xc0 | cp >> 6));
+                strbuf_putc(out, (char) (0x80 | (cp & 0x3f)));
         } else if (cp < 0x10000) {
-                buf_putc(out, (char) (0xe0 | cp >> 12));
-                buf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
-                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+                strbuf_putc(out, (char) (0xe0 | cp >> 12));
+                strbuf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
+                strbuf_putc(out, (char) (0x80 | (cp & 0x3f)));
         } else {
-                buf_putc(out, (char) (0xf0 | cp >> 18));
-                buf_putc(out, (char) (0x80 | ((cp >> 12) & 0x3f)));
-                buf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
-                buf_putc(out, (char) (0x80 | (cp & 0x3f)));
+                strbuf_putc(out, (char) (0xf0 | cp >> 18));
+                strbuf_putc(out, (char) (0x80 | ((cp >> 12) & 0x3f)));
+                strbuf_putc(out, (char) (0x80 | ((cp >> 6) & 0x3f)));
+                strbuf_putc(out, (char) (0x80 | (cp & 0x3f)));
         }
 }
 
-int json_unescape_append(Buf *out, const char *p, size_t len) {
+int json_unescape_append(StrBuf *out, const char *p, size_t len) {
         const char *end = p + len, *run;
         int r;
 
         /* Decoded text is never longer than the escaped text (\uXXXX is 6
          * bytes for at most 3 of UTF-8, a pair 12 for 4). */
-        r = buf_reserve(out, len);
+        r = strbuf_reserve(out, len);
         if (r < 0)
                 return r;
         while (p < end) {
@@ -304,7 +280,7 @@ int json_unescape_append(Buf *out, const char *p, size_t len) {
                 p = memchr(p, '\\', (size_t) (end - p));
                 if (!p)
                         p = end;
-                buf_put(out, run, (size_t) (p - run));
+                strbuf_put(out, run, (size_t) (p - run));
                 if (p >= end)
                         break;
                 p++;
@@ -312,28 +288,28 @@ int json_unescape_append(Buf *out, const char *p, size_t len) {
                         return -EINVAL;
                 switch (*p++) {
                 case '"':
-                        buf_putc(out, '"');
+                        strbuf_putc(out, '"');
                         break;
                 case '\\':
-                        buf_putc(out, '\\');
+                        strbuf_putc(out, '\\');
                         break;
                 case '/':
-                        buf_putc(out, '/');
+                        strbuf_putc(out, '/');
                         break;
                 case 'b':
-                        buf_putc(out, '\b');
+                        strbuf_putc(out, '\b');
                         break;
                 case 'f':
-                        buf_putc(out, '\f');
+                        strbuf_putc(out, '\f');
                         break;
                 case 'n':
-                        buf_putc(out, '\n');
+                        strbuf_putc(out, '\n');
                         break;
                 case 'r':
-                        buf_putc(out, '\r');
+                        strbuf_putc(out, '\r');
                         break;
                 case 't':
-                        buf_putc(out, '\t');
+                        strbuf_putc(out, '\t');
                         break;
                 case 'u': {
                         uint32_t cp;
@@ -363,38 +339,6 @@ int json_unescape_append(Buf *out, const char *p, size_t len) {
         return 0;
 }
 
-static const char escape_char[32] = {
-        ['\b'] = 'b',
-        ['\f'] = 'f',
-        ['\n'] = 'n',
-        ['\r'] = 'r',
-        ['\t'] = 't',
-};
-
-void json_escape_put(Buf *out, const char *p, size_t len) {
-        static const char hex[] = "0123456789abcdef";
-        const char *end = p + len, *run;
-
-        while (p < end) {
-                run = p;
-                p = skip_plain(p, end);
-                buf_put(out, run, (size_t) (p - run));
-                if (p >= end)
-                        break;
-                uint8_t c = (uint8_t) *p++;
-                buf_putc(out, '\\');
-                if (c == '"' || c == '\\')
-                        buf_putc(out, (char) c);
-                else if (escape_char[c])
-                        buf_putc(out, escape_char[c]);
-                else {
-                        buf_puts_lit(out, "u00");
-                        buf_putc(out, hex[c >> 4]);
-                        buf_putc(out, hex[c & 15]);
-                }
-        }
-}
-
 bool json_number_is_integer(const char *p, size_t len) {
         size_t i = 0;
         if (len > 0 && p[0] == '-')
@@ -407,11 +351,33 @@ bool json_number_is_integer(const char *p, size_t len) {
         return true;
 }
 
-const char *json_unescape_string(Buf *out, const char *p, const char *end) {
+/* Copies plain string bytes from p to out until a stop byte, eight at a time: each word is stored before it
+ * is looked at (the output never runs ahead of the input, and out has room for all the input, so a word
+ * read from the input also fits at the output). Short runs between escapes cost no memcpy call. */
+static inline const char *copy_plain(StrBuf *out, const char *p, const char *end) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t w, stop;
+        while (end - p >= 8) {
+                memcpy(&w, p, 8);
+                memcpy(out->data + out->len, &w, 8);
+                stop = json_word_has_stop(w);
+                if (stop) {
+                        size_t n = __builtin_ctzll(stop) >> 3;
+                        out->len += n;
+                        return p + n;
+                }
+                p += 8;
+                out->len += 8;
+        }
+#endif
+        while (p < end && !json_is_stop((uint8_t) *p))
+                out->data[out->len++] = *p++;
+        return p;
+}
+
+const char *json_unescape_string(StrBuf *out, const char *p, const char *end) {
         for (;;) {
-                const char *run = p;
-                p = skip_plain(p, end);
-                buf_put(out, run, (size_t) (p - run));
+                p = copy_plain(out, p, end);
                 if (p >= end)
                         return NULL;
                 if (*p == '"')
@@ -423,28 +389,28 @@ const char *json_unescape_string(Buf *out, const char *p, const char *end) {
                         return NULL;
                 switch (*p++) {
                 case '"':
-                        buf_putc(out, '"');
+                        strbuf_putc(out, '"');
                         break;
                 case '\\':
-                        buf_putc(out, '\\');
+                        strbuf_putc(out, '\\');
                         break;
                 case '/':
-                        buf_putc(out, '/');
+                        strbuf_putc(out, '/');
                         break;
                 case 'b':
-                        buf_putc(out, '\b');
+                        strbuf_putc(out, '\b');
                         break;
                 case 'f':
-                        buf_putc(out, '\f');
+                        strbuf_putc(out, '\f');
                         break;
                 case 'n':
-                        buf_putc(out, '\n');
+                        strbuf_putc(out, '\n');
                         break;
                 case 'r':
-                        buf_putc(out, '\r');
+                        strbuf_putc(out, '\r');
                         break;
                 case 't':
-                        buf_putc(out, '\t');
+                        strbuf_putc(out, '\t');
                         break;
                 case 'u': {
                         uint32_t cp;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shipper-buf.h"
+#include "strbuf.h"
 
 typedef enum JsonType {
         JSON_STRING,
@@ -28,6 +28,8 @@ typedef struct JsonField {
         uint32_t key_len;
         uint32_t val_len;
         JsonType type;
+        bool key_escaped; /* the key has a backslash escape */
+        bool val_escaped; /* a string value has one (false for other types) */
 } JsonField;
 
 /* Nesting deeper than this is rejected (the scanner is recursive). */
@@ -43,23 +45,14 @@ int json_scan_object(
 /* Decodes the escaped string content [p, p+len) (as validated by the scanner)
  * and appends it to `out` (reserves as needed). \u escapes become UTF-8;
  * unpaired surrogates become U+FFFD. Returns 0 or a negative errno. */
-int json_unescape_append(Buf *out, const char *p, size_t len);
+int json_unescape_append(StrBuf *out, const char *p, size_t len);
 
 /* Decodes the JSON string starting just after its opening quote at p and
  * appends it to out, which must have room for end - p bytes. Returns a
  * pointer to the closing quote, or NULL if the string is not valid JSON
  * (raw control character, bad escape, no closing quote). One pass: used for
  * docker's "log" value on the hot path. */
-const char *json_unescape_string(Buf *out, const char *p, const char *end);
-
-/* Appends [p, p+len) escaped for use inside a JSON string: '"', '\\' and
- * control characters are escaped, other bytes are copied. Reserve
- * json_escape_bound(len) first. */
-void json_escape_put(Buf *out, const char *p, size_t len);
-
-static inline size_t json_escape_bound(size_t len) {
-        return len * 6;
-}
+const char *json_unescape_string(StrBuf *out, const char *p, const char *end);
 
 /* True if [p, p+len) is a JSON number with only an integer part (optionally
  * negative) – used for typed columns. */

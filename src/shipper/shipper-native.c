@@ -24,6 +24,7 @@ static const struct {
         {"Count", "UInt64"},
 };
 #define N_ROW_COLUMNS 7
+#define ELEMENTSOF_COLUMNS (sizeof(columns) / sizeof(columns[0]))
 
 /* The first buffer (NativeColumn) of each entry of columns[], and one past its last. */
 static const NativeColumn column_first[] = {
@@ -50,37 +51,37 @@ static size_t varint_size(uint64_t v) {
 }
 
 /* Unchecked: reserve VARINT_MAX first. */
-static void put_varint(Buf *b, uint64_t v) {
+static void put_varint(StrBuf *b, uint64_t v) {
         while (v >= 0x80) {
-                buf_putc(b, (char) (0x80 | (v & 0x7f)));
+                strbuf_putc(b, (char) (0x80 | (v & 0x7f)));
                 v >>= 7;
         }
-        buf_putc(b, (char) v);
+        strbuf_putc(b, (char) v);
 }
 
-static void put_le(Buf *b, uint64_t v, size_t n) {
+static void put_le(StrBuf *b, uint64_t v, size_t n) {
         for (size_t i = 0; i < n; i++)
-                buf_putc(b, (char) (v >> (8 * i)));
+                strbuf_putc(b, (char) (v >> (8 * i)));
 }
 
-static int put_bytes(Buf *b, const char *p, size_t n) {
-        int r = buf_reserve(b, VARINT_MAX + n);
+static int put_bytes(StrBuf *b, const char *p, size_t n) {
+        int r = strbuf_reserve(b, VARINT_MAX + n);
         if (r < 0)
                 return r;
         put_varint(b, n);
-        buf_put(b, p, n);
+        strbuf_put(b, p, n);
         return 0;
 }
 
 /* A JSON string's content, decoded: escapes undone, other bytes as they are. */
-static int put_json_string(Buf *b, const char *p, size_t n) {
+static int put_json_string(StrBuf *b, const char *p, size_t n) {
         size_t at, len, vs;
         int r;
 
         if (!memchr(p, '\\', n))
                 return put_bytes(b, p, n);
         /* Decoded it is at most n bytes: decode behind room for the longest length, then close the gap. */
-        r = buf_reserve(b, 5 + n);
+        r = strbuf_reserve(b, 5 + n);
         if (r < 0)
                 return r;
         at = b->len;
@@ -99,15 +100,21 @@ static int put_json_string(Buf *b, const char *p, size_t n) {
         return 0;
 }
 
-/* A zap member's value as the string ClickHouse stores from JSONEachRow: a string decoded, anything else
- * (number, literal, object, array) its JSON text. */
-static int put_field_value(Buf *b, const JsonField *f) {
-        if (f->type == JSON_STRING)
+/* A zap member's value as the string ClickHouse stores from JSONEachRow: a string decoded (the scanner
+ * knows whether it has escapes), anything else (number, literal, object, array) its JSON text. */
+static int put_field_value(StrBuf *b, const JsonField *f) {
+        if (f->type == JSON_STRING && f->val_escaped)
                 return put_json_string(b, f->val, f->val_len);
         return put_bytes(b, f->val, f->val_len);
 }
 
-static int put_severity_text(Buf *b, const LogRow *row) {
+static int put_field_key(StrBuf *b, const JsonField *f) {
+        if (f->key_escaped)
+                return put_json_string(b, f->key, f->key_len);
+        return put_bytes(b, f->key, f->key_len);
+}
+
+static int put_severity_text(StrBuf *b, const LogRow *row) {
         const JsonField *l = row->level;
         int r;
 
@@ -115,24 +122,24 @@ static int put_severity_text(Buf *b, const LogRow *row) {
                 return put_bytes(b, row->severity_text, strlen(row->severity_text));
         if (!l)
                 return put_bytes(b, "", 0);
-        if (memchr(l->val, '\\', l->val_len))
+        if (l->val_escaped)
                 return put_json_string(b, l->val, l->val_len);
-        r = buf_reserve(b, VARINT_MAX + l->val_len);
+        r = strbuf_reserve(b, VARINT_MAX + l->val_len);
         if (r < 0)
                 return r;
         put_varint(b, l->val_len);
         for (size_t i = 0; i < l->val_len; i++) {
                 char c = l->val[i];
-                buf_putc(b, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
+                strbuf_putc(b, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
         }
         return 0;
 }
 
-static int buf_append(Buf *b, const Buf *src) {
-        int r = buf_reserve(b, src->len);
+static int buf_append(StrBuf *b, const StrBuf *src) {
+        int r = strbuf_reserve(b, src->len);
         if (r < 0)
                 return r;
-        buf_put(b, src->data, src->len);
+        strbuf_put(b, src->data, src->len);
         return 0;
 }
 
@@ -154,21 +161,30 @@ int native_resource_init(const TransformResource *res, NativeResource *ret) {
 }
 
 void native_resource_done(NativeResource *r) {
-        buf_done(&r->service_name);
-        buf_done(&r->keys);
-        buf_done(&r->values);
+        strbuf_done(&r->service_name);
+        strbuf_done(&r->keys);
+        strbuf_done(&r->values);
         *r = (NativeResource){};
 }
 
+/* The block's header without its row count: the number of columns, their names and types. */
+static size_t header_bytes(bool seed_columns) {
+        size_t n = varint_size(seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS);
+        for (size_t i = 0; i < (seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS); i++)
+                n += varint_size(strlen(columns[i].name)) + strlen(columns[i].name) +
+                     varint_size(strlen(columns[i].type)) + strlen(columns[i].type);
+        return n;
+}
+
 void native_block_init(NativeBlock *b, bool seed_columns, size_t max_bytes) {
-        *b = (NativeBlock){.seed_columns = seed_columns};
+        *b = (NativeBlock){.seed_columns = seed_columns, .fixed_header_bytes = header_bytes(seed_columns)};
         for (size_t i = 0; i < _NATIVE_COLUMN_MAX; i++)
                 b->col[i].max = max_bytes;
 }
 
 void native_block_done(NativeBlock *b) {
         for (size_t i = 0; i < _NATIVE_COLUMN_MAX; i++)
-                buf_done(&b->col[i]);
+                strbuf_done(&b->col[i]);
         b->rows = b->bytes = 0;
 }
 
@@ -180,11 +196,11 @@ void native_block_reset(NativeBlock *b) {
 }
 
 static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row) {
-        Buf *c = b->col;
+        StrBuf *c = b->col;
         uint64_t n_log = 0;
         int r;
 
-        r = buf_reserve(&c[NATIVE_TIMESTAMP], 8);
+        r = strbuf_reserve(&c[NATIVE_TIMESTAMP], 8);
         if (r < 0)
                 return r;
         put_le(&c[NATIVE_TIMESTAMP], (uint64_t) row->timestamp_ns, 8);
@@ -192,10 +208,10 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
         r = put_severity_text(&c[NATIVE_SEVERITY_TEXT], row);
         if (r < 0)
                 return r;
-        r = buf_reserve(&c[NATIVE_SEVERITY_NUMBER], 1);
+        r = strbuf_reserve(&c[NATIVE_SEVERITY_NUMBER], 1);
         if (r < 0)
                 return r;
-        buf_putc(&c[NATIVE_SEVERITY_NUMBER], (char) row->severity_number);
+        strbuf_putc(&c[NATIVE_SEVERITY_NUMBER], (char) row->severity_number);
 
         r = buf_append(&c[NATIVE_SERVICE_NAME], &res->service_name);
         if (r < 0)
@@ -216,7 +232,7 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
                         return r;
                 b->resource_entries++;
         }
-        r = buf_reserve(&c[NATIVE_RESOURCE_OFFSETS], 8);
+        r = strbuf_reserve(&c[NATIVE_RESOURCE_OFFSETS], 8);
         if (r < 0)
                 return r;
         put_le(&c[NATIVE_RESOURCE_OFFSETS], b->resource_entries, 8);
@@ -234,7 +250,7 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
                 const JsonField *f = &row->fields[i];
                 if (f == row->msg)
                         continue;
-                r = put_json_string(&c[NATIVE_LOG_KEYS], f->key, f->key_len);
+                r = put_field_key(&c[NATIVE_LOG_KEYS], f);
                 if (r >= 0)
                         r = put_field_value(&c[NATIVE_LOG_VALUES], f);
                 if (r < 0)
@@ -249,7 +265,7 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
                         return r;
                 n_log++;
         }
-        r = buf_reserve(&c[NATIVE_LOG_OFFSETS], 8);
+        r = strbuf_reserve(&c[NATIVE_LOG_OFFSETS], 8);
         if (r < 0)
                 return r;
         b->log_entries += n_log;
@@ -262,9 +278,9 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
                 uint64_t cnt = 0;
                 (void) transform_seed_random_number(row, &rn);
                 (void) transform_seed_count(row, &cnt);
-                r = buf_reserve(&c[NATIVE_RANDOM_NUMBER], 4);
+                r = strbuf_reserve(&c[NATIVE_RANDOM_NUMBER], 4);
                 if (r >= 0)
-                        r = buf_reserve(&c[NATIVE_COUNT], 8);
+                        r = strbuf_reserve(&c[NATIVE_COUNT], 8);
                 if (r < 0)
                         return r;
                 put_le(&c[NATIVE_RANDOM_NUMBER], (uint32_t) rn, 4);
@@ -301,27 +317,17 @@ int native_block_add(NativeBlock *b, const NativeResource *res, const LogRow *ro
                 total += b->col[i].len - before[i];
         b->bytes += total;
         b->rows++;
+        b->header_bytes = b->fixed_header_bytes + varint_size(b->rows);
         return 0;
 }
 
 static size_t n_columns(const NativeBlock *b) {
-        return b->seed_columns ? sizeof(columns) / sizeof(columns[0]) : N_ROW_COLUMNS;
-}
-
-size_t native_block_size(const NativeBlock *b) {
-        size_t n = 0;
-        if (b->rows == 0)
-                return 0;
-        n += varint_size(n_columns(b)) + varint_size(b->rows);
-        for (size_t i = 0; i < n_columns(b); i++)
-                n += varint_size(strlen(columns[i].name)) + strlen(columns[i].name) +
-                     varint_size(strlen(columns[i].type)) + strlen(columns[i].type);
-        return n + b->bytes;
+        return b->seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS;
 }
 
 int native_block_write(NativeBlock *b, NativeWriteFn write, void *userdata) {
         char head[4 * VARINT_MAX + 128]; /* the block's header, then one column's */
-        Buf h = {.data = head, .cap = sizeof(head), .max = sizeof(head)};
+        StrBuf h = {.data = head, .alloc = sizeof(head), .max = sizeof(head) - 1};
         int r;
 
         if (b->rows == 0)
@@ -331,9 +337,9 @@ int native_block_write(NativeBlock *b, NativeWriteFn write, void *userdata) {
         for (size_t i = 0; i < n_columns(b); i++) {
                 size_t nl = strlen(columns[i].name), tl = strlen(columns[i].type);
                 put_varint(&h, nl);
-                buf_put(&h, columns[i].name, nl);
+                strbuf_put(&h, columns[i].name, nl);
                 put_varint(&h, tl);
-                buf_put(&h, columns[i].type, tl);
+                strbuf_put(&h, columns[i].type, tl);
                 r = write(h.data, h.len, userdata);
                 if (r < 0)
                         return r;
@@ -350,14 +356,14 @@ int native_block_write(NativeBlock *b, NativeWriteFn write, void *userdata) {
 }
 
 static int write_to_buf(const void *p, size_t n, void *userdata) {
-        Buf *out = userdata;
-        int r = buf_reserve(out, n);
+        StrBuf *out = userdata;
+        int r = strbuf_reserve(out, n);
         if (r < 0)
                 return r;
-        buf_put(out, p, n);
+        strbuf_put(out, p, n);
         return 0;
 }
 
-int native_block_write_buf(NativeBlock *b, Buf *out) {
+int native_block_write_buf(NativeBlock *b, StrBuf *out) {
         return native_block_write(b, write_to_buf, out);
 }

@@ -21,14 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shipper-buf.h"
+#include "strbuf.h"
 #include "shipper-transform.h"
 
 /* A file's resource as Native column bytes, made once per file. */
 typedef struct NativeResource {
-        Buf service_name; /* ServiceName: length-prefixed */
-        Buf keys, values; /* ResourceAttributes' constant entries, each length-prefixed */
-        uint32_t n;       /* entries */
+        StrBuf service_name; /* ServiceName: length-prefixed */
+        StrBuf keys, values; /* ResourceAttributes' constant entries, each length-prefixed */
+        uint32_t n;          /* entries */
 } NativeResource;
 
 int native_resource_init(const TransformResource *res, NativeResource *ret);
@@ -57,7 +57,9 @@ typedef struct NativeBlock {
         uint64_t rows;
         uint64_t resource_entries, log_entries; /* running totals: the Map offsets */
         size_t bytes;                           /* data bytes in the columns */
-        Buf col[_NATIVE_COLUMN_MAX];
+        size_t header_bytes;                    /* the block's header and column names and types */
+        size_t fixed_header_bytes;              /* the same without the row count */
+        StrBuf col[_NATIVE_COLUMN_MAX];
 } NativeBlock;
 
 /* max_bytes bounds each column's buffer (a block's data is at most ~max_bytes per column). */
@@ -70,13 +72,15 @@ void native_block_reset(NativeBlock *b);
  * -ENOMEM. */
 int native_block_add(NativeBlock *b, const NativeResource *res, const LogRow *row);
 
-/* Bytes native_block_write() will write. */
-size_t native_block_size(const NativeBlock *b);
+/* Bytes native_block_write() will write (no rows: 0). */
+static inline size_t native_block_size(const NativeBlock *b) {
+        return b->rows == 0 ? 0 : b->header_bytes + b->bytes;
+}
 
 /* Writes the block through write() (called with consecutive pieces; a negative return stops it and is
  * returned) and resets it. A block of no rows writes nothing. */
 typedef int (*NativeWriteFn)(const void *p, size_t n, void *userdata);
 int native_block_write(NativeBlock *b, NativeWriteFn write, void *userdata);
 
-/* native_block_write() into a Buf (appending; reserves as needed). */
-int native_block_write_buf(NativeBlock *b, Buf *out);
+/* native_block_write() into a StrBuf (appending; reserves as needed). */
+int native_block_write_buf(NativeBlock *b, StrBuf *out);

@@ -28,9 +28,9 @@ int line_assembler_init(LineAssembler *a, size_t max_line) {
 }
 
 void line_assembler_done(LineAssembler *a) {
-        buf_done(&a->partial);
-        buf_done(&a->scratch);
-        buf_done(&a->overlong);
+        strbuf_done(&a->partial);
+        strbuf_done(&a->scratch);
+        strbuf_done(&a->overlong);
 }
 
 void line_assembler_reset(LineAssembler *a) {
@@ -161,11 +161,11 @@ static void partial_append(LineAssembler *a, const char *p, size_t len) {
         }
         if (len == 0)
                 return;
-        if (buf_reserve(&a->partial, len) < 0) {
+        if (strbuf_reserve(&a->partial, len) < 0) {
                 a->truncated = true;
                 return;
         }
-        buf_put(&a->partial, p, len);
+        strbuf_put(&a->partial, p, len);
 }
 
 static int deliver(
@@ -280,7 +280,7 @@ static int feed_docker_fast(LineAssembler *a, const char *line, size_t len, LogM
         if (len < sizeof(head) - 1 || memcmp(line, head, sizeof(head) - 1) != 0)
                 return -EAGAIN;
         a->scratch.len = 0;
-        if (buf_reserve(&a->scratch, len) < 0)
+        if (strbuf_reserve(&a->scratch, len) < 0)
                 return -EAGAIN;
         q = json_unescape_string(&a->scratch, line + sizeof(head) - 1, end);
         if (!q)
@@ -375,10 +375,10 @@ int line_assembler_overlong_piece(LineAssembler *a, const char *p, size_t len) {
                 len = room;
         if (len == 0)
                 return 0;
-        r = buf_reserve(&a->overlong, len);
+        r = strbuf_reserve(&a->overlong, len);
         if (r < 0)
                 return r;
-        buf_put(&a->overlong, p, len);
+        strbuf_put(&a->overlong, p, len);
         return 0;
 }
 

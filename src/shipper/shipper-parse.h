@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shipper-buf.h"
+#include "strbuf.h"
 
 typedef enum LogStream {
         LOG_STREAM_STDOUT,
@@ -46,10 +46,10 @@ typedef struct LineStats {
 
 typedef struct LineAssembler {
         size_t max_line;
-        Buf partial;  /* joined text of a message still in parts */
-        Buf scratch;  /* unescaped docker "log" value */
-        Buf overlong; /* first bytes of a physical line longer than the read buffer */
-        bool pending; /* partial holds the start of a message */
+        StrBuf partial;  /* joined text of a message still in parts */
+        StrBuf scratch;  /* unescaped docker "log" value */
+        StrBuf overlong; /* first bytes of a physical line longer than the read buffer */
+        bool pending;    /* partial holds the start of a message */
         bool truncated;
         bool in_overlong;
         LogStream stream;

@@ -3,66 +3,22 @@
 #include <stdlib.h>
 
 #include "shipper-json.h"
+#include "shipper-logname.h"
 #include "shipper-transform.h"
 
-bool k8s_name_parse(const char *basename, K8sName *ret) {
-        const char *end, *u1, *u2, *dash;
-        size_t len = strlen(basename);
-
-        *ret = (K8sName){0};
-        if (len < 4 || memcmp(basename + len - 4, ".log", 4) != 0)
-                return false;
-        end = basename + len - 4;
-        /* Pod and namespace names are DNS labels/subdomains: no '_'. */
-        u1 = memchr(basename, '_', (size_t) (end - basename));
-        if (!u1 || u1 == basename)
-                return false;
-        u2 = memchr(u1 + 1, '_', (size_t) (end - u1 - 1));
-        if (!u2 || u2 == u1 + 1 || u2 + 1 >= end)
-                return false;
-        dash = NULL;
-        for (const char *p = end - 1; p > u2; p--)
-                if (*p == '-') {
-                        dash = p;
-                        break;
-                }
-        ret->pod = basename;
-        ret->pod_len = (size_t) (u1 - basename);
-        ret->namespace = u1 + 1;
-        ret->namespace_len = (size_t) (u2 - u1 - 1);
-        /* The container id is 64 hex digits; without one the rest is the
-         * container name. */
-        if (dash && end - dash - 1 == 64) {
-                bool hex = true;
-                for (const char *p = dash + 1; p < end; p++)
-                        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-                                hex = false;
-                if (hex && dash > u2 + 1) {
-                        ret->container = u2 + 1;
-                        ret->container_len = (size_t) (dash - u2 - 1);
-                        ret->container_id = dash + 1;
-                        ret->container_id_len = 64;
-                        return true;
-                }
-        }
-        ret->container = u2 + 1;
-        ret->container_len = (size_t) (end - u2 - 1);
-        return true;
-}
-
-static int put_kv(Buf *b, bool *first, const char *k, const char *v, size_t vlen) {
+static int put_kv(StrBuf *b, bool *first, const char *k, const char *v, size_t vlen) {
         size_t klen = strlen(k);
-        int r = buf_reserve(b, klen + json_escape_bound(vlen) + 8);
+        int r = strbuf_reserve(b, klen + json_escape_bound(vlen) + 8);
         if (r < 0)
                 return r;
         if (!*first)
-                buf_putc(b, ',');
+                strbuf_putc(b, ',');
         *first = false;
-        buf_putc(b, '"');
-        buf_put(b, k, klen);
-        buf_puts_lit(b, "\":\"");
-        json_escape_put(b, v, vlen);
-        buf_putc(b, '"');
+        strbuf_putc(b, '"');
+        strbuf_put(b, k, klen);
+        strbuf_put_lit(b, "\":\"");
+        strbuf_put_json_escaped(b, v, vlen);
+        strbuf_putc(b, '"');
         return 0;
 }
 
@@ -108,7 +64,7 @@ void transform_resource_done(TransformResource *r) {
         *r = (TransformResource){};
 }
 
-int transform_resource_prefix(const char *path, const char *service_name, Buf *ret) {
+int transform_resource_prefix(const char *path, const char *service_name, StrBuf *ret) {
         TransformResource res;
         bool first = true;
         int r;
@@ -117,12 +73,12 @@ int transform_resource_prefix(const char *path, const char *service_name, Buf *r
         if (r < 0)
                 return r;
         ret->len = 0;
-        r = buf_reserve(ret, json_escape_bound(res.service_name_len) + 64);
+        r = strbuf_reserve(ret, json_escape_bound(res.service_name_len) + 64);
         if (r < 0)
                 goto out;
-        buf_puts_lit(ret, "\"ServiceName\":\"");
-        json_escape_put(ret, res.service_name, res.service_name_len);
-        buf_puts_lit(ret, "\",\"ResourceAttributes\":{");
+        strbuf_put_lit(ret, "\"ServiceName\":\"");
+        strbuf_put_json_escaped(ret, res.service_name, res.service_name_len);
+        strbuf_put_lit(ret, "\",\"ResourceAttributes\":{");
         for (size_t i = 0; i < res.n_attrs; i++) {
                 r = put_kv(ret, &first, res.attrs[i].key, res.attrs[i].value, res.attrs[i].value_len);
                 if (r < 0)
@@ -170,13 +126,13 @@ static inline bool key_is(const JsonField *f, const char *k, size_t n) {
 
 /* Value as a JSON string: strings are copied as they are (already valid JSON
  * string content), numbers and literals quoted, objects/arrays escaped. */
-static void put_value_as_string(Buf *out, const JsonField *f) {
-        buf_putc(out, '"');
+static void put_value_as_string(StrBuf *out, const JsonField *f) {
+        strbuf_putc(out, '"');
         if (f->type == JSON_OBJECT || f->type == JSON_ARRAY)
-                json_escape_put(out, f->val, f->val_len);
+                strbuf_put_json_escaped(out, f->val, f->val_len);
         else
-                buf_put(out, f->val, f->val_len);
-        buf_putc(out, '"');
+                strbuf_put(out, f->val, f->val_len);
+        strbuf_putc(out, '"');
 }
 
 static bool ts_from_field(const JsonField *f, LogMessage const *m, int64_t *ret) {
@@ -206,24 +162,24 @@ static bool ts_from_field(const JsonField *f, LogMessage const *m, int64_t *ret)
         return true;
 }
 
-static void put_timestamp(Buf *out, int64_t ns) {
-        buf_puts_lit(out, "{\"Timestamp\":\"");
-        buf_put_u64(out, (uint64_t) (ns / 1000000000));
-        buf_putc(out, '.');
-        buf_put_u64_padded(out, (uint64_t) (ns % 1000000000), 9);
-        buf_putc(out, '"');
+static void put_timestamp(StrBuf *out, int64_t ns) {
+        strbuf_put_lit(out, "{\"Timestamp\":\"");
+        strbuf_put_u64(out, (uint64_t) (ns / 1000000000));
+        strbuf_putc(out, '.');
+        strbuf_put_u64_padded(out, (uint64_t) (ns % 1000000000), 9);
+        strbuf_putc(out, '"');
 }
 
-static void put_resource(Buf *out, const char *prefix, size_t prefix_len, const LogRow *row) {
-        buf_putc(out, ',');
-        buf_put(out, prefix, prefix_len);
+static void put_resource(StrBuf *out, const char *prefix, size_t prefix_len, const LogRow *row) {
+        strbuf_putc(out, ',');
+        strbuf_put(out, prefix, prefix_len);
         if (row->stream != LOG_STREAM_UNKNOWN) {
-                buf_puts_lit(out, ",\"log.iostream\":\"");
+                strbuf_put_lit(out, ",\"log.iostream\":\"");
                 const char *s = log_stream_to_string(row->stream);
-                buf_put(out, s, strlen(s));
-                buf_putc(out, '"');
+                strbuf_put(out, s, strlen(s));
+                strbuf_putc(out, '"');
         }
-        buf_putc(out, '}');
+        strbuf_putc(out, '}');
 }
 
 void transform_parse(const LogMessage *m, int64_t now_ns, LogRow *ret, TransformStats *stats) {
@@ -318,24 +274,28 @@ bool transform_seed_count(const LogRow *row, uint64_t *ret) {
         return true;
 }
 
-static int put_json_plain(const char *prefix, size_t prefix_len, const LogRow *row, Buf *out) {
-        int r = buf_reserve(out, 256 + prefix_len + json_escape_bound(row->plain_len));
+static int put_json_plain(const char *prefix, size_t prefix_len, const LogRow *row, StrBuf *out) {
+        int r = strbuf_reserve(out, 256 + prefix_len + json_escape_bound(row->plain_len));
         if (r < 0)
                 return r;
         put_timestamp(out, row->timestamp_ns);
-        buf_puts_lit(out, ",\"SeverityText\":\"\",\"SeverityNumber\":0");
+        strbuf_put_lit(out, ",\"SeverityText\":\"\",\"SeverityNumber\":0");
         put_resource(out, prefix, prefix_len, row);
-        buf_puts_lit(out, ",\"Body\":\"");
-        json_escape_put(out, row->plain, row->plain_len);
-        buf_puts_lit(out, "\",\"LogAttributes\":{");
+        strbuf_put_lit(out, ",\"Body\":\"");
+        strbuf_put_json_escaped(out, row->plain, row->plain_len);
+        strbuf_put_lit(out, "\",\"LogAttributes\":{");
         if (row->truncated)
-                buf_puts_lit(out, "\"log.truncated\":\"true\"");
-        buf_puts_lit(out, "}}\n");
+                strbuf_put_lit(out, "\"log.truncated\":\"true\"");
+        strbuf_put_lit(out, "}}\n");
         return 0;
 }
 
 int transform_put_json(
-        const TransformOptions *opts, const char *prefix, size_t prefix_len, const LogRow *row, Buf *out) {
+        const TransformOptions *opts,
+        const char *prefix,
+        size_t prefix_len,
+        const LogRow *row,
+        StrBuf *out) {
         const JsonField *f = row->fields;
         size_t n = row->n_fields, text_len = 0;
         bool first = true;
@@ -349,69 +309,69 @@ int transform_put_json(
          * spans of the message, which they cannot outgrow. */
         for (size_t i = 0; i < n; i++)
                 text_len += f[i].key_len + f[i].val_len;
-        r = buf_reserve(out, 320 + prefix_len + json_escape_bound(text_len) + n * 8);
+        r = strbuf_reserve(out, 320 + prefix_len + json_escape_bound(text_len) + n * 8);
         if (r < 0)
                 return r;
 
         put_timestamp(out, row->timestamp_ns);
-        buf_puts_lit(out, ",\"SeverityText\":\"");
+        strbuf_put_lit(out, ",\"SeverityText\":\"");
         if (row->severity_text)
-                buf_put(out, row->severity_text, strlen(row->severity_text));
+                strbuf_put(out, row->severity_text, strlen(row->severity_text));
         else if (row->level) {
                 const JsonField *level = row->level;
                 if (!memchr(level->val, '\\', level->val_len))
                         for (size_t i = 0; i < level->val_len; i++) {
                                 char c = level->val[i];
-                                buf_putc(out, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
+                                strbuf_putc(out, (char) (c >= 'a' && c <= 'z' ? c - 32 : c));
                         }
                 else
-                        buf_put(out, level->val, level->val_len);
+                        strbuf_put(out, level->val, level->val_len);
         }
-        buf_puts_lit(out, "\",\"SeverityNumber\":");
-        buf_put_u64(out, row->severity_number);
+        strbuf_put_lit(out, "\",\"SeverityNumber\":");
+        strbuf_put_u64(out, row->severity_number);
         put_resource(out, prefix, prefix_len, row);
 
-        buf_puts_lit(out, ",\"Body\":");
+        strbuf_put_lit(out, ",\"Body\":");
         if (row->msg)
                 put_value_as_string(out, row->msg);
         else
-                buf_puts_lit(out, "\"\"");
+                strbuf_put_lit(out, "\"\"");
 
         if (opts->seed_columns) {
                 int32_t rn;
                 uint64_t cnt;
                 if (transform_seed_random_number(row, &rn)) {
-                        buf_puts_lit(out, ",\"RandomNumber\":");
-                        buf_put(out, row->random_number->val, row->random_number->val_len);
+                        strbuf_put_lit(out, ",\"RandomNumber\":");
+                        strbuf_put(out, row->random_number->val, row->random_number->val_len);
                 }
                 if (row->random_string && row->random_string->type == JSON_STRING) {
-                        buf_puts_lit(out, ",\"RandomString\":");
+                        strbuf_put_lit(out, ",\"RandomString\":");
                         put_value_as_string(out, row->random_string);
                 }
                 if (transform_seed_count(row, &cnt)) {
-                        buf_puts_lit(out, ",\"Count\":");
-                        buf_put(out, row->count->val, row->count->val_len);
+                        strbuf_put_lit(out, ",\"Count\":");
+                        strbuf_put(out, row->count->val, row->count->val_len);
                 }
         }
 
-        buf_puts_lit(out, ",\"LogAttributes\":{");
+        strbuf_put_lit(out, ",\"LogAttributes\":{");
         for (size_t i = 0; i < n; i++) {
                 if (&f[i] == row->msg)
                         continue;
                 if (!first)
-                        buf_putc(out, ',');
+                        strbuf_putc(out, ',');
                 first = false;
-                buf_putc(out, '"');
-                buf_put(out, f[i].key, f[i].key_len);
-                buf_puts_lit(out, "\":");
+                strbuf_putc(out, '"');
+                strbuf_put(out, f[i].key, f[i].key_len);
+                strbuf_put_lit(out, "\":");
                 put_value_as_string(out, &f[i]);
         }
         if (row->truncated) {
                 if (!first)
-                        buf_putc(out, ',');
-                buf_puts_lit(out, "\"log.truncated\":\"true\"");
+                        strbuf_putc(out, ',');
+                strbuf_put_lit(out, "\"log.truncated\":\"true\"");
         }
-        buf_puts_lit(out, "}}\n");
+        strbuf_put_lit(out, "}}\n");
         return 0;
 }
 
@@ -421,7 +381,7 @@ int transform_message(
         size_t prefix_len,
         const LogMessage *m,
         int64_t now_ns,
-        Buf *out,
+        StrBuf *out,
         TransformStats *stats) {
         LogRow row;
         int r;

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shipper-buf.h"
+#include "strbuf.h"
 #include "shipper-json.h"
 #include "shipper-parse.h"
 
@@ -26,16 +26,6 @@ typedef struct TransformStats {
         uint64_t non_json;       /* shipped with the whole text as Body */
         uint64_t dropped_fields; /* members past TRANSFORM_MAX_FIELDS */
 } TransformStats;
-
-/* Kubernetes metadata from a container log file name
- * `<pod>_<namespace>_<container>-<container-id>.log`. Fields are empty
- * when the name does not have that shape. Points into `name`. */
-typedef struct K8sName {
-        const char *pod, *namespace, *container, *container_id;
-        size_t pod_len, namespace_len, container_len, container_id_len;
-} K8sName;
-
-bool k8s_name_parse(const char *basename, K8sName *ret);
 
 /* The resource of every row of one file: ServiceName and the constant
  * ResourceAttributes (service.name, k8s.*), decoded. */
@@ -61,7 +51,7 @@ void transform_resource_done(TransformResource *r);
  * `"ServiceName":"…","ResourceAttributes":{…` (map left open for the stream).
  * service_name may be NULL/empty: then the container name, else the file's
  * base name. */
-int transform_resource_prefix(const char *path, const char *service_name, Buf *ret);
+int transform_resource_prefix(const char *path, const char *service_name, StrBuf *ret);
 
 /* One row's values, pointing into the message and into `fields` (so a
  * LogRow is used where it was filled, never copied). */
@@ -96,7 +86,7 @@ bool transform_seed_count(const LogRow *row, uint64_t *ret);
 /* Appends the row as one JSONEachRow line (ending in '\n') to out; prefix is
  * transform_resource_prefix()'s. Returns 0 or -ENOBUFS/-ENOMEM. */
 int transform_put_json(
-        const TransformOptions *opts, const char *prefix, size_t prefix_len, const LogRow *row, Buf *out);
+        const TransformOptions *opts, const char *prefix, size_t prefix_len, const LogRow *row, StrBuf *out);
 
 /* Appends one row (ending in '\n') to out. now_ns is used when neither the
  * message nor the runtime gave a time. Returns 0 or -ENOBUFS/-ENOMEM. */
@@ -106,5 +96,5 @@ int transform_message(
         size_t prefix_len,
         const LogMessage *m,
         int64_t now_ns,
-        Buf *out,
+        StrBuf *out,
         TransformStats *stats);

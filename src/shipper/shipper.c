@@ -29,7 +29,12 @@ static int run(int argc, char **argv) {
         (void) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         log_set_program_name("shipper");
         log_parse_environment();
-        shipper_config_init(&config);
+        r = shipper_config_init(&config);
+        if (r < 0) {
+                shipper_config_done(&config);
+                log_error_errno(r, "Failed to set up the configuration: %m");
+                return EXIT_FAILURE;
+        }
         r = shipper_config_parse(&config, argc, argv, &action);
         if (r < 0) {
                 shipper_config_done(&config);

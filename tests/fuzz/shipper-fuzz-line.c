@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_rows(const Buf *out, size_t from) {
+static void check_rows(const StrBuf *out, size_t from) {
         const char *p = out->data + from, *end = out->data + out->len;
         while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         LogMessage m;
         TransformOptions opts = {.seed_columns = size > 0 && (data[0] & 4)};
         TransformStats stats = {0};
-        Buf prefix = {.max = 1 << 16}, out = {.max = 64 << 20};
+        StrBuf prefix = {.max = 1 << 16}, out = {.max = 64 << 20};
         const char *p, *end;
 
         if (size == 0)
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 p = le + 1;
         }
         line_assembler_done(&a);
-        buf_done(&prefix);
-        buf_done(&out);
+        strbuf_done(&prefix);
+        strbuf_done(&out);
         return 0;
 }

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/../.."
 secs=${1:-600}
 out=build-fuzz
 mkdir -p "$out" "$out/shipper-corpus-new"
-clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Isrc/shipper \
-  tests/fuzz/shipper-fuzz-line.c src/shipper/shipper-{buf,json,parse,transform}.c -o "$out/shipper-fuzz-line"
+clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Isrc/shipper -Isrc/common \
+  tests/fuzz/shipper-fuzz-line.c src/shipper/shipper-{json,logname,parse,transform}.c src/common/strbuf.c -o "$out/shipper-fuzz-line"
 start=$(date +%s)
 "$out/shipper-fuzz-line" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 "$out/shipper-corpus-new" tests/fuzz/shipper-corpus 2>&1 | tail -25

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sampler-pods.h"
 #include "sampler-resources.h"
 
 static char root[] = "/tmp/test-metrics-XXXXXX";

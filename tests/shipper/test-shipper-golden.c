@@ -19,8 +19,8 @@
 #define NOW_NS 1700000000000000000LL
 
 typedef struct Ctx {
-        Buf prefix;
-        Buf out;
+        StrBuf prefix;
+        StrBuf out;
         TransformOptions opts;
         TransformStats stats;
         uint64_t last_end;
@@ -131,8 +131,8 @@ static int run_case(const char *dir, int update) {
                (unsigned long long) c.stats.non_json,
                (unsigned long long) rd.asm_.stats.truncated);
         reader_done(&rd);
-        buf_done(&c.prefix);
-        buf_done(&c.out);
+        strbuf_done(&c.prefix);
+        strbuf_done(&c.out);
         free(name);
         free(maxs);
         return r;

@@ -93,7 +93,7 @@ static char *query(const char *sql) {
 }
 
 static void insert_body(
-        const char *table, const char *format, Compression comp, bool precompressed, const Buf *body) {
+        const char *table, const char *format, Compression comp, bool precompressed, const StrBuf *body) {
         Outcome o = {};
         ClickHouseInsert ins = {
                 .table = table,
@@ -110,7 +110,7 @@ static void insert_body(
         free(o.body);
 }
 
-static void insert(const char *table, const char *format, Compression comp, const Buf *body) {
+static void insert(const char *table, const char *format, Compression comp, const StrBuf *body) {
         insert_body(table, format, comp, false, body);
 }
 
@@ -235,13 +235,13 @@ static char *big_text(size_t i) {
 
 #define NOW_NS 1765000099000000000
 
-static void build_bodies(bool seed, size_t block_rows, Buf *json, Buf *native) {
+static void build_bodies(bool seed, size_t block_rows, StrBuf *json, StrBuf *native) {
         TransformOptions opts = {.seed_columns = seed};
         TransformStats st = {};
         TransformResource res;
         NativeResource nres;
         NativeBlock nb;
-        Buf prefix = {.max = 64 * 1024};
+        StrBuf prefix = {.max = 64 * 1024};
         LogRow *row = malloc(sizeof(LogRow));
 
         cr_assert_not_null(row);
@@ -249,8 +249,8 @@ static void build_bodies(bool seed, size_t block_rows, Buf *json, Buf *native) {
         cr_assert_eq(native_resource_init(&res, &nres), 0);
         cr_assert_eq(transform_resource_prefix(FILE_PATH, NULL, &prefix), 0);
         native_block_init(&nb, seed, 16 * 1024 * 1024);
-        *json = (Buf){.max = 64 * 1024 * 1024};
-        *native = (Buf){.max = 64 * 1024 * 1024};
+        *json = (StrBuf){.max = 64 * 1024 * 1024};
+        *native = (StrBuf){.max = 64 * 1024 * 1024};
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 char *big = cases[i].text ? NULL : big_text(i);
                 const char *text = big ?: cases[i].text;
@@ -277,7 +277,7 @@ static void build_bodies(bool seed, size_t block_rows, Buf *json, Buf *native) {
         native_block_done(&nb);
         native_resource_done(&nres);
         transform_resource_done(&res);
-        buf_done(&prefix);
+        strbuf_done(&prefix);
         free(row);
 }
 
@@ -326,12 +326,12 @@ static void expect(const char *sql, const char *want) {
 
 /* The same messages through two BodyWriters (JSONEachRow and Native, compressed as they come, in blocks of
  * block_bytes), as the shipper builds its batches. */
-static void build_streamed(Compression comp, size_t block_bytes, Buf *json, Buf *native) {
+static void build_streamed(Compression comp, size_t block_bytes, StrBuf *json, StrBuf *native) {
         TransformOptions opts = {};
         TransformStats st = {};
         TransformResource res;
         NativeResource nres;
-        Buf prefix = {.max = 64 * 1024};
+        StrBuf prefix = {.max = 64 * 1024};
         LogRow *row = malloc(sizeof(LogRow));
         BodyWriter wj, wn;
 
@@ -383,7 +383,7 @@ static void build_streamed(Compression comp, size_t block_bytes, Buf *json, Buf 
         body_writer_done(&wn);
         native_resource_done(&nres);
         transform_resource_done(&res);
-        buf_done(&prefix);
+        strbuf_done(&prefix);
         free(row);
 }
 
@@ -391,7 +391,7 @@ static void check_values(const char *tn);
 
 static void same_rows_streamed(Compression comp, size_t block_bytes, const char *suffix) {
         char tj[64], tn[64];
-        Buf json, native;
+        StrBuf json, native;
 
         snprintf(tj, sizeof(tj), "json_%s", suffix);
         snprintf(tn, sizeof(tn), "native_%s", suffix);
@@ -403,8 +403,8 @@ static void same_rows_streamed(Compression comp, size_t block_bytes, const char 
         assert_same_rows(
                 tj, tn, "*, `__hdx_materialized_k8s.pod.name`, `__hdx_materialized_k8s.container.name`");
         check_values(tn);
-        buf_done(&json);
-        buf_done(&native);
+        strbuf_done(&json);
+        strbuf_done(&native);
 }
 
 Test(native, streamed_zstd_small_blocks, .init = setup, .fini = teardown) {
@@ -421,7 +421,7 @@ Test(native, streamed_none, .init = setup, .fini = teardown) {
 
 static void same_rows(Compression comp, size_t block_rows, const char *suffix) {
         char tj[64], tn[64];
-        Buf json, native;
+        StrBuf json, native;
 
         snprintf(tj, sizeof(tj), "json_%s", suffix);
         snprintf(tn, sizeof(tn), "native_%s", suffix);
@@ -434,8 +434,8 @@ static void same_rows(Compression comp, size_t block_rows, const char *suffix) {
         assert_same_rows(
                 tj, tn, "*, `__hdx_materialized_k8s.pod.name`, `__hdx_materialized_k8s.container.name`");
         check_values(tn);
-        buf_done(&json);
-        buf_done(&native);
+        strbuf_done(&json);
+        strbuf_done(&native);
 }
 
 /* The values are the ones meant, not merely equal. */
@@ -507,7 +507,7 @@ Test(native, seed_columns, .init = setup, .fini = teardown) {
                 "String), Body String, LogAttributes Map(LowCardinality(String), String), RandomNumber Int32, "
                 "RandomString LowCardinality(String), Count UInt64) ENGINE = MergeTree ORDER BY Timestamp";
         char sql[1024];
-        Buf json, native;
+        StrBuf json, native;
 
         snprintf(sql, sizeof(sql), ddl, "seed_json");
         free(query(sql));
@@ -519,8 +519,8 @@ Test(native, seed_columns, .init = setup, .fini = teardown) {
         assert_same_rows("seed_json", "seed_native", "*");
         expect("SELECT RandomNumber, RandomString, Count FROM seed_native WHERE Body = 'tick' FORMAT TSV",
                "42\tgamma\t1\n");
-        buf_done(&json);
-        buf_done(&native);
+        strbuf_done(&json);
+        strbuf_done(&native);
 }
 
 /* A block that would pass the column limit is refused whole and leaves the block as it was. */
@@ -533,7 +533,7 @@ Test(native, column_limit) {
         char *big = big_text(15);
         LogMessage small = {.text = "{\"msg\":\"x\"}", .len = 11, .stream = LOG_STREAM_STDOUT};
         LogMessage large = {.text = big, .len = strlen(big), .stream = LOG_STREAM_STDOUT};
-        Buf out = {.max = 1024 * 1024};
+        StrBuf out = {.max = 1024 * 1024};
 
         cr_assert_eq(transform_resource_init(FILE_PATH, "svc", &res), 0);
         cr_assert_eq(native_resource_init(&res, &nres), 0);
@@ -556,7 +556,7 @@ Test(native, column_limit) {
                        "DateTime64(9)\x01\0\0\0\0\0\0\0",
                        34),
                 0);
-        buf_done(&out);
+        strbuf_done(&out);
         native_block_done(&nb);
         native_resource_done(&nres);
         transform_resource_done(&res);

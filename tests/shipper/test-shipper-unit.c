@@ -12,6 +12,7 @@
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
 #include "shipper-json.h"
+#include "shipper-logname.h"
 #include "shipper-batch.h"
 #include "shipper-file.h"
 #include "shipper-parse.h"
@@ -73,30 +74,30 @@ Test(json, depth_limit) {
 }
 
 Test(json, unescape) {
-        Buf b = {.max = 1024};
+        StrBuf b = {.max = 1024};
         const char *in = "a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\\ud800x";
         cr_assert_eq(json_unescape_append(&b, in, strlen(in)), 0);
         cr_assert_eq(b.len, strlen("a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx"));
         cr_assert_eq(memcmp(b.data, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx", b.len), 0);
-        buf_done(&b);
+        strbuf_done(&b);
 }
 
 Test(json, escape) {
-        Buf b = {.max = 1024};
+        StrBuf b = {.max = 1024};
         const char in[] = "q\"b\\\n\t\x01\xff";
-        buf_reserve(&b, json_escape_bound(sizeof(in) - 1));
-        json_escape_put(&b, in, sizeof(in) - 1);
+        strbuf_reserve(&b, json_escape_bound(sizeof(in) - 1));
+        strbuf_put_json_escaped(&b, in, sizeof(in) - 1);
         cr_assert_eq(b.len, strlen("q\\\"b\\\\\\n\\t\\u0001\xff"));
         cr_assert_eq(memcmp(b.data, "q\\\"b\\\\\\n\\t\\u0001\xff", b.len), 0);
-        buf_done(&b);
+        strbuf_done(&b);
 }
 
 Test(buf, bounded) {
-        Buf b = {.max = 10};
-        cr_assert_eq(buf_reserve(&b, 10), 0);
-        buf_put(&b, "0123456789", 10);
-        cr_assert_eq(buf_reserve(&b, 1), -ENOBUFS);
-        buf_done(&b);
+        StrBuf b = {.max = 10};
+        cr_assert_eq(strbuf_reserve(&b, 10), 0);
+        strbuf_put(&b, "0123456789", 10);
+        cr_assert_eq(strbuf_reserve(&b, 1), -ENOBUFS);
+        strbuf_done(&b);
 }
 
 /* --- timestamps --- */
@@ -236,7 +237,7 @@ Test(k8s, names) {
 Test(transform, seed_columns) {
         TransformOptions o = {.seed_columns = true};
         TransformStats st = {0};
-        Buf out = {.max = 1 << 20};
+        StrBuf out = {.max = 1 << 20};
         const char *text =
                 "{\"level\":\"info\",\"msg\":\"tick\",\"count\":7,\"random_number\":-3,\"random_string\":\"b\"}";
         LogMessage m = {.text = text, .len = strlen(text), .stream = LOG_STREAM_UNKNOWN};
@@ -256,7 +257,7 @@ Test(transform, seed_columns) {
                 "%s",
                 out.data);
         cr_assert(strstr(out.data, "\"Timestamp\":\"0.000000005\""), "%s", out.data);
-        buf_done(&out);
+        strbuf_done(&out);
 }
 
 /* --- checkpoint file --- */
@@ -343,8 +344,8 @@ static Batch *batch_with_rows(BatchPool *pool, unsigned n) {
         cr_assert_eq(batch_size(b), size, "uncompressed: the body is the rows");
         for (unsigned i = 0; i < n; i++) {
                 int l = snprintf(line, sizeof(line), "{\"i\":%u}\n", i);
-                cr_assert_eq(buf_reserve(batch_rows(b), (size_t) l), 0);
-                buf_put(batch_rows(b), line, (size_t) l);
+                cr_assert_eq(strbuf_reserve(batch_rows(b), (size_t) l), 0);
+                strbuf_put(batch_rows(b), line, (size_t) l);
         }
         free(row);
         return b;
@@ -587,6 +588,42 @@ Test(config, duplicate_key, .init = cr_redirect_stderr) {
 
 Test(config, list_only_for_paths, .init = cr_redirect_stderr) {
         expect_yaml_error("table:\n  - a\n  - b\n", ":1: table: expected a single value, got a list");
+}
+
+/* The defaults come from the option table only: what --help shows is what applies. */
+Test(config, defaults_from_the_table) {
+        ShipperConfig c;
+
+        cr_assert_eq(shipper_config_init(&c), 0);
+        cr_assert_str_eq(c.paths, "/var/log/containers/loggen-*.log");
+        cr_assert_str_eq(c.clickhouse_url, "http://127.0.0.1:8123");
+        cr_assert_str_eq(c.password, "");
+        cr_assert_null(c.config_file);
+        cr_assert_eq(c.listen_port, 2020);
+        cr_assert_eq(c.batch_rows, 100000);
+        cr_assert_eq(c.batch_bytes, 64 * 1024 * 1024);
+        cr_assert_eq(c.insert_format, INSERT_FORMAT_NATIVE);
+        cr_assert_eq(c.max_line_bytes, 256 * 1024);
+        cr_assert_eq(c.buffer_bytes, 24 * 1024 * 1024);
+        cr_assert_eq(c.flush_interval_nsec, 1000000000);
+        cr_assert_eq(c.retry_initial_nsec, 250000000);
+        cr_assert_eq(c.compression, COMPRESSION_ZSTD);
+        cr_assert_eq(c.compression_level, 1);
+        cr_assert(c.checkpoint_sync);
+        cr_assert_not(c.seed_columns);
+        cr_assert_str_eq(c.sampler.targets, "");
+        cr_assert_str_eq(c.sampler.table, "metrics_raw");
+        cr_assert_eq(c.sampler.interval_nsec, 100000000);
+        cr_assert_eq(c.sampler.spool_max, 1000);
+        cr_assert_eq(c.sampler.net_counter_bits, 64);
+        cr_assert_null(c.sampler.host_name, "empty: the machine's host name");
+        shipper_config_done(&c);
+
+        SamplerConfig sc;
+        cr_assert_eq(sampler_config_init(&sc), 0);
+        cr_assert_str_eq(sc.proc_root, "/proc");
+        cr_assert_eq(sc.batch_samples, 600);
+        sampler_config_done(&sc);
 }
 
 Test(config, env_over_file_flag_over_env) {

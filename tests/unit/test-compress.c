@@ -137,3 +137,26 @@ Test(compress, names) {
         Compressor *c = NULL;
         cr_assert_eq(compressor_new(_COMPRESSION_MAX, 1, &c), -EINVAL);
 }
+
+/* An empty body: no input at all (a NULL pointer), just the end of the frame. */
+Test(compress, stream_of_nothing) {
+        for (Compression t = 0; t < _COMPRESSION_MAX; t++) {
+                Compressor *c;
+                char out[256], back[16];
+                void *op = out;
+                size_t ol = sizeof(out);
+                const void *ip = NULL;
+                size_t il = 0;
+                int k;
+
+                cr_assert_eq(compressor_new(t, 1, &c), 0);
+                cr_assert_eq(compressor_begin(c), 0);
+                do
+                        k = compressor_stream(c, &ip, &il, &op, &ol, true);
+                while (k == 0);
+                cr_assert_eq(k, 1);
+                cr_assert_null(ip);
+                cr_assert_eq(decode(t, out, sizeof(out) - ol, back, sizeof(back)), 0);
+                compressor_free(c);
+        }
+}

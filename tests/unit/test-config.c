@@ -219,3 +219,32 @@ Test(config, help_lists_every_option) {
         cr_expect(strstr(buf, "--version"));
         free(buf);
 }
+
+Test(config, defaults_through_the_parsers) {
+        int64_t n = -1, d = -1;
+        bool b = false, sw = true;
+        char *str = NULL;
+        const ConfigOption ok[] = {
+                {.name = "n", .defval = "7", .parse = config_parse_int64, .data = &n, .min = 0, .max = 10},
+                {.name = "d",
+                 .defval = "1m30s",
+                 .parse = config_parse_duration,
+                 .data = &d,
+                 .max = INT64_MAX},
+                {.name = "b", .defval = "true", .parse = config_parse_bool, .data = &b},
+                {.name = "s", .defval = "x", .parse = config_parse_string, .data = &str},
+                {.name = "sw", .parse = config_parse_switch, .data = &sw},
+        };
+        const ConfigOption bad[] = {
+                {.name = "n", .defval = "11", .parse = config_parse_int64, .data = &n, .min = 0, .max = 10},
+        };
+
+        cr_assert_eq(config_apply_defaults(ok, ELEMENTSOF(ok)), 0);
+        cr_assert_eq(n, 7);
+        cr_assert_eq(d, 90 * INT64_C(1000000000));
+        cr_assert(b);
+        cr_assert_str_eq(str, "x");
+        cr_assert(sw, "an option without a default is left alone");
+        cr_assert_eq(config_apply_defaults(bad, ELEMENTSOF(bad)), -EINVAL, "a default out of its own range");
+        free(str);
+}

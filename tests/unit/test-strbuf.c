@@ -60,3 +60,55 @@ Test(strbuf, steal) {
         cr_assert_null(b.data);
         free(s);
 }
+
+Test(strbuf, json_escape_every_control_byte) {
+        StrBuf b = STRBUF_INIT(4096);
+        char in[40];
+        size_t n = 0;
+
+        for (int c = 0; c < 0x20; c++)
+                in[n++] = (char) c;
+        in[n++] = '"';
+        in[n++] = '\\';
+        in[n++] = '/';
+        in[n++] = 'x';
+        cr_assert_eq(strbuf_append_json_escaped(&b, in, n), 0);
+        cr_assert_str_eq(
+                b.data,
+                "\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
+                "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
+                "\\u001d\\u001e\\u001f\\\"\\\\/x");
+        /* The checked form needs only what the string takes, not the worst case. */
+        strbuf_done(&b);
+        b = STRBUF_INIT(10);
+        cr_assert_eq(strbuf_append_json_escaped(&b, "plain text", 10), 0);
+        cr_assert_eq(strbuf_append_json_escaped(&b, "x", 1), -ENOBUFS);
+        strbuf_done(&b);
+}
+
+Test(strbuf, fast_path) {
+        StrBuf b = STRBUF_INIT(40);
+
+        cr_assert_eq(strbuf_reserve(&b, 40), 0);
+        cr_assert_geq(b.alloc, 41, "room for the terminator too");
+        strbuf_put_lit(&b, "n=");
+        strbuf_put_u64(&b, 18446744073709551615u);
+        strbuf_putc(&b, ' ');
+        strbuf_put_u64_padded(&b, 42, 5);
+        strbuf_terminate(&b);
+        cr_assert_str_eq(b.data, "n=18446744073709551615 00042");
+        cr_assert_eq(strbuf_reserve(&b, 13), -ENOBUFS, "28 + 13 > 40");
+        cr_assert_eq(strbuf_reserve(&b, 12), 0);
+        strbuf_reset(&b);
+        cr_assert_eq(strbuf_reserve(&b, 0), 0);
+        strbuf_put_json_escaped(&b, "a\"\n", 3);
+        strbuf_terminate(&b);
+        cr_assert_str_eq(b.data, "a\\\"\\n");
+        strbuf_done(&b);
+
+        /* No maximum to speak of: SIZE_MAX must not wrap around. */
+        b = STRBUF_INIT(SIZE_MAX);
+        cr_assert_eq(strbuf_puts(&b, "unbounded"), 0);
+        cr_assert_str_eq(b.data, "unbounded");
+        strbuf_done(&b);
+}
