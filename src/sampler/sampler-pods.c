@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "macro.h"
@@ -140,8 +142,21 @@ int resources_find_pods(
         int r;
 
         r = pods_log_dir ? pod_names_load(pods_log_dir, &names) : 0;
-        if (r >= 0)
-                r = pod_walk(&w, cgroup_root, 0, false);
+        if (r >= 0) {
+                /* cgroup v1 mounts one hierarchy per controller below the root: the pods are found in the
+                 * memory hierarchy (every controller has the same tree). v2 has one tree, with
+                 * cgroup.controllers at its root. */
+                char v1[PATH_MAX], probe[PATH_MAX];
+                struct stat st;
+                if ((size_t) snprintf(probe, sizeof(probe), "%s/cgroup.controllers", cgroup_root) <
+                            sizeof(probe) &&
+                    access(probe, F_OK) < 0 &&
+                    (size_t) snprintf(v1, sizeof(v1), "%s/memory", cgroup_root) < sizeof(v1) &&
+                    stat(v1, &st) == 0 && S_ISDIR(st.st_mode))
+                        r = pod_walk(&w, v1, 0, false);
+                else
+                        r = pod_walk(&w, cgroup_root, 0, false);
+        }
         pod_names_done(&names);
         return r;
 }

@@ -413,6 +413,75 @@ static void read_pod_limits(
 }
 
 /* cache: the target whose open files are used and whose limits are kept (NULL: open every file). */
+/* cgroup v1 (one hierarchy per controller): the pod was found in the memory hierarchy
+ * ("<root>/memory/<path>"); the other controllers keep the same <path> beside it. */
+static int read_pod_v1(const char *dir, uint64_t host_millicores, uint64_t host_mem, ResourceCounters *c) {
+        char buf[READ_MAX], root[PATH_MAX];
+        const char *m = NULL, *rel;
+        uint64_t v, quota, period;
+        int r;
+
+        for (const char *p = strstr(dir, "/memory/"); p; p = strstr(p + 1, "/memory/"))
+                m = p;
+        if (!m || (size_t) (m - dir) >= sizeof(root))
+                return -EBADMSG;
+        memcpy(root, dir, (size_t) (m - dir));
+        root[m - dir] = 0;
+        rel = m + strlen("/memory/");
+
+        /* cpuacct.usage: nanoseconds, the pod's containers included. */
+        r = read_file(NULL, buf, sizeof(buf), "%s/cpuacct/%s/cpuacct.usage", root, rel);
+        if (r < 0)
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpuacct.usage", root, rel);
+        if (r < 0)
+                return r;
+        if (leading_u64(buf, NULL, &v) < 0)
+                return -EBADMSG;
+        c->cpu_usec = v / 1000;
+
+        r = read_file(NULL, buf, sizeof(buf), "%s/memory.usage_in_bytes", dir);
+        if (r < 0)
+                return r;
+        if (leading_u64(buf, NULL, &c->mem_used) < 0)
+                return -EBADMSG;
+        /* No limit reads as a huge page-aligned number: the machine's memory. */
+        r = read_file(NULL, buf, sizeof(buf), "%s/memory.limit_in_bytes", dir);
+        c->mem_limit = r >= 0 && leading_u64(buf, NULL, &v) == 0 && v < host_mem ? v : host_mem;
+
+        /* cpu.cfs_quota_us is -1 without a limit. */
+        c->cpu_limit_millicores = host_millicores;
+        r = read_file(NULL, buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_quota_us", root, rel);
+        if (r < 0)
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_quota_us", root, rel);
+        if (r >= 0 && leading_u64(buf, NULL, &quota) == 0) {
+                r = read_file(NULL, buf, sizeof(buf), "%s/cpu/%s/cpu.cfs_period_us", root, rel);
+                if (r < 0)
+                        r = read_file(
+                                NULL, buf, sizeof(buf), "%s/cpu,cpuacct/%s/cpu.cfs_period_us", root, rel);
+                if (r >= 0 && leading_u64(buf, NULL, &period) == 0 && period > 0)
+                        c->cpu_limit_millicores = MAX(quota * 1000 / period, UINT64_C(1));
+        }
+
+        /* blkio: "maj:min Read N" / "maj:min Write N" per device, then "Total N". The _recursive file
+         * counts the containers below the pod; older kernels only have the pod's own. */
+        r = read_file(
+                NULL, buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes_recursive", root, rel);
+        if (r < 0)
+                r = read_file(
+                        NULL, buf, sizeof(buf), "%s/blkio/%s/blkio.throttle.io_service_bytes", root, rel);
+        if (r >= 0)
+                for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                        const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
+                        if (!sp || (nl && sp > nl))
+                                continue;
+                        if (startswith(sp + 1, "Read ") && leading_u64(sp + 6, NULL, &v) == 0)
+                                c->disk_read += v;
+                        else if (startswith(sp + 1, "Write ") && leading_u64(sp + 7, NULL, &v) == 0)
+                                c->disk_write += v;
+                }
+        return 0;
+}
+
 static int read_pod(
         ResourceTarget *cache,
         const char *proc_root,
@@ -421,10 +490,23 @@ static int read_pod(
         uint64_t host_mem,
         ResourceCounters *ret) {
         ResourceFile *files = cache ? cache->files : NULL;
-        char buf[READ_MAX];
+        char buf[READ_MAX], path[PATH_MAX];
         ResourceCounters c = {0};
         struct stat st;
         int r;
+
+        /* cgroup v1: read by path each time (the open-file cache is laid out for v2's files). */
+        if ((size_t) snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", t->cgroup_dir) <
+                    sizeof(path) &&
+            access(path, F_OK) == 0) {
+                if (stat(t->cgroup_dir, &st) < 0)
+                        return -errno;
+                c.identity = (uint64_t) st.st_ino;
+                r = read_pod_v1(t->cgroup_dir, host_millicores, host_mem, &c);
+                if (r < 0)
+                        return r;
+                goto net;
+        }
 
         r = read_file(FILE_OF(files, 0), buf, sizeof(buf), "%s/cpu.stat", t->cgroup_dir);
         if (r < 0)
@@ -474,6 +556,7 @@ static int read_pod(
                                 c.disk_write += v;
                 }
 
+net:
         /* The pod's network namespace, seen through one of its processes. */
         if (t->pid > 0) {
                 r = read_net_dev(FILE_OF(files, 5), proc_root, t->pid, &c.net_rx, &c.net_tx);

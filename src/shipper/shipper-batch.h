@@ -48,7 +48,8 @@ Batch *batch_new(
 /* Gives the row buffer back to the pool it came from. */
 Batch *batch_free(Batch *b);
 
-/* Appends one row to the body (res for Native, prefix for JSONEachRow) and counts it. */
+/* Appends one row to the body (res for Native, prefix for JSONEachRow) and counts it; now_usec is the time
+ * of the first row (unused for the others). */
 int batch_add_row(
         Batch *b,
         const TransformOptions *opts,

@@ -77,7 +77,11 @@ int body_writer_begin(BodyWriter *w) {
 
 /* Puts uncompressed body bytes through the compressor into the body (end: finishes the frame). */
 static int feed(BodyWriter *w, const void *p, size_t n, bool end) {
+        static const char nothing[1];
         int r;
+
+        if (!p)
+                p = nothing; /* the compressor advances the pointer, even by 0 */
 
         w->raw_bytes += n;
         if (!w->compressor) {

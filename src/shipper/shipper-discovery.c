@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
@@ -16,7 +17,7 @@ struct Discovery {
         char **globs;
         char **dirs; /* watched */
         sd_event_source **watches;
-        size_t n_dirs;
+        size_t n_dirs, n_glob_dirs; /* the globs' directories first, then those of tracked files */
         void (*changed)(void *userdata);
         void *userdata;
 };
@@ -100,6 +101,7 @@ int discovery_new(
                         return log_oom();
                 }
         }
+        d->n_glob_dirs = d->n_dirs;
         *ret = d;
         return 0;
 }
@@ -119,7 +121,31 @@ Discovery *discovery_free(Discovery *d) {
         return NULL;
 }
 
+int discovery_watch_file_dir(Discovery *d, const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+
+        if (!real)
+                return -errno;
+        return watch_dir(d, dirname(real));
+}
+
+/* The watches of tracked files' directories that are gone (a deleted pod's) are dropped. */
+static void prune_watches(Discovery *d) {
+        for (size_t i = d->n_glob_dirs; i < d->n_dirs;) {
+                if (access(d->dirs[i], F_OK) == 0) {
+                        i++;
+                        continue;
+                }
+                sd_event_source_disable_unref(d->watches[i]);
+                free(d->dirs[i]);
+                d->n_dirs--;
+                d->watches[i] = d->watches[d->n_dirs];
+                d->dirs[i] = d->dirs[d->n_dirs];
+        }
+}
+
 void discovery_scan(Discovery *d, void (*found)(const char *path, void *userdata), void *userdata) {
+        prune_watches(d);
         for (char **g = d->globs; *g; g++) {
                 glob_t gl = {0};
                 if (glob(*g, GLOB_NOSORT, NULL, &gl) == 0)

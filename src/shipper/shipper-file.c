@@ -315,7 +315,7 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                         f->prefix.len,
                         &f->native_resource,
                         &ctx->row,
-                        now_usec(CLOCK_MONOTONIC));
+                        first ? now_usec(CLOCK_MONOTONIC) : 0); /* the time of the first row only */
                 if (r < 0)
                         return r;
                 transform_count_row(&ctx->row, &ctx->tstats);

@@ -19,8 +19,8 @@ static inline const char *skip_ws(const char *p, const char *end) {
 }
 
 /* p points just after the opening quote; returns a pointer to the closing
- * quote, or NULL. */
-static const char *scan_string(const char *p, const char *end) {
+ * quote, or NULL. *escaped is set when the string has an escape. */
+static inline const char *scan_string_flag(const char *p, const char *end, bool *escaped) {
         for (;;) {
                 p = json_plain_end(p, end);
                 if (p >= end)
@@ -29,6 +29,7 @@ static const char *scan_string(const char *p, const char *end) {
                         return p;
                 if (*p != '\\')
                         return NULL; /* raw control character */
+                *escaped = true;
                 p++;
                 if (p >= end)
                         return NULL;
@@ -52,6 +53,11 @@ static const char *scan_string(const char *p, const char *end) {
                         return NULL;
                 }
         }
+}
+
+static const char *scan_string(const char *p, const char *end) {
+        bool escaped = false;
+        return scan_string_flag(p, end, &escaped);
 }
 
 static const char *scan_number(const char *p, const char *end) {
@@ -174,23 +180,33 @@ int json_scan_object(
                 goto done;
         }
         for (;;) {
+                bool key_escaped = false, val_escaped = false;
                 if (p >= end || *p != '"')
                         return -EINVAL;
                 k = p + 1;
-                ke = scan_string(k, end);
+                ke = scan_string_flag(k, end, &key_escaped);
                 if (!ke)
                         return -EINVAL;
                 p = skip_ws(ke + 1, end);
                 if (p >= end || *p != ':')
                         return -EINVAL;
                 v = skip_ws(p + 1, end);
-                p = scan_value(v, end, 1, &t);
+                if (v < end && *v == '"') {
+                        /* Strings, the common case, scanned here to learn whether they need decoding. */
+                        t = JSON_STRING;
+                        p = scan_string_flag(v + 1, end, &val_escaped);
+                        if (p)
+                                p++;
+                } else
+                        p = scan_value(v, end, 1, &t);
                 if (!p)
                         return -EINVAL;
                 if (n < max && (size_t) (ke - k) <= UINT32_MAX && (size_t) (p - v) <= UINT32_MAX) {
                         JsonField *f = &fields[n++];
                         f->key = k;
                         f->key_len = (uint32_t) (ke - k);
+                        f->key_escaped = key_escaped;
+                        f->val_escaped = val_escaped;
                         f->type = t;
                         if (t == JSON_STRING) {
                                 f->val = v + 1;
@@ -335,11 +351,33 @@ bool json_number_is_integer(const char *p, size_t len) {
         return true;
 }
 
+/* Copies plain string bytes from p to out until a stop byte, eight at a time: each word is stored before it
+ * is looked at (the output never runs ahead of the input, and out has room for all the input, so a word
+ * read from the input also fits at the output). Short runs between escapes cost no memcpy call. */
+static inline const char *copy_plain(StrBuf *out, const char *p, const char *end) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t w, stop;
+        while (end - p >= 8) {
+                memcpy(&w, p, 8);
+                memcpy(out->data + out->len, &w, 8);
+                stop = json_word_has_stop(w);
+                if (stop) {
+                        size_t n = __builtin_ctzll(stop) >> 3;
+                        out->len += n;
+                        return p + n;
+                }
+                p += 8;
+                out->len += 8;
+        }
+#endif
+        while (p < end && !json_is_stop((uint8_t) *p))
+                out->data[out->len++] = *p++;
+        return p;
+}
+
 const char *json_unescape_string(StrBuf *out, const char *p, const char *end) {
         for (;;) {
-                const char *run = p;
-                p = json_plain_end(p, end);
-                strbuf_put(out, run, (size_t) (p - run));
+                p = copy_plain(out, p, end);
                 if (p >= end)
                         return NULL;
                 if (*p == '"')

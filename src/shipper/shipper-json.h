@@ -28,6 +28,8 @@ typedef struct JsonField {
         uint32_t key_len;
         uint32_t val_len;
         JsonType type;
+        bool key_escaped; /* the key has a backslash escape */
+        bool val_escaped; /* a string value has one (false for other types) */
 } JsonField;
 
 /* Nesting deeper than this is rejected (the scanner is recursive). */

@@ -387,6 +387,9 @@ static void on_path_found(const char *path, void *userdata) {
                 t);
         if (r < 0)
                 log_debug_errno(r, "%s: no inotify watch, polling: %m", path);
+        r = discovery_watch_file_dir(m->discovery, path);
+        if (r < 0)
+                log_debug_errno(r, "%s: its directory is not watched, relying on the rescan: %m", path);
         log_info("Tracking %s from offset %" PRIu64, path, shipper_file_committed(t->file));
         mark_ready(m, t);
         schedule_commit(m);

@@ -24,6 +24,7 @@ static const struct {
         {"Count", "UInt64"},
 };
 #define N_ROW_COLUMNS 7
+#define ELEMENTSOF_COLUMNS (sizeof(columns) / sizeof(columns[0]))
 
 /* The first buffer (NativeColumn) of each entry of columns[], and one past its last. */
 static const NativeColumn column_first[] = {
@@ -99,12 +100,18 @@ static int put_json_string(StrBuf *b, const char *p, size_t n) {
         return 0;
 }
 
-/* A zap member's value as the string ClickHouse stores from JSONEachRow: a string decoded, anything else
- * (number, literal, object, array) its JSON text. */
+/* A zap member's value as the string ClickHouse stores from JSONEachRow: a string decoded (the scanner
+ * knows whether it has escapes), anything else (number, literal, object, array) its JSON text. */
 static int put_field_value(StrBuf *b, const JsonField *f) {
-        if (f->type == JSON_STRING)
+        if (f->type == JSON_STRING && f->val_escaped)
                 return put_json_string(b, f->val, f->val_len);
         return put_bytes(b, f->val, f->val_len);
+}
+
+static int put_field_key(StrBuf *b, const JsonField *f) {
+        if (f->key_escaped)
+                return put_json_string(b, f->key, f->key_len);
+        return put_bytes(b, f->key, f->key_len);
 }
 
 static int put_severity_text(StrBuf *b, const LogRow *row) {
@@ -115,7 +122,7 @@ static int put_severity_text(StrBuf *b, const LogRow *row) {
                 return put_bytes(b, row->severity_text, strlen(row->severity_text));
         if (!l)
                 return put_bytes(b, "", 0);
-        if (memchr(l->val, '\\', l->val_len))
+        if (l->val_escaped)
                 return put_json_string(b, l->val, l->val_len);
         r = strbuf_reserve(b, VARINT_MAX + l->val_len);
         if (r < 0)
@@ -160,8 +167,17 @@ void native_resource_done(NativeResource *r) {
         *r = (NativeResource){};
 }
 
+/* The block's header without its row count: the number of columns, their names and types. */
+static size_t header_bytes(bool seed_columns) {
+        size_t n = varint_size(seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS);
+        for (size_t i = 0; i < (seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS); i++)
+                n += varint_size(strlen(columns[i].name)) + strlen(columns[i].name) +
+                     varint_size(strlen(columns[i].type)) + strlen(columns[i].type);
+        return n;
+}
+
 void native_block_init(NativeBlock *b, bool seed_columns, size_t max_bytes) {
-        *b = (NativeBlock){.seed_columns = seed_columns};
+        *b = (NativeBlock){.seed_columns = seed_columns, .fixed_header_bytes = header_bytes(seed_columns)};
         for (size_t i = 0; i < _NATIVE_COLUMN_MAX; i++)
                 b->col[i].max = max_bytes;
 }
@@ -234,7 +250,7 @@ static int add_row(NativeBlock *b, const NativeResource *res, const LogRow *row)
                 const JsonField *f = &row->fields[i];
                 if (f == row->msg)
                         continue;
-                r = put_json_string(&c[NATIVE_LOG_KEYS], f->key, f->key_len);
+                r = put_field_key(&c[NATIVE_LOG_KEYS], f);
                 if (r >= 0)
                         r = put_field_value(&c[NATIVE_LOG_VALUES], f);
                 if (r < 0)
@@ -301,22 +317,12 @@ int native_block_add(NativeBlock *b, const NativeResource *res, const LogRow *ro
                 total += b->col[i].len - before[i];
         b->bytes += total;
         b->rows++;
+        b->header_bytes = b->fixed_header_bytes + varint_size(b->rows);
         return 0;
 }
 
 static size_t n_columns(const NativeBlock *b) {
-        return b->seed_columns ? sizeof(columns) / sizeof(columns[0]) : N_ROW_COLUMNS;
-}
-
-size_t native_block_size(const NativeBlock *b) {
-        size_t n = 0;
-        if (b->rows == 0)
-                return 0;
-        n += varint_size(n_columns(b)) + varint_size(b->rows);
-        for (size_t i = 0; i < n_columns(b); i++)
-                n += varint_size(strlen(columns[i].name)) + strlen(columns[i].name) +
-                     varint_size(strlen(columns[i].type)) + strlen(columns[i].type);
-        return n + b->bytes;
+        return b->seed_columns ? ELEMENTSOF_COLUMNS : N_ROW_COLUMNS;
 }
 
 int native_block_write(NativeBlock *b, NativeWriteFn write, void *userdata) {

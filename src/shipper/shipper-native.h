@@ -57,6 +57,8 @@ typedef struct NativeBlock {
         uint64_t rows;
         uint64_t resource_entries, log_entries; /* running totals: the Map offsets */
         size_t bytes;                           /* data bytes in the columns */
+        size_t header_bytes;                    /* the block's header and column names and types */
+        size_t fixed_header_bytes;              /* the same without the row count */
         StrBuf col[_NATIVE_COLUMN_MAX];
 } NativeBlock;
 
@@ -70,8 +72,10 @@ void native_block_reset(NativeBlock *b);
  * -ENOMEM. */
 int native_block_add(NativeBlock *b, const NativeResource *res, const LogRow *row);
 
-/* Bytes native_block_write() will write. */
-size_t native_block_size(const NativeBlock *b);
+/* Bytes native_block_write() will write (no rows: 0). */
+static inline size_t native_block_size(const NativeBlock *b) {
+        return b->rows == 0 ? 0 : b->header_bytes + b->bytes;
+}
 
 /* Writes the block through write() (called with consecutive pieces; a negative return stops it and is
  * returned) and resets it. A block of no rows writes nothing. */

@@ -9,6 +9,9 @@
 #   control-plane.sh status DIR  exit 0 when the API server answers /readyz
 #   control-plane.sh bindir      print the directory holding the binaries
 #
+# OTEL_K8S_KWOK=0 leaves kwok and its fake node out: tests/k8s/node.sh starts the control plane
+# that way and adds a real kubelet.
+#
 # Ports are picked at random among the free ones. Binaries come from
 # $OTEL_K8S_BIN, or the cache scripts/deps/k8s.sh fills; etcd from $OTEL_K8S_ETCD,
 # or the PATH (Debian's etcd-server). Exit 77 (the "skipped" code of meson and
@@ -145,8 +148,11 @@ sys.exit(0 if ok else 1)'
 cmd_start() {
   local bin
   bin=$(bindir)
-  local b etcd
-  for b in kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  local b etcd want=(kube-apiserver kube-controller-manager kube-scheduler)
+  if [ "$kwok" = 1 ]; then
+    want+=(kwok)
+  fi
+  for b in "${want[@]}"; do
     if [ ! -x "$bin/$b" ]; then
       echo "control-plane: $bin/$b is missing; build it with scripts/deps/k8s.sh" >&2
       exit 77
@@ -176,6 +182,8 @@ cmd_start() {
   gen_cert kube-controller-manager "/O=system:masters/CN=system:kube-controller-manager"
   gen_cert kube-scheduler /CN=system:kube-scheduler
   gen_cert kwok "/O=system:masters/CN=kwok"
+  # The API server's identity towards kubelets (logs, exec, port-forward on a real node).
+  gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   openssl ecparam -name prime256v1 -genkey -noout -out "$dir/pki/sa.key" 2>/dev/null
   openssl ec -in "$dir/pki/sa.key" -pubout -out "$dir/pki/sa.pub" 2>/dev/null
 
@@ -202,6 +210,9 @@ cmd_start() {
     --cert-dir="$dir/pki" \
     --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" \
+    --kubelet-client-certificate="$dir/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$dir/pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc \
@@ -225,27 +236,30 @@ cmd_start() {
     --authentication-kubeconfig="$dir/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$dir/kube-scheduler.kubeconfig" \
     --secure-port=0 --leader-elect=false --v=1
-  launch kwok "$bin/kwok" \
-    --kubeconfig="$dir/kwok.kubeconfig" \
-    --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr=10.0.0.1/24 --node-ip=10.0.0.1 \
-    --node-lease-duration-seconds=40 \
-    --server-address=127.0.0.1:0
+  if [ "$kwok" = 1 ]; then
+    launch kwok "$bin/kwok" \
+      --kubeconfig="$dir/kwok.kubeconfig" \
+      --manage-all-nodes=false \
+      --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+      --cidr=10.0.0.1/24 --node-ip=10.0.0.1 \
+      --node-lease-duration-seconds=40 \
+      --server-address=127.0.0.1:0
 
-  create /api/v1/nodes '{
-    "apiVersion": "v1", "kind": "Node",
-    "metadata": {"name": "kwok-node-0",
-      "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-      "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-0", "kubernetes.io/os": "linux",
-                 "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"}},
-    "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-               "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-               "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
-                            "kubeletVersion": "fake", "kubeProxyVersion": "fake"}}}' >/dev/null
+    create /api/v1/nodes '{
+      "apiVersion": "v1", "kind": "Node",
+      "metadata": {"name": "kwok-node-0",
+        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        "labels": {"type": "kwok", "kubernetes.io/hostname": "kwok-node-0", "kubernetes.io/os": "linux",
+                   "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"}},
+      "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                 "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                 "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+                              "kubeletVersion": "fake", "kubeProxyVersion": "fake"}}}' >/dev/null
+  fi
   # Storage as minikube offers it: a default StorageClass "standard". Nothing provisions here, so a few
   # volumes of that class are made in advance; a claim without a class (it gets the default) or asking
-  # for "standard" binds to one of them. Nothing ever mounts them (no kubelet).
+  # for "standard" binds to one of them. Under kwok nothing mounts them; on the real node of node.sh
+  # the kubelet does (containerd creates the directory).
   create /apis/storage.k8s.io/v1/storageclasses '{
     "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
     "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
@@ -261,7 +275,9 @@ cmd_start() {
                "persistentVolumeReclaimPolicy": "Retain",
                "hostPath": {"path": "'"$dir"'/volumes/'$i'"}}}'
   done
-  wait_for 60 "node readiness (kwok)" node_ready
+  if [ "$kwok" = 1 ]; then
+    wait_for 60 "node readiness (kwok)" node_ready
+  fi
   wait_for 60 "the default ServiceAccount (controller-manager)" api GET /api/v1/namespaces/default/serviceaccounts/default
   echo "control-plane: ready in $((SECONDS - t0))s at https://127.0.0.1:$api_port (state in $dir)" >&2
   echo "$dir/admin.kubeconfig"
@@ -286,6 +302,7 @@ cmd_stop() {
   done
 }
 
+kwok=${OTEL_K8S_KWOK:-1}
 case "${1:-}" in
 bindir)
   bindir

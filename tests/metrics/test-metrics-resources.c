@@ -191,6 +191,65 @@ Test(resources, pod_readings, .init = setup, .fini = teardown) {
         resource_target_free(t);
 }
 
+/* cgroup v1 (a node without the unified hierarchy): one tree per controller, the pods found once, in
+ * the memory tree, and read from every controller's tree at the same path. */
+Test(resources, pods_cgroup_v1, .init = setup, .fini = teardown) {
+        Found f = {0};
+        ResourceCounters c;
+        ResourceTarget *t;
+        const char *pod = "kubepods/burstable/pod1111aaaa-2222-3333-4444-555566667777";
+        char rel[256];
+
+#define V1(ctl, file, text)                                                                                 \
+        do {                                                                                                \
+                snprintf(rel, sizeof(rel), "cg1/%s/%s/%s", ctl, pod, file);                                 \
+                put(rel, text);                                                                             \
+        } while (0)
+        V1("memory", "memory.usage_in_bytes", "2097152\n");
+        V1("memory", "memory.limit_in_bytes", "9223372036854771712\n");
+        V1("memory", "cgroup.procs", "55\n");
+        V1("cpuacct", "cpuacct.usage", "5000000123\n");
+        V1("cpu", "cpu.cfs_quota_us", "50000\n");
+        V1("cpu", "cpu.cfs_period_us", "100000\n");
+        V1("blkio",
+           "blkio.throttle.io_service_bytes_recursive",
+           "8:0 Read 10\n8:0 Write 20\n8:0 Sync 5\n8:0 Total 30\n8:16 Read 1\n8:16 Write 2\nTotal 33\n");
+        V1("pids", "pids.current", "3\n");
+        put("cg1/cpu/kubepods/besteffort/podabcdef01-2222-3333-4444-555566667777/cpu.shares", "2\n");
+        put("pods/shop_cart-7f9c_1111aaaa-2222-3333-4444-555566667777/c/0.log", "");
+        put("proc/55/net/dev", NET_HDR "  eth0: 300 1 0 0 0 0 0 0 400 2 0 0 0 0 0 0\n");
+
+        cr_assert_eq(resources_find_pods(at("cg1"), at("pods"), on_pod, &f), 0);
+        cr_assert_eq(f.n, 1, "a pod is found once, not once per controller");
+        cr_expect_str_eq(f.name[0], "cart-7f9c");
+
+        t = resource_target_new(RESOURCE_POD, "shop", "cart-7f9c");
+        cr_assert_not_null(t);
+        snprintf(rel, sizeof(rel), "cg1/memory/%s", pod);
+        t->cgroup_dir = strdup(at(rel));
+        t->pid = resources_cgroup_pid(t->cgroup_dir);
+        cr_expect_eq(t->pid, 55);
+        cr_assert_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 5000000);
+        cr_expect_eq(c.mem_used, 2097152);
+        cr_expect_eq(c.mem_limit, 1ULL << 33, "no limit: the machine's memory");
+        cr_expect_eq(c.cpu_limit_millicores, 500);
+        cr_expect_eq(c.disk_read, 11);
+        cr_expect_eq(c.disk_write, 22);
+        cr_expect_eq(c.net_rx, 300);
+
+        V1("memory", "memory.limit_in_bytes", "67108864\n");
+        V1("cpu", "cpu.cfs_quota_us", "-1\n");
+        cr_assert_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.mem_limit, 67108864);
+        cr_expect_eq(c.cpu_limit_millicores, 8000, "no CPU quota: the machine's CPUs");
+
+        V1("cpuacct", "cpuacct.usage", "garbage\n");
+        cr_expect_eq(resources_read_pod(at("proc"), t, 8000, 1ULL << 33, &c), -EBADMSG);
+#undef V1
+        resource_target_free(t);
+}
+
 Test(resources, process, .init = setup, .fini = teardown) {
         ResourceCounters c;
         uint64_t hz = (uint64_t) sysconf(_SC_CLK_TCK);

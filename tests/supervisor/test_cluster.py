@@ -1,8 +1,11 @@
 """Cluster mode against a real control plane: a thin stand-in `minikube` (tests/supervisor/minikube) starts
 tests/k8s's etcd + kube-apiserver + controller-manager + scheduler + kwok, records image loads and answers
 `status -o json` in minikube's format. The supervisor drives start → images → apply → rollout → ready on
-it, with the real manifests/ and a real ClickHouse engine (the embedded endpoint, fed by the test in place
-of the in-cluster shipper)."""
+it, with the real manifests/ and a real ClickHouse engine (the embedded endpoint). kwok's pods run no
+process, so the rows come from the project's own pipeline beside it: a loggen process whose stdout is
+written as a CRI container log file (as a container runtime writes it) and a shipper process tailing that
+file into the endpoint. No test writes a row. The same stack on a real node, with the rows coming from
+the pods themselves, is the node suite's (tests/node/)."""
 import gzip
 import hashlib
 import io
@@ -94,7 +97,7 @@ class Kube:
 
 class Endpoint:
     """The embedded ClickHouse endpoint, run by the test: in cluster mode ClickHouse is not the supervisor's
-    child, so the test can stop and start it."""
+    child, so the test can stop and start it. Its rows come from loggen and the shipper (LogPipeline)."""
 
     def __init__(self, tmp_path):
         self.port = free_port()
@@ -103,11 +106,8 @@ class Endpoint:
         self.password_file = tmp_path / "ch-password"
         self.password_file.write_text("s3cret-for-tests\n")
         self.proc = None
-        self.count = 0
-        self.feeding = True
         self.start()
-        self.thread = threading.Thread(target=self._feed, daemon=True)
-        self.thread.start()
+        self.pipeline = LogPipeline(tmp_path, self)
 
     def start(self):
         self.log = open(self.dir / "endpoint.log", "a")
@@ -128,27 +128,48 @@ class Endpoint:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
 
-    def _feed(self):
-        """Writes a loggen-shaped row per half second, as the in-cluster shipper would."""
-        while self.feeding:
-            if self.proc.poll() is None:
-                self.count += 1
-                row = {"Timestamp": time.time_ns(), "ServiceName": "loggen", "Body": "tick", "SeverityText": "info", "SeverityNumber": 9,
-                       "ResourceAttributes": {"k8s.pod.name": "loggen-test", "k8s.container.id": "c1"},
-                       "LogAttributes": {"count": str(self.count), "random_number": "7", "random_string": "alpha"}}
-                req = urllib.request.Request(f"http://127.0.0.1:{self.port}/?query=INSERT%20INTO%20otel_logs%20FORMAT%20JSONEachRow", data=json.dumps(row).encode(),
-                                             headers={"X-ClickHouse-User": "otel", "X-ClickHouse-Key": "s3cret-for-tests"})
-                try:
-                    urllib.request.urlopen(req, timeout=5).read()
-                except OSError:
-                    self.count -= 1
-            time.sleep(0.5)
-
     def close(self):
-        self.feeding = False
-        self.thread.join()
+        self.pipeline.close()
         if self.proc.poll() is None:
             self.stop()
+
+
+class LogPipeline:
+    """loggen → a CRI container log file → shipper → the endpoint. The thread does what a container runtime
+    does with a container's stdout (a timestamp, the stream and the F tag before each line); the rows are
+    the shipper's."""
+
+    def __init__(self, tmp_path, endpoint):
+        d = tmp_path / "log" / "containers"
+        d.mkdir(parents=True)
+        self.path = d / ("loggen-kwok_otel-demo_loggen-" + hashlib.sha256(str(tmp_path).encode()).hexdigest() + ".log")
+        self.loggen = subprocess.Popen([BIN["loggen"], "--sleep-duration", "500ms", "--health-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.thread.start()
+        env = dict(os.environ, SHIPPER_PASSWORD=endpoint.password_file.read_text().strip())
+        self.shipper_log = open(tmp_path / "shipper.log", "w")
+        self.shipper = subprocess.Popen(
+            [BIN["shipper"], "--paths", str(d / "*.log"), "--clickhouse-url", f"http://127.0.0.1:{endpoint.port}", "--user", "otel",
+             "--checkpoint-file", str(tmp_path / "shipper-checkpoints"), "--dead-letter-file", str(tmp_path / "dead-letter.jsonl"),
+             "--listen-address", "127.0.0.1", "--listen-port", "0", "--flush-interval", "200ms", "--retry-max", "2s"],
+            stdout=self.shipper_log, stderr=subprocess.STDOUT, env=env)
+
+    def _write(self):
+        with open(self.path, "ab", buffering=0) as out:
+            for line in self.loggen.stdout:
+                ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 1_000_000_000:09d}Z"
+                out.write(ts.encode() + b" stdout F " + line)
+
+    def close(self):
+        for p in (self.loggen, self.shipper):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.thread.join(10)
 
 
 def cluster_config(tmp_path, endpoint, status_port, manifests, images):
