@@ -49,7 +49,7 @@ static const char *arg_since = NULL;
 static const char *arg_limit = NULL;
 static bool arg_follow = false;
 
-/* A log query may take the supervisor up to 8 s (it waits for ClickHouse). */
+/* A log query may take the supervisor up to 9 s (two questions to ClickHouse of 4.5 s at most). */
 #define LOGS_REQUEST_TIMEOUT (15 * NSEC_PER_SEC)
 #define LOGS_FOLLOW_INTERVAL_USEC (1000 * 1000)
 #define LOGS_REPLY_MAX (32 * 1024 * 1024)

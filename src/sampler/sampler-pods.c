@@ -26,7 +26,10 @@ static bool pod_uid_of(const char *name, char *uid, size_t size) {
                         return false;
                 p += 4;
         }
+        /* ".slice" ends the name: "…pod<uid>.slice.old" (a directory being replaced) is no pod. */
         end = strstr(p, ".slice");
+        if (end && end[strlen(".slice")] != 0)
+                return false;
         n = end ? (size_t) (end - p) : strlen(p);
         if (n < 8 || n >= size)
                 return false;

@@ -493,6 +493,7 @@ static int read_pod(
         char buf[READ_MAX], path[PATH_MAX];
         ResourceCounters c = {0};
         struct stat st;
+        bool plain;
         int r;
 
         /* cgroup v1: read by path each time (the open-file cache is laid out for v2's files). */
@@ -515,14 +516,15 @@ static int read_pod(
                 return -EBADMSG;
         /* A cgroup made anew (the pod restarted) has new inodes. The kernel's cpu.stat, kept open, says so
          * itself: a removed cgroup's file fails to read and is opened again, by path. A plain file (a
-         * test's tree) is replaced on every update, so there the directory tells. */
-        if (files && files[0].pseudo)
-                c.identity = (uint64_t) files[0].ino;
-        else {
+         * test's tree) is replaced on every update, so there the directory tells — before and after the
+         * files are read, so that the counters and the identity are of the same directory. */
+        plain = !files || !files[0].pseudo;
+        if (plain) {
                 if (stat(t->cgroup_dir, &st) < 0)
                         return -errno;
                 c.identity = (uint64_t) st.st_ino;
-        }
+        } else
+                c.identity = (uint64_t) files[0].ino;
 
         r = read_file(FILE_OF(files, 1), buf, sizeof(buf), "%s/memory.current", t->cgroup_dir);
         if (r < 0)
@@ -555,6 +557,9 @@ static int read_pod(
                         if (wb && (!nl || wb < nl) && leading_u64(wb + 8, NULL, &v) == 0)
                                 c.disk_write += v;
                 }
+        /* Replaced while it was read: another reading next time. */
+        if (plain && (stat(t->cgroup_dir, &st) < 0 || (uint64_t) st.st_ino != c.identity))
+                return -EAGAIN;
 
 net:
         /* The pod's network namespace, seen through one of its processes. */

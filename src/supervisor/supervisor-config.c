@@ -234,7 +234,6 @@ static int config_apply_tree(SupervisorConfig *c, const ConfigNode *root, const 
         c->lines.chdb_lib = key_line(root, "local", "chdb_lib");
         c->lines.schema_dir = key_line(root, "local", "schema_dir");
         c->lines.loggen_args = key_line(root, "local", "loggen_args");
-        c->lines.minikube = key_line(root, "cluster", "minikube");
 
         r = config_file_apply(root, NULL, sections[0].options, sections[0].n_options, path);
         if (r < 0)

@@ -61,7 +61,7 @@ typedef struct SupervisorConfig {
 
         /* Where the file set what the environment check looks at (0: not in the file, the default). */
         struct {
-                unsigned loggen, shipper, clickhouse_endpoint, chdb_lib, schema_dir, loggen_args, minikube;
+                unsigned loggen, shipper, clickhouse_endpoint, chdb_lib, schema_dir, loggen_args;
         } lines;
 } SupervisorConfig;
 
@@ -78,7 +78,8 @@ int supervisor_config_verify(const SupervisorConfig *c);
 /* supervisor-config-check.c: what the settings point at, on this machine: the mode's programs exist and
  * are executable (found in PATH when they name no directory), local.chdb_lib is a file, local.schema_dir a
  * directory, and loggen accepts local.loggen_args (asked with loggen --check-config, with the arguments the
- * runtime adds). Each problem is logged as "file:line: section.key: …"; returns -EINVAL when any. */
+ * runtime adds); local mode only. Each problem is logged as "file:line: section.key: …"; returns -EINVAL
+ * when any. */
 int supervisor_config_check_environment(const SupervisorConfig *c);
 void supervisor_config_done(SupervisorConfig *c);
 const char *supervisor_mode_to_string(SupervisorMode m);

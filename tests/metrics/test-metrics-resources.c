@@ -134,6 +134,12 @@ Test(resources, pods_systemd_and_cgroupfs, .init = setup, .fini = teardown) {
             "usage_usec 1\n");
         put("cg/kubepods/besteffort/podabcdef01-2222-3333-4444-555566667777/cpu.stat", "usage_usec 1\n");
         put("cg/system.slice/podman-pod12345678.scope/cpu.stat", "not a pod\n");
+        /* Not pods: a pod's directory renamed aside, and one being made beside it. */
+        put("cg/kubepods.slice/kubepods-pod9999aaaa_0000_0000_0000_000000000000.slice.old/cpu.stat",
+            "usage_usec 1\n");
+        put("cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1111aaaa_2222_3333_4444_555566667777.slice.new/"
+            "cpu.stat",
+            "usage_usec 1\n");
         put("pods/shop_cart-7f9c_1111aaaa-2222-3333-4444-555566667777/c/0.log", "");
         put("pods/kube-system_coredns-1_abcdef01-2222-3333-4444-555566667777/c/0.log", "");
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -249,3 +250,69 @@ def exactly_once(endpoint, expected):
 
 def make_workdir(name):
     return tempfile.mkdtemp(prefix=f"shipper-{name}-")
+
+
+class AckHoldingProxy:
+    """An HTTP proxy in front of the endpoint that can withhold the answers: while `hold` is set, each request
+    is forwarded whole (ClickHouse stores the rows) but its answer never reaches the shipper — what a shipper
+    killed between an INSERT and its acknowledgement sees."""
+
+    def __init__(self, upstream_port):
+        import http.client
+        import http.server
+        import socketserver
+        proxy = self
+        self.hold = threading.Event()
+        self.requests = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+                conn.request("POST", self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                with proxy.lock:
+                    proxy.requests += 1
+                if proxy.hold.is_set():
+                    # Stored, but the answer is lost: keep the connection until the client gives up or dies.
+                    self.close_connection = True
+                    while proxy.hold.is_set() and not proxy.closed.is_set():
+                        time.sleep(0.1)
+                    return
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.closed = threading.Event()
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.closed.set()
+        self.server.shutdown()
+        self.server.server_close()

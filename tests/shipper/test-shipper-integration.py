@@ -14,8 +14,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shipper_harness import (Endpoint, LogWriter, Shipper, exactly_once, log, make_workdir,  # noqa: E402
-                             docker_line, cri_line, wait_for, zap_line)
+from shipper_harness import (AckHoldingProxy, Endpoint, LogWriter, Shipper, exactly_once, log,  # noqa: E402
+                             make_workdir, docker_line, cri_line, wait_for, zap_line)
 
 
 def setup(args, name, start_endpoint=True):
@@ -317,8 +317,55 @@ def cli(args):
     shutil.rmtree(work)
 
 
-SCENARIOS = {f.__name__: f for f in (many_files, sigkill, outage, rotation, malformed, malformed_native, memory,
-                                      cli)}
+def unacknowledged(args):
+    """Kills under load, made deterministic. ClickHouse stores INSERTs whose acknowledgements never reach the
+    shipper (a proxy withholds them), and the shipper is killed. The next run must send the same batches again
+    (same ranges, same tokens: ClickHouse drops the repeats); its checkpoint writes are slow (fsync delayed,
+    as on a loaded machine) and it is killed right after the first one. A third run, configured with other
+    batch boundaries, gets its acknowledgements: the ranges recorded before the first kill must have survived
+    the second run's checkpoint, or rows stored without an acknowledgement are stored again under new
+    tokens. Every line exactly once."""
+    if not args.slow_fsync:
+        raise SystemExit("unacknowledged needs --slow-fsync")
+    work, logs, ep = setup(args, "unacked")
+    proxy = AckHoldingProxy(ep.port)
+    proxy.hold.set()
+    writers = [LogWriter(logs, f"unacked-{i}", fmt="docker" if i != 1 else "cri") for i in range(3)]
+    for w in writers:
+        w.write(3000)
+
+    def shipper(batch_rows, env=None):
+        return Shipper(args.shipper, work, proxy.url, [os.path.join(logs, "*.log")],
+                       extra=["--batch-rows", str(batch_rows), "--request-timeout", "60s"], env=env)
+
+    def stored():
+        return int(ep.rows("SELECT count() FROM otel_logs")[0][0])
+
+    sh = shipper(500)
+    try:
+        sh.start()
+        wait_for(lambda: proxy.requests >= 4 or proxy.requests, 60, "the first INSERTs stored")
+        sh.kill()
+        first = stored()
+        log(f"run 1: {proxy.requests} INSERTs stored ({first} rows), none acknowledged; killed")
+        sh = shipper(500, env={"LD_PRELOAD": args.slow_fsync, "SLOW_FSYNC_MS": "1500"})
+        sh.start()
+        wait_for(lambda: sh.metrics().get("shipper_checkpoint_writes_total", 0) >= 1, 60, "a checkpoint written")
+        sh.kill()
+        log("run 2: killed right after its first checkpoint write")
+        proxy.hold.clear()
+        sh = shipper(700)
+        sh.start()
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 120, "exactly once")
+        log(f"run 3 (batches of 700 rows): {sum(w.count for w in writers)} lines, each exactly once")
+    finally:
+        sh.stop()
+        proxy.close()
+        ep.stop()
+    shutil.rmtree(work)
+
+SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, malformed,
+                                      malformed_native, memory, cli)}
 
 
 def main():
@@ -328,6 +375,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--schema-dir", required=True)
     p.add_argument("--sanitized", action="store_true")
+    p.add_argument("--slow-fsync", help="LD_PRELOAD library making fsync() slow (SLOW_FSYNC_MS)")
     args = p.parse_args()
     t0 = time.time()
     SCENARIOS[args.scenario](args)

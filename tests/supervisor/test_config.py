@@ -121,10 +121,12 @@ def test_every_problem_is_named_at_once(tmp_path):
     assert r.stderr.count("\n") == 2, r.stderr
 
 
-def test_cluster_mode_checks_minikube(tmp_path):
+def test_cluster_mode_leaves_minikube_to_the_machine(tmp_path):
+    """The VM's file is checked where it is built, without minikube (tests/nix): a missing minikube is named
+    in the status at run time (and retried), not refused here."""
     cfg = tmp_path / "config.yaml"
     pw = tmp_path / "pw"
     pw.write_text("secret\n")
     cfg.write_text(f"mode: cluster\nclickhouse:\n  password_file: {pw}\ncluster:\n  minikube: /nonexistent/minikube\n")
     r = subprocess.run([BIN["supervisor"], "--config", str(cfg), "--check-config"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and f'{cfg}:5: cluster.minikube: "/nonexistent/minikube" is not an executable program' in r.stderr, r.stderr
+    assert r.returncode == 0 and "valid (cluster mode)" in r.stdout, r.stderr
