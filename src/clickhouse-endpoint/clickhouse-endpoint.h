@@ -151,7 +151,7 @@ int schema_apply(Engine *e, const char *dir);
 /* Sets otel_logs' retention when it differs from the table's current TTL. */
 int schema_set_logs_ttl_days(Engine *e, unsigned days);
 
-/* --- HTTP (clickhouse-endpoint-http.c) ----------------------------------------------------------------- */
+/* --- HTTP (clickhouse-endpoint-http.c; its parts share clickhouse-endpoint-request.h) -------------- */
 
 typedef struct EndpointConfig {
         char *listen_address;
