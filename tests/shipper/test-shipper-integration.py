@@ -264,8 +264,8 @@ def cli(args):
     import urllib.request
     work = make_workdir("cli")
 
-    def run(argv, env=None):
-        p = subprocess.run([args.shipper] + argv, capture_output=True, text=True, timeout=30,
+    def run(argv, env=None, prefix=()):
+        p = subprocess.run(list(prefix) + [args.shipper] + argv, capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, **(env or {})))
         return p.returncode, p.stdout + p.stderr
 
@@ -288,6 +288,43 @@ def cli(args):
         f.write("batch-rows: 5\ntable: t\nbatch-rows: 6\n")
     rc, out = run(["--config", cfg])
     assert rc == 2 and f"{cfg}:3: duplicate key \"batch-rows\" (first at line 1)" in out, (rc, out)
+    # The ClickHouse URL is read by libcurl's URL parser: http or https with a host, from flags, environment
+    # and the file alike.
+    for url in ("notaurl", "ftp://ch.example/", "http://", "file:///etc/passwd", "http//127.0.0.1:8123", ""):
+        rc, out = run(["--clickhouse-url", url])
+        assert rc == 2 and f'invalid value "{url}" for --clickhouse-url' in out and "http://" in out, (url, rc, out)
+    rc, out = run([], env={"SHIPPER_CLICKHOUSE_URL": "ftp://ch.example/"})
+    assert rc == 2 and "SHIPPER_CLICKHOUSE_URL" in out, (rc, out)
+    with open(cfg, "w") as f:
+        f.write("clickhouse-url: notaurl\n")
+    rc, out = run(["--config", cfg])
+    assert rc == 2 and f"{cfg}:1: clickhouse-url" in out, (rc, out)
+
+    # Files it cannot write are found at start (exit 2, the setting and the reason named), not after.
+    def files(ckpt, dlq=os.path.join(work, "dead-letter.jsonl"), prefix=()):
+        return run(["--paths", os.path.join(work, "none", "*.log"), "--checkpoint-file", ckpt,
+                                   "--dead-letter-file", dlq, "--listen-address", "127.0.0.1",
+                                   "--listen-port", "0"], prefix=prefix)
+    missing = os.path.join(work, "missing")
+    rc, out = files(os.path.join(missing, "checkpoints"))
+    assert rc == 2 and f"--checkpoint-file {missing}/checkpoints: directory {missing}: No such file or directory" in out, (rc, out)
+    rc, out = files(os.path.join(cfg, "checkpoints"))
+    assert rc == 2 and f"--checkpoint-file {cfg}/checkpoints: directory {cfg}: Not a directory" in out, (rc, out)
+    rc, out = files(work)
+    assert rc == 2 and f"--checkpoint-file {work}: not a regular file" in out, (rc, out)
+    rc, out = files(os.path.join(work, "checkpoints"), os.path.join(missing, "dead-letter.jsonl"))
+    assert rc == 2 and f"--dead-letter-file {missing}/dead-letter.jsonl: directory {missing}: No such file or directory" in out, (rc, out)
+    # A directory without write permission (root has it everywhere: then the shipper runs as nobody).
+    ro = os.path.join(work, "read-only")
+    os.mkdir(ro)
+    os.chmod(work, 0o755)
+    os.chmod(ro, 0o555)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] if os.geteuid() == 0 else []
+    rc, out = files(os.path.join(ro, "checkpoints"), prefix=as_nobody)
+    assert rc == 2 and f"--checkpoint-file {ro}/checkpoints: directory {ro}: Permission denied" in out, (rc, out)
+    rc, out = files("/tmp/shipper-cli-checkpoints-" + str(os.getpid()), os.path.join(ro, "dl.jsonl"), prefix=as_nobody)
+    assert rc == 2 and f"--dead-letter-file {ro}/dl.jsonl: directory {ro}: Permission denied" in out, (rc, out)
+    assert os.listdir(ro) == [], os.listdir(ro)
 
     logs = os.path.join(work, "logs")
     os.makedirs(logs)
