@@ -14,6 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shipper_harness import PASSWORD as INGEST_PASSWORD  # noqa: E402
 from shipper_harness import (AckHoldingProxy, Endpoint, LogWriter, Shipper, exactly_once, log,  # noqa: E402
                              make_workdir, docker_line, cri_line, wait_for, zap_line)
 
@@ -401,8 +402,104 @@ def unacknowledged(args):
         ep.stop()
     shutil.rmtree(work)
 
+def health(args):
+    """What retrying alone does not mend is on /health (503 and the reason), /metrics and once in the log, and
+    it mends by itself: the checkpoint directory removed under the running shipper (nothing may be sent: no
+    range on disk), then made again; a password ClickHouse refuses (the rows are kept), then the right one
+    (a restart). /live answers ok all along. Every line exactly once."""
+    import urllib.error
+    import urllib.request
+    work, logs, ep = setup(args, "health")
+    state = os.path.join(work, "state")
+    os.makedirs(state)
+    ckpt = os.path.join(state, "checkpoints")
+    w = LogWriter(logs, "health-pod")
+
+    def shipper(password):
+        sh = shipper_for(args, work, logs, ep)
+        sh.args[sh.args.index("--checkpoint-file") + 1] = ckpt
+        sh.args[sh.args.index("--password") + 1] = password
+        return sh
+
+    def get(sh, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            return 0, str(e)
+
+    def stored():
+        return int(ep.rows("SELECT count() FROM otel_logs")[0][0])
+
+    def log_lines(sh, text):
+        return open(sh.log_path, errors="replace").read().count(text)
+
+    sh = shipper(INGEST_PASSWORD)
+    sh.start()
+    try:
+        w.write(100)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "100 rows")
+        assert get(sh, "/health") == (200, "ok\n")
+        m = sh.metrics()
+        assert m["shipper_healthy"] == 1 and m["shipper_checkpoint_failing"] == 0, m
+
+        # The directory goes away: the next checkpoint write fails, and nothing read since is sent.
+        shutil.rmtree(state)
+        w.write(100)
+        want = f"degraded: checkpoint file {ckpt} cannot be written (No such file or directory), nothing is sent\n"
+        wait_for(lambda: get(sh, "/health") == (503, want) or get(sh, "/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 1 and m["shipper_healthy"] == 0, m
+        wait_for(lambda: sh.metrics().get("shipper_checkpoint_write_failures_total", 0) >= 3 or sh.metrics(), 30,
+                 "retries")
+        assert stored() == 100, stored()
+        assert get(sh, "/live") == (200, "ok\n")
+        # Said once, not once a retry.
+        assert log_lines(sh, f"Failed to write checkpoint file {ckpt}") == 1, open(sh.log_path).read()[-2000:]
+
+        # Back: healthy again by itself, and what was held back arrives.
+        os.makedirs(state)
+        wait_for(lambda: get(sh, "/health") == (200, "ok\n") or get(sh, "/health"), 60, "/health ok again")
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "200 rows")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 0 and m["shipper_healthy"] == 1, m
+        assert log_lines(sh, f"Checkpoint file {ckpt} written again") == 1
+        sh.stop()
+
+        # A password ClickHouse refuses: kept and retried, named on /health and in the metrics.
+        sh = shipper("not-the-password")
+        sh.start()
+        w.write(100)
+        want = ("degraded: ClickHouse refused the password of user otel_ingest (HTTP 403, code 516), "
+                "rows are kept and retried\n")
+        wait_for(lambda: get(sh, "/health") == (503, want) or get(sh, "/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_clickhouse_auth_refused"] == 1 and m["shipper_healthy"] == 0, m
+        wait_for(lambda: sh.metrics().get("shipper_clickhouse_auth_failures_total", 0) >= 3 or sh.metrics(), 60,
+                 "retries")
+        assert stored() == 200, stored()
+        assert get(sh, "/live") == (200, "ok\n")
+        assert log_lines(sh, "ClickHouse refused the password of user otel_ingest") == 1
+        sh.stop()
+
+        # The right password (a restart): every line once, healthy.
+        sh = shipper(INGEST_PASSWORD)
+        sh.start()
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "300 rows")
+        assert get(sh, "/health") == (200, "ok\n")
+        m = sh.metrics()
+        assert m["shipper_clickhouse_auth_refused"] == 0 and m["shipper_healthy"] == 1, m
+        log(f"health: {w.count} lines, each exactly once, through a removed checkpoint directory and a refused password")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
 SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, malformed,
-                                      malformed_native, memory, cli)}
+                                      malformed_native, memory, cli, health)}
 
 
 def main():
