@@ -498,8 +498,59 @@ def health(args):
     shutil.rmtree(work)
 
 
+def health_permissions(args):
+    """The checkpoint directory made read-only (chmod 0555) under the running shipper, then writable again:
+    /health 503 naming it and the metric while it lasts, ok again by itself, every line exactly once. Root
+    writes anywhere, so under root the shipper runs as nobody (setpriv) with the directory its own."""
+    import urllib.error
+    import urllib.request
+    work, logs, ep = setup(args, "health-perm")
+    os.chmod(work, 0o755)
+    state = os.path.join(work, "state")
+    os.makedirs(state)
+    ckpt = os.path.join(state, "checkpoints")
+    w = LogWriter(logs, "perm-pod")
+    sh = shipper_for(args, work, logs, ep)
+    sh.args[sh.args.index("--checkpoint-file") + 1] = ckpt
+    sh.args[sh.args.index("--dead-letter-file") + 1] = os.path.join(state, "dead-letter.jsonl")
+    if os.geteuid() == 0:
+        os.chown(state, 65534, 65534)
+        sh.args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + sh.args
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            return 0, str(e)
+
+    sh.start()
+    try:
+        w.write(50)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "50 rows")
+        assert get("/health") == (200, "ok\n")
+        os.chmod(state, 0o555)
+        w.write(50)
+        want = f"degraded: checkpoint file {ckpt} cannot be written (Permission denied), nothing is sent\n"
+        wait_for(lambda: get("/health") == (503, want) or get("/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 1 and m["shipper_checkpoint_write_failures_total"] >= 1, m
+        assert int(ep.rows("SELECT count() FROM otel_logs")[0][0]) == 50
+        os.chmod(state, 0o755)
+        wait_for(lambda: get("/health") == (200, "ok\n") or get("/health"), 60, "/health ok again")
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "100 rows")
+        assert sh.metrics()["shipper_checkpoint_failing"] == 0
+        log(f"health_permissions: {w.count} lines exactly once through a read-only checkpoint directory")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
 SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, malformed,
-                                      malformed_native, memory, cli, health)}
+                                      malformed_native, memory, cli, health, health_permissions)}
 
 
 def main():

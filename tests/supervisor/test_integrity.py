@@ -189,6 +189,28 @@ def test_shipper_password_refused(stack):
     assert http("GET", "/health", port=stack.ports["shipper"])[:1] == (200,)
 
 
+def test_shipper_checkpoint_unwritable(stack):
+    """The shipper's directory moved away under it: its checkpoint cannot be written, so it sends nothing,
+    and the state's reason says why (from its /health); moved back, ready again with nothing lost or
+    duplicated, the shipper never restarted."""
+    ready(stack)
+    d = os.path.join(stack.dir, "data", "shipper")
+    pid = process(status_json(stack.sock), "shipper")["pid"]
+    os.rename(d, d + ".away")
+    try:
+        st = degraded_with(stack, f"shipper: checkpoint file {d}/checkpoints cannot be written (No such file or directory), nothing is sent")
+        code, _, body = http("GET", "/health", port=stack.ports["shipper"])
+        assert code == 503, (code, body)
+        rc, out, _ = otelctl("--socket", stack.sock, "status")
+        assert rc == 1 and "checkpoint file" in out, out
+    finally:
+        os.rename(d + ".away", d)
+    ready(stack, timeout=90)
+    st = status_json(stack.sock)
+    assert process(st, "shipper")["pid"] == pid
+    assert st["pipeline"]["lost"] == 0 and st["pipeline"]["duplicated"] == 0, st["pipeline"]
+
+
 def test_journal_lines(tmp_path):
     sup = start(tmp_path, "counts_log_interval: 2s\n")
     try:
