@@ -35,15 +35,18 @@ typedef struct Out {
 static void out_add(Out *o, const LogMessage *m) {
         o->v = reallocarray(o->v, o->n + 1, sizeof(Msg));
         cr_assert_not_null(o->v);
+        char *text = malloc(m->len + 1); /* texts are not NUL-terminated */
+        cr_assert_not_null(text);
+        memcpy(text, m->text, m->len);
+        text[m->len] = 0;
         o->v[o->n++] = (Msg){
-                .text = strndup(m->text, m->len),
+                .text = text,
                 .len = m->len,
                 .stream = m->stream,
                 .format = m->format,
                 .time_ns = m->time_ns,
                 .truncated = m->truncated,
         };
-        cr_assert_not_null(o->v[o->n - 1].text);
 }
 
 static void out_done(Out *o) {
