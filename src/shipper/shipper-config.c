@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "config-file.h"
@@ -64,6 +68,27 @@ static int parse_size(const ConfigOption *o, const char *value) {
                 return -ERANGE;
         *(int64_t *) o->data = v;
         return 0;
+}
+
+/* An http or https URL with a host, as libcurl's URL parser reads it (the one the requests go through). */
+static int parse_clickhouse_url(const ConfigOption *o, const char *value) {
+        _cleanup_free_ char *scheme = NULL, *host = NULL;
+        CURLU *u = curl_url();
+        CURLUcode uc;
+
+        if (!u)
+                return -ENOMEM;
+        uc = curl_url_set(u, CURLUPART_URL, value, 0);
+        if (uc == CURLUE_OK)
+                uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+        if (uc == CURLUE_OK)
+                uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+        curl_url_cleanup(u);
+        if (uc == CURLUE_OUT_OF_MEMORY)
+                return -ENOMEM;
+        if (uc != CURLUE_OK || isempty(host) || !(streq(scheme, "http") || streq(scheme, "https")))
+                return -EINVAL;
+        return config_parse_string(o, value);
 }
 
 static int parse_globs(const ConfigOption *o, const char *value) {
@@ -139,12 +164,14 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                  .parse_list = config_parse_list_joined,
                  .data = &c->paths,
                  .expect = "one or more globs separated by commas"},
-                OPT_STRING(
-                        "clickhouse-url",
-                        "SHIPPER_CLICKHOUSE_URL",
-                        clickhouse_url,
-                        "http://127.0.0.1:8123",
-                        "ClickHouse HTTP interface"),
+                {.name = "clickhouse-url",
+                 .env = "SHIPPER_CLICKHOUSE_URL",
+                 .metavar = "URL",
+                 .defval = "http://127.0.0.1:8123",
+                 .help = "ClickHouse HTTP interface",
+                 .parse = parse_clickhouse_url,
+                 .data = &c->clickhouse_url,
+                 .expect = "an http:// or https:// URL with a host, like http://127.0.0.1:8123"},
                 OPT_STRING("database", "SHIPPER_DATABASE", database, "default", "database of the table"),
                 OPT_STRING("table", "SHIPPER_TABLE", table, "otel_logs", "table the rows are inserted into"),
                 OPT_STRING("user", "SHIPPER_USER", user, "default", "ClickHouse user (X-ClickHouse-User)"),
@@ -377,6 +404,64 @@ int shipper_config_parse(ShipperConfig *c, int argc, char **argv, ConfigAction *
                         c->batch_bytes,
                         c->max_line_bytes);
         return 0;
+}
+
+/* The directory part of path ("." when it has none). */
+static char *dir_of(const char *path) {
+        const char *slash = strrchr(path, '/');
+        return slash ? strndup(path, slash == path ? 1 : (size_t) (slash - path)) : strdup(".");
+}
+
+/* The checkpoint file is replaced by a new file renamed over it: its directory must take new files. A file
+ * is made there and removed again, which also finds a read-only mount or a full disk. */
+static int check_checkpoint_file(const char *path) {
+        _cleanup_free_ char *dir = NULL, *probe = NULL;
+        struct stat st;
+        int fd;
+
+        if (isempty(path))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--checkpoint-file may not be empty");
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                return log_error_errno(
+                        SYNTHETIC_ERRNO(EINVAL), "--checkpoint-file %s: not a regular file", path);
+        dir = dir_of(path);
+        if (!dir || asprintf(&probe, "%s/.shipper-probe-XXXXXX", dir) < 0)
+                return log_oom();
+        fd = mkostemp(probe, O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "--checkpoint-file %s: directory %s: %m", path, dir);
+        (void) close(fd);
+        (void) unlink(probe);
+        return 0;
+}
+
+/* Rows ClickHouse refuses are appended to the dead-letter file; it is opened the same way at start. */
+static int check_dead_letter_file(const char *path) {
+        _cleanup_free_ char *dir = NULL;
+        int fd;
+
+        if (isempty(path))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--dead-letter-file may not be empty");
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd >= 0) {
+                (void) close(fd);
+                return 0;
+        }
+        if (errno != ENOENT && errno != EACCES && errno != EROFS)
+                return log_error_errno(errno, "--dead-letter-file %s: %m", path);
+        dir = dir_of(path);
+        if (!dir)
+                return log_oom();
+        return log_error_errno(errno, "--dead-letter-file %s: directory %s: %m", path, dir);
+}
+
+int shipper_config_check_files(const ShipperConfig *c) {
+        int r;
+
+        r = check_checkpoint_file(c->checkpoint_file);
+        if (r < 0)
+                return r;
+        return check_dead_letter_file(c->dead_letter_file);
 }
 
 char **shipper_config_globs(const ShipperConfig *c) {

@@ -61,5 +61,9 @@ int shipper_config_load_yaml(const ConfigOption *options, size_t n, const char *
  * Returns like config_parse_argv(). */
 int shipper_config_parse(ShipperConfig *c, int argc, char **argv, ConfigAction *ret_action);
 
+/* The files the shipper writes can be written: a file can be made in the checkpoint file's directory, the
+ * dead-letter file can be opened for appending (and is created). Logs the error naming the setting. */
+int shipper_config_check_files(const ShipperConfig *c);
+
 /* Splits c->paths at commas into a NULL-terminated array. */
 char **shipper_config_globs(const ShipperConfig *c);

@@ -70,6 +70,7 @@ struct Manager {
         sd_event_source *ckpt_retry;
         uint64_t ckpt_seq;
         bool ckpt_busy;
+        int ckpt_error; /* of the last checkpoint write, 0 when it succeeded */
         ShipperStats stats;
         sd_event_source *sigterm_source, *sigint_source, *exit_timer;
         bool stopping;
@@ -244,10 +245,17 @@ static int on_ckpt_written(sd_event_source *s, int fd, uint32_t revents, void *u
         for (Tracked *t = m->files; t; t = t->next)
                 shipper_file_checkpoint_written(t->file, seq, result);
         if (result < 0) {
-                log_error_errno(
-                        result,
-                        "Failed to write checkpoint file %s, retrying: %m",
-                        m->config->checkpoint_file);
+                m->stats.checkpoint_write_failures++;
+                /* Said once per cause, not once a second: /health and the metrics carry it meanwhile. */
+                if (result != m->ckpt_error)
+                        log_error_errno(
+                                result,
+                                "Failed to write checkpoint file %s, nothing is sent until it can be written, "
+                                "retrying every second: %m",
+                                m->config->checkpoint_file);
+                else
+                        log_debug_errno(result, "Checkpoint file still not written: %m");
+                m->ckpt_error = result;
                 /* Nothing may be sent before its range is on disk; retry in a second. */
                 m->checkpoint_dirty = true;
                 if (!m->ckpt_retry)
@@ -262,6 +270,9 @@ static int on_ckpt_written(sd_event_source *s, int fd, uint32_t revents, void *u
                 return 0;
         }
         m->stats.checkpoint_writes++;
+        if (m->ckpt_error < 0)
+                log_info("Checkpoint file %s written again", m->config->checkpoint_file);
+        m->ckpt_error = 0;
         for (Tracked *t = m->files; t; t = t->next)
                 send_ready(m, t);
         if (m->checkpoint_dirty)
@@ -493,7 +504,52 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* --- /metrics and /health ----------------------------------------------------------------------------- */
 
+/* What keeps the shipper from shipping and does not mend by retrying alone, one clause each, "; " between
+ * them. Empty when there is nothing. */
+static int health_problems(Manager *m, StrBuf *out) {
+        const char *auth = sender_auth_refused(m->sender);
+        int dl = sender_dead_letter_error(m->sender), r = 0;
+
+        if (m->ckpt_error < 0)
+                r = strbuf_printf(
+                        out,
+                        "checkpoint file %s cannot be written (%s), nothing is sent",
+                        m->config->checkpoint_file,
+                        strerror(-m->ckpt_error));
+        if (r >= 0 && auth)
+                r = strbuf_printf(out, "%s%s, rows are kept and retried", out->len > 0 ? "; " : "", auth);
+        if (r >= 0 && dl < 0)
+                r = strbuf_printf(
+                        out,
+                        "%sdead-letter file %s cannot be written (%s)",
+                        out->len > 0 ? "; " : "",
+                        m->config->dead_letter_file,
+                        strerror(-dl));
+        return r;
+}
+
+/* The readiness of the shipper: 200 "ok", or 503 "degraded: <why>" (the supervisor shows that line). */
 static int on_health(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        StrBuf why = STRBUF_INIT(4096);
+        int r;
+
+        r = health_problems(m, &why);
+        if (r >= 0 && why.len == 0)
+                r = http_response_set_text(resp, 200, "ok\n");
+        else if (r >= 0) {
+                StrBuf text = STRBUF_INIT(8192);
+                r = strbuf_printf(&text, "degraded: %s\n", why.data);
+                if (r >= 0)
+                        r = http_response_set_text(resp, 503, text.data);
+                strbuf_done(&text);
+        }
+        strbuf_done(&why);
+        return r;
+}
+
+/* Liveness: the loop answers. A refused password or an unwritable checkpoint is not mended by a restart. */
+static int on_live(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         return http_response_set_text(resp, 200, "ok\n");
 }
 
@@ -505,8 +561,13 @@ static int on_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata
                 .requests_in_flight = sender_inflight(m->sender),
                 .buffered_bytes = m->files_ctx.buffered_bytes,
                 .clickhouse_up = sender_clickhouse_up(m->sender),
+                .clickhouse_auth_refused = sender_auth_refused(m->sender) != NULL,
+                .checkpoint_failing = m->ckpt_error < 0,
+                .dead_letter_failing = sender_dead_letter_error(m->sender) < 0,
         };
         int r;
+
+        g.healthy = !g.clickhouse_auth_refused && !g.checkpoint_failing && !g.dead_letter_failing;
 
         for (Tracked *t = m->files; t; t = t->next) {
                 g.lag_bytes += shipper_file_lag(t->file);
@@ -528,6 +589,7 @@ static int on_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata
 
 static const HttpRoute routes[] = {
         {"/health", HTTP_READ, on_health},
+        {"/live", HTTP_READ, on_live},
         {"/metrics", HTTP_READ, on_metrics},
 };
 
@@ -566,6 +628,7 @@ static int setup_clickhouse(Manager *m) {
                         .event = m->event,
                         .clickhouse = m->clickhouse,
                         .table = c->table,
+                        .user = c->user,
                         .compression = c->compression,
                         .compression_level = (int) c->compression_level,
                         .max_inflight = (unsigned) c->max_inflight,

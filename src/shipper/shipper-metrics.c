@@ -50,6 +50,15 @@ int shipper_metrics_render(
         C("lines_docker_total", "Lines in docker json-file format.", st->format_lines[LOG_FORMAT_DOCKER]);
         C("lines_raw_total", "Lines in neither container format.", st->format_lines[LOG_FORMAT_RAW]);
         C("checkpoint_writes_total", "Checkpoint file writes.", st->checkpoint_writes);
+        C("checkpoint_write_failures_total",
+          "Checkpoint file writes that failed (nothing is sent until one succeeds).",
+          st->checkpoint_write_failures);
+        C("dead_letter_write_failures_total",
+          "Writes to the dead-letter file that failed (the rows are kept and retried).",
+          st->dead_letter_write_failures);
+        C("clickhouse_auth_failures_total",
+          "INSERT answers refusing the credentials (HTTP 401/403, code 516 or 194).",
+          st->clickhouse_auth_failures);
         C("rotations_total", "Files rotated (renamed or deleted) while tracked.", st->rotations);
         C("truncations_total", "Files truncated while tracked (copytruncate).", st->truncations);
         C("read_pauses_total",
@@ -62,6 +71,12 @@ int shipper_metrics_render(
         G("buffered_bytes", "Bytes of rows held in memory.", g->buffered_bytes);
         G("lag_bytes", "Bytes in tracked files not yet acknowledged by ClickHouse.", g->lag_bytes);
         G("clickhouse_up", "1 if the last INSERT reached ClickHouse.", g->clickhouse_up);
+        G("clickhouse_auth_refused",
+          "1 while ClickHouse refuses the credentials (the last answer said so).",
+          g->clickhouse_auth_refused);
+        G("checkpoint_failing", "1 while the last checkpoint file write failed.", g->checkpoint_failing);
+        G("dead_letter_failing", "1 while the last dead-letter file write failed.", g->dead_letter_failing);
+        G("healthy", "1 when /health answers ok, 0 when it reports a problem.", g->healthy);
 #undef C
 #undef G
         return r;

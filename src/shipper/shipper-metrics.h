@@ -24,6 +24,9 @@ typedef struct ShipperStats {
         uint64_t rows_dead_lettered;
         uint64_t rows_lost; /* of refused batches whose rows the file no longer had */
         uint64_t checkpoint_writes;
+        uint64_t checkpoint_write_failures;
+        uint64_t dead_letter_write_failures;
+        uint64_t clickhouse_auth_failures; /* answers refusing the credentials */
         uint64_t rotations;
         uint64_t truncations;
         uint64_t files_opened;
@@ -45,6 +48,10 @@ typedef struct ShipperGauges {
         uint64_t buffered_bytes;
         uint64_t lag_bytes;
         bool clickhouse_up;
+        bool clickhouse_auth_refused;
+        bool checkpoint_failing;
+        bool dead_letter_failing;
+        bool healthy; /* what /health says */
 } ShipperGauges;
 
 /* Appends the shipper's counters and gauges in Prometheus text format. */

@@ -47,6 +47,9 @@ struct Sender {
         SendJob *queue_head, *queue_tail;
         unsigned inflight;
         bool clickhouse_up;
+        char *user;
+        char auth_refused[160]; /* why, while ClickHouse refuses the credentials; empty otherwise */
+        int dead_letter_error;  /* of the last write to the dead-letter file, 0 when it succeeded */
 };
 
 static void job_free(SendJob *j) {
@@ -98,11 +101,44 @@ static void job_complete(SendJob *j) {
 
 static void request_done(SendJob *j, ClickHouseResult result, uint64_t retry_after_usec, const char *error);
 
+/* ClickHouse's AUTHENTICATION_FAILED and REQUIRED_PASSWORD, or a bare 401/403 (a proxy in front of it). */
+static bool reply_is_auth_refusal(const ClickHouseReply *reply) {
+        if (reply->exception_code == 516 || reply->exception_code == 194)
+                return true;
+        return reply->exception_code == 0 && (reply->http_status == 401 || reply->http_status == 403);
+}
+
+/* A refused password is retried like any failure (the rows are kept), but it does not go away by itself:
+ * it is remembered until ClickHouse answers otherwise, for /health and the metrics. */
+static void note_auth(Sender *s, const ClickHouseReply *reply) {
+        if (reply_is_auth_refusal(reply)) {
+                s->stats->clickhouse_auth_failures++;
+                if (isempty(s->auth_refused))
+                        log_error(
+                                "ClickHouse refused the password of user %s (HTTP %ld, code %ld); keeping the rows "
+                                "and retrying",
+                                s->user,
+                                reply->http_status,
+                                reply->exception_code);
+                (void) snprintf(
+                        s->auth_refused,
+                        sizeof(s->auth_refused),
+                        "ClickHouse refused the password of user %.64s (HTTP %ld, code %ld)",
+                        s->user,
+                        reply->http_status,
+                        reply->exception_code);
+        } else if (reply->http_status != 0 && !isempty(s->auth_refused)) {
+                log_info("ClickHouse accepts the password of user %s again", s->user);
+                s->auth_refused[0] = 0;
+        }
+}
+
 static void on_insert_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *userdata) {
         SendJob *j = userdata;
 
         j->req = NULL; /* freed by the client after this returns */
         j->sender->stats->bytes_sent += reply->sent_bytes;
+        note_auth(j->sender, reply);
         request_done(j, reply->result, reply->retry_after_usec, strempty(reply->error));
 }
 
@@ -222,8 +258,15 @@ static int dead_letter(Sender *s, SendJob *j, uint32_t row, const char *error) {
         if (r >= 0)
                 r = loop_write(s->dead_letter_fd, out.data, out.len);
         strbuf_done(&out);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write to dead-letter file %s: %m", s->dead_letter_file);
+        if (r < 0) {
+                s->stats->dead_letter_write_failures++;
+                s->dead_letter_error = r;
+                return log_error_errno(
+                        r, "Failed to write to dead-letter file %s, retrying: %m", s->dead_letter_file);
+        }
+        if (s->dead_letter_error < 0)
+                log_info("Dead-letter file %s written again", s->dead_letter_file);
+        s->dead_letter_error = 0;
         s->stats->rows_dead_lettered++;
         return 0;
 }
@@ -346,6 +389,14 @@ bool sender_clickhouse_up(const Sender *s) {
         return s->clickhouse_up;
 }
 
+const char *sender_auth_refused(const Sender *s) {
+        return isempty(s->auth_refused) ? NULL : s->auth_refused;
+}
+
+int sender_dead_letter_error(const Sender *s) {
+        return s->dead_letter_error;
+}
+
 int sender_new(const SenderConfig *c, Sender **ret) {
         Sender *s;
 
@@ -369,7 +420,8 @@ int sender_new(const SenderConfig *c, Sender **ret) {
         };
         s->table = strdup(c->table);
         s->dead_letter_file = strdup(c->dead_letter_file);
-        if (!s->table || !s->dead_letter_file) {
+        s->user = strdup(strempty(c->user));
+        if (!s->table || !s->dead_letter_file || !s->user) {
                 sender_free(s);
                 return log_oom();
         }
@@ -393,6 +445,7 @@ Sender *sender_free(Sender *s) {
         sd_event_unref(s->event);
         free(s->table);
         free(s->dead_letter_file);
+        free(s->user);
         free(s);
         return NULL;
 }

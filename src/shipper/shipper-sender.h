@@ -26,6 +26,7 @@ typedef struct SenderConfig {
         sd_event *event;
         ClickHouseClient *clickhouse;
         const char *table;
+        const char *user; /* named in messages */
         Compression compression;
         int compression_level;
         unsigned max_inflight;
@@ -52,3 +53,8 @@ bool sender_idle(const Sender *s);
 unsigned sender_inflight(const Sender *s);
 /* Whether the last request reached ClickHouse. */
 bool sender_clickhouse_up(const Sender *s);
+/* While ClickHouse refuses the credentials (401, 403, code 516 or 194 to the last answer): one line saying
+ * so. NULL otherwise. */
+const char *sender_auth_refused(const Sender *s);
+/* The last write to the dead-letter file failed: its negative errno; 0 otherwise. */
+int sender_dead_letter_error(const Sender *s);

@@ -58,6 +58,14 @@ static int run(int argc, char **argv) {
                 return EXIT_SUCCESS;
         }
 
+        /* Settings that point at places the shipper cannot write are usage errors too: found now, not as a
+         * retry loop that ships nothing. */
+        r = shipper_config_check_files(&config);
+        if (r < 0) {
+                shipper_config_done(&config);
+                return EXIT_USAGE;
+        }
+
         r = manager_new(&config, &m);
         if (r >= 0)
                 r = manager_start(m);

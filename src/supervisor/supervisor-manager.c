@@ -186,14 +186,17 @@ static void manager_update_state(Manager *m) {
          * state does not show it. Only answers count: a shipper that is not running is reported above. */
         if (m->shipper_probe) {
                 long st = health_probe_status(m->shipper_probe);
+                const char *answer = health_probe_answer(m->shipper_probe);
+
+                /* "degraded: ClickHouse refused …" is shown as "shipper: ClickHouse refused …". */
+                if (startswith(answer, "degraded: "))
+                        answer += strlen("degraded: ");
                 if (st != 0 && (st < 200 || st > 299))
                         (void) strbuf_printf(
                                 &reasons,
                                 "%sshipper: %.400s",
                                 reasons.len > 0 ? "; " : "",
-                                isempty(health_probe_answer(m->shipper_probe))
-                                        ? "/health failed"
-                                        : health_probe_answer(m->shipper_probe));
+                                isempty(answer) ? "/health failed" : answer);
         }
 
         if (reasons.len == 0)

@@ -250,6 +250,11 @@ Test(k8s_manifests, shipper_mounts_and_rights) {
                 cr_assert_eq(ro, strcmp(str(mnt, "name"), "state") != 0, "%s", str(mnt, "name"));
         }
         cr_assert_str_eq(env(c, "SHIPPER_CHECKPOINT_FILE"), "/var/lib/shipper/checkpoints");
+        /* A refused password or an unwritable checkpoint fails /health: readiness only, no restart loop. */
+        cr_assert_eq(port_named(c, str(c, "livenessProbe.httpGet.port")), 2020);
+        cr_assert_eq(port_named(c, str(c, "readinessProbe.httpGet.port")), 2020);
+        cr_assert_str_eq(str(c, "livenessProbe.httpGet.path"), "/live");
+        cr_assert_str_eq(str(c, "readinessProbe.httpGet.path"), "/health");
         /* No API access: no token, and no Role/ClusterRole binding for it anywhere. */
         cr_assert(cJSON_IsFalse(at(find("ServiceAccount", "shipper")->obj, "automountServiceAccountToken")));
         cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(spec, "automountServiceAccountToken")));

@@ -14,6 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shipper_harness import PASSWORD as INGEST_PASSWORD  # noqa: E402
 from shipper_harness import (AckHoldingProxy, Endpoint, LogWriter, Shipper, exactly_once, log,  # noqa: E402
                              make_workdir, docker_line, cri_line, wait_for, zap_line)
 
@@ -264,8 +265,8 @@ def cli(args):
     import urllib.request
     work = make_workdir("cli")
 
-    def run(argv, env=None):
-        p = subprocess.run([args.shipper] + argv, capture_output=True, text=True, timeout=30,
+    def run(argv, env=None, prefix=()):
+        p = subprocess.run(list(prefix) + [args.shipper] + argv, capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, **(env or {})))
         return p.returncode, p.stdout + p.stderr
 
@@ -288,6 +289,43 @@ def cli(args):
         f.write("batch-rows: 5\ntable: t\nbatch-rows: 6\n")
     rc, out = run(["--config", cfg])
     assert rc == 2 and f"{cfg}:3: duplicate key \"batch-rows\" (first at line 1)" in out, (rc, out)
+    # The ClickHouse URL is read by libcurl's URL parser: http or https with a host, from flags, environment
+    # and the file alike.
+    for url in ("notaurl", "ftp://ch.example/", "http://", "file:///etc/passwd", "http//127.0.0.1:8123", ""):
+        rc, out = run(["--clickhouse-url", url])
+        assert rc == 2 and f'invalid value "{url}" for --clickhouse-url' in out and "http://" in out, (url, rc, out)
+    rc, out = run([], env={"SHIPPER_CLICKHOUSE_URL": "ftp://ch.example/"})
+    assert rc == 2 and "SHIPPER_CLICKHOUSE_URL" in out, (rc, out)
+    with open(cfg, "w") as f:
+        f.write("clickhouse-url: notaurl\n")
+    rc, out = run(["--config", cfg])
+    assert rc == 2 and f"{cfg}:1: clickhouse-url" in out, (rc, out)
+
+    # Files it cannot write are found at start (exit 2, the setting and the reason named), not after.
+    def files(ckpt, dlq=os.path.join(work, "dead-letter.jsonl"), prefix=()):
+        return run(["--paths", os.path.join(work, "none", "*.log"), "--checkpoint-file", ckpt,
+                                   "--dead-letter-file", dlq, "--listen-address", "127.0.0.1",
+                                   "--listen-port", "0"], prefix=prefix)
+    missing = os.path.join(work, "missing")
+    rc, out = files(os.path.join(missing, "checkpoints"))
+    assert rc == 2 and f"--checkpoint-file {missing}/checkpoints: directory {missing}: No such file or directory" in out, (rc, out)
+    rc, out = files(os.path.join(cfg, "checkpoints"))
+    assert rc == 2 and f"--checkpoint-file {cfg}/checkpoints: directory {cfg}: Not a directory" in out, (rc, out)
+    rc, out = files(work)
+    assert rc == 2 and f"--checkpoint-file {work}: not a regular file" in out, (rc, out)
+    rc, out = files(os.path.join(work, "checkpoints"), os.path.join(missing, "dead-letter.jsonl"))
+    assert rc == 2 and f"--dead-letter-file {missing}/dead-letter.jsonl: directory {missing}: No such file or directory" in out, (rc, out)
+    # A directory without write permission (root has it everywhere: then the shipper runs as nobody).
+    ro = os.path.join(work, "read-only")
+    os.mkdir(ro)
+    os.chmod(work, 0o755)
+    os.chmod(ro, 0o555)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] if os.geteuid() == 0 else []
+    rc, out = files(os.path.join(ro, "checkpoints"), prefix=as_nobody)
+    assert rc == 2 and f"--checkpoint-file {ro}/checkpoints: directory {ro}: Permission denied" in out, (rc, out)
+    rc, out = files("/tmp/shipper-cli-checkpoints-" + str(os.getpid()), os.path.join(ro, "dl.jsonl"), prefix=as_nobody)
+    assert rc == 2 and f"--dead-letter-file {ro}/dl.jsonl: directory {ro}: Permission denied" in out, (rc, out)
+    assert os.listdir(ro) == [], os.listdir(ro)
 
     logs = os.path.join(work, "logs")
     os.makedirs(logs)
@@ -364,8 +402,155 @@ def unacknowledged(args):
         ep.stop()
     shutil.rmtree(work)
 
+def health(args):
+    """What retrying alone does not mend is on /health (503 and the reason), /metrics and once in the log, and
+    it mends by itself: the checkpoint directory removed under the running shipper (nothing may be sent: no
+    range on disk), then made again; a password ClickHouse refuses (the rows are kept), then the right one
+    (a restart). /live answers ok all along. Every line exactly once."""
+    import urllib.error
+    import urllib.request
+    work, logs, ep = setup(args, "health")
+    state = os.path.join(work, "state")
+    os.makedirs(state)
+    ckpt = os.path.join(state, "checkpoints")
+    w = LogWriter(logs, "health-pod")
+
+    def shipper(password):
+        sh = shipper_for(args, work, logs, ep)
+        sh.args[sh.args.index("--checkpoint-file") + 1] = ckpt
+        sh.args[sh.args.index("--password") + 1] = password
+        return sh
+
+    def get(sh, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            return 0, str(e)
+
+    def stored():
+        return int(ep.rows("SELECT count() FROM otel_logs")[0][0])
+
+    def log_lines(sh, text):
+        return open(sh.log_path, errors="replace").read().count(text)
+
+    sh = shipper(INGEST_PASSWORD)
+    sh.start()
+    try:
+        w.write(100)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "100 rows")
+        assert get(sh, "/health") == (200, "ok\n")
+        m = sh.metrics()
+        assert m["shipper_healthy"] == 1 and m["shipper_checkpoint_failing"] == 0, m
+
+        # The directory goes away: the next checkpoint write fails, and nothing read since is sent.
+        shutil.rmtree(state)
+        w.write(100)
+        want = f"degraded: checkpoint file {ckpt} cannot be written (No such file or directory), nothing is sent\n"
+        wait_for(lambda: get(sh, "/health") == (503, want) or get(sh, "/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 1 and m["shipper_healthy"] == 0, m
+        wait_for(lambda: sh.metrics().get("shipper_checkpoint_write_failures_total", 0) >= 3 or sh.metrics(), 30,
+                 "retries")
+        assert stored() == 100, stored()
+        assert get(sh, "/live") == (200, "ok\n")
+        # Said once, not once a retry.
+        assert log_lines(sh, f"Failed to write checkpoint file {ckpt}") == 1, open(sh.log_path).read()[-2000:]
+
+        # Back: healthy again by itself, and what was held back arrives.
+        os.makedirs(state)
+        wait_for(lambda: get(sh, "/health") == (200, "ok\n") or get(sh, "/health"), 60, "/health ok again")
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "200 rows")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 0 and m["shipper_healthy"] == 1, m
+        assert log_lines(sh, f"Checkpoint file {ckpt} written again") == 1
+        sh.stop()
+
+        # A password ClickHouse refuses: kept and retried, named on /health and in the metrics.
+        sh = shipper("not-the-password")
+        sh.start()
+        w.write(100)
+        want = ("degraded: ClickHouse refused the password of user otel_ingest (HTTP 403, code 516), "
+                "rows are kept and retried\n")
+        wait_for(lambda: get(sh, "/health") == (503, want) or get(sh, "/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_clickhouse_auth_refused"] == 1 and m["shipper_healthy"] == 0, m
+        wait_for(lambda: sh.metrics().get("shipper_clickhouse_auth_failures_total", 0) >= 3 or sh.metrics(), 60,
+                 "retries")
+        assert stored() == 200, stored()
+        assert get(sh, "/live") == (200, "ok\n")
+        assert log_lines(sh, "ClickHouse refused the password of user otel_ingest") == 1
+        sh.stop()
+
+        # The right password (a restart): every line once, healthy.
+        sh = shipper(INGEST_PASSWORD)
+        sh.start()
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "300 rows")
+        assert get(sh, "/health") == (200, "ok\n")
+        m = sh.metrics()
+        assert m["shipper_clickhouse_auth_refused"] == 0 and m["shipper_healthy"] == 1, m
+        log(f"health: {w.count} lines, each exactly once, through a removed checkpoint directory and a refused password")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def health_permissions(args):
+    """The checkpoint directory made read-only (chmod 0555) under the running shipper, then writable again:
+    /health 503 naming it and the metric while it lasts, ok again by itself, every line exactly once. Root
+    writes anywhere, so under root the shipper runs as nobody (setpriv) with the directory its own."""
+    import urllib.error
+    import urllib.request
+    work, logs, ep = setup(args, "health-perm")
+    os.chmod(work, 0o755)
+    state = os.path.join(work, "state")
+    os.makedirs(state)
+    ckpt = os.path.join(state, "checkpoints")
+    w = LogWriter(logs, "perm-pod")
+    sh = shipper_for(args, work, logs, ep)
+    sh.args[sh.args.index("--checkpoint-file") + 1] = ckpt
+    sh.args[sh.args.index("--dead-letter-file") + 1] = os.path.join(state, "dead-letter.jsonl")
+    if os.geteuid() == 0:
+        os.chown(state, 65534, 65534)
+        sh.args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + sh.args
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            return 0, str(e)
+
+    sh.start()
+    try:
+        w.write(50)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "50 rows")
+        assert get("/health") == (200, "ok\n")
+        os.chmod(state, 0o555)
+        w.write(50)
+        want = f"degraded: checkpoint file {ckpt} cannot be written (Permission denied), nothing is sent\n"
+        wait_for(lambda: get("/health") == (503, want) or get("/health"), 60, "/health 503")
+        m = sh.metrics()
+        assert m["shipper_checkpoint_failing"] == 1 and m["shipper_checkpoint_write_failures_total"] >= 1, m
+        assert int(ep.rows("SELECT count() FROM otel_logs")[0][0]) == 50
+        os.chmod(state, 0o755)
+        wait_for(lambda: get("/health") == (200, "ok\n") or get("/health"), 60, "/health ok again")
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "100 rows")
+        assert sh.metrics()["shipper_checkpoint_failing"] == 0
+        log(f"health_permissions: {w.count} lines exactly once through a read-only checkpoint directory")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
 SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, malformed,
-                                      malformed_native, memory, cli)}
+                                      malformed_native, memory, cli, health, health_permissions)}
 
 
 def main():

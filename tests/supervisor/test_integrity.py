@@ -134,10 +134,10 @@ def test_auth_refused(stack):
     assert st["clickhouse"]["reachable"] is True
     rc, out, _ = otelctl("--socket", stack.sock, "status")
     assert rc == 1 and "authentication failed" in out
-    # The shipper says on /health what it cannot fix by retrying; whatever it says there is in the reason.
+    # The shipper says on /health what it cannot fix by retrying, and the reason names it.
+    st = degraded_with(stack, "shipper: ClickHouse refused the password of user otel_ingest (HTTP 403, code 516)")
     code, _, body = http("GET", "/health", port=stack.ports["shipper"])
-    if code != 200:
-        assert f"shipper: {body.decode().splitlines()[0]}" in status_json(stack.sock)["reason"]
+    assert code == 503 and body.decode().startswith("degraded: ClickHouse refused the password"), (code, body)
 
     # The right password again: ready, and nothing the shipper held back is lost.
     for f, text in old.items():
@@ -147,6 +147,67 @@ def test_auth_refused(stack):
     assert rc == 0, err
     ready(stack, timeout=90)
     st = status_json(stack.sock)
+    assert st["pipeline"]["lost"] == 0 and st["pipeline"]["duplicated"] == 0, st["pipeline"]
+
+
+def test_shipper_password_refused(stack):
+    """Only the shipper's password is refused (the supervisor still reads): the state's reason is the
+    shipper's, from its /health; the shipper keeps the rows, and once the password is accepted again every
+    row arrives once."""
+    ready(stack)
+    ingest = os.path.join(stack.dir, "state", "secrets", "ingest.password")
+    assert os.path.exists(ingest), "the local runtime keeps a password per role"
+    old = open(ingest).read()
+    with open(ingest, "w") as fh:
+        fh.write("not-the-shippers-password\n")
+    rc, _, err = otelctl("--socket", stack.sock, "restart", "clickhouse")
+    assert rc == 0, err
+
+    reason = "shipper: ClickHouse refused the password of user otel_ingest (HTTP 403, code 516), rows are kept and retried"
+    st = degraded_with(stack, reason)
+    assert "ClickHouse: authentication failed" not in st["reason"], st["reason"]
+    code, _, body = http("GET", "/health", port=stack.ports["shipper"])
+    assert code == 503, (code, body)
+    assert http("GET", "/live", port=stack.ports["shipper"])[0] == 200
+    st, _, body = http("GET", "/metrics", port=stack.ports["shipper"])
+    text = body.decode()
+    assert re.search(r"^shipper_clickhouse_auth_refused 1$", text, re.M), text
+    assert int(re.search(r"^shipper_clickhouse_auth_failures_total (\d+)$", text, re.M).group(1)) >= 1
+    rc, out, _ = otelctl("--socket", stack.sock, "status")
+    assert rc == 1 and "ClickHouse refused the password of user otel_ingest" in out, out
+    # The shipper is not restarted for it: it is the same process all along.
+    pid = process(status_json(stack.sock), "shipper")["pid"]
+
+    with open(ingest, "w") as fh:
+        fh.write(old)
+    rc, _, err = otelctl("--socket", stack.sock, "restart", "clickhouse")
+    assert rc == 0, err
+    ready(stack, timeout=90)
+    st = status_json(stack.sock)
+    assert process(st, "shipper")["pid"] == pid
+    assert st["pipeline"]["lost"] == 0 and st["pipeline"]["duplicated"] == 0, st["pipeline"]
+    assert http("GET", "/health", port=stack.ports["shipper"])[:1] == (200,)
+
+
+def test_shipper_checkpoint_unwritable(stack):
+    """The shipper's directory moved away under it: its checkpoint cannot be written, so it sends nothing,
+    and the state's reason says why (from its /health); moved back, ready again with nothing lost or
+    duplicated, the shipper never restarted."""
+    ready(stack)
+    d = os.path.join(stack.dir, "data", "shipper")
+    pid = process(status_json(stack.sock), "shipper")["pid"]
+    os.rename(d, d + ".away")
+    try:
+        st = degraded_with(stack, f"shipper: checkpoint file {d}/checkpoints cannot be written (No such file or directory), nothing is sent")
+        code, _, body = http("GET", "/health", port=stack.ports["shipper"])
+        assert code == 503, (code, body)
+        rc, out, _ = otelctl("--socket", stack.sock, "status")
+        assert rc == 1 and "checkpoint file" in out, out
+    finally:
+        os.rename(d + ".away", d)
+    ready(stack, timeout=90)
+    st = status_json(stack.sock)
+    assert process(st, "shipper")["pid"] == pid
     assert st["pipeline"]["lost"] == 0 and st["pipeline"]["duplicated"] == 0, st["pipeline"]
 
 

@@ -228,8 +228,8 @@ def test_tcp_port_serves_logs_only_when_configured(tmp_path):
 
 def test_unreachable_names_the_socket_and_the_host(tmp_path):
     path = str(tmp_path / "nowhere.sock")
-    for verb in ("status", "logs"):
-        rc, _, err = otelctl("--socket", path, verb)
+    for verb in (["status"], ["logs"], ["restart", "clickhouse"], ["reapply"], ["wait", "--timeout", "1s"]):
+        rc, _, err = otelctl("--socket", path, *verb)
         assert rc == 2, err
         assert f"cannot connect to the supervisor's socket {path}: No such file or directory" in err, err
         assert "port 80" not in err and "localhost" not in err, err
