@@ -335,6 +335,39 @@ static bool insert_rows_are_the_body(Request *r) {
                r->url_statement.data_at == strlen(r->query);
 }
 
+typedef struct FramingCensus {
+        unsigned host, length, encoding;
+} FramingCensus;
+
+static enum MHD_Result count_framing_header(
+        void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        FramingCensus *fc = cls;
+
+        if (!key)
+                return MHD_YES;
+        if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+                fc->host++;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+                fc->length++;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+                fc->encoding++;
+        return MHD_YES;
+}
+
+/* RFC 9112 §3.2, §6.1: two Host fields, or a body framed by both Transfer-Encoding and Content-Length, are
+ * requests two parties can read differently (libmicrohttpd takes the first Host and lets Transfer-Encoding
+ * win; a proxy in front may do otherwise). Refused, with the connection closed, before the body is read. */
+static const char *ambiguous_request(struct MHD_Connection *c) {
+        FramingCensus fc = {};
+
+        (void) MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing_header, &fc);
+        if (fc.host > 1)
+                return "Bad Request: more than one Host header field.\n";
+        if (fc.encoding > 0 && fc.length > 0)
+                return "Bad Request: both Transfer-Encoding and Content-Length header fields.\n";
+        return NULL;
+}
+
 /* First call for a request: route, authenticate, read the URL, choose how the body is taken. Returns
  * MHD_YES with *ret set to go on, or the result of having queued a final answer. */
 enum MHD_Result request_begin(
@@ -347,6 +380,9 @@ enum MHD_Result request_begin(
         *ret = NULL;
         if (http_request_has_conflicting_length(c))
                 return queue_bad_framing(c);
+        const char *ambiguous = ambiguous_request(c);
+        if (ambiguous)
+                return queue_bad_request(c, ambiguous);
         if (streq(method, MHD_HTTP_METHOD_OPTIONS))
                 return queue_options(c);
         bool is_get = streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);

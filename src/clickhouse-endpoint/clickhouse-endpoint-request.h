@@ -2,6 +2,7 @@
 #pragma once
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,8 @@
 #define SESSION_TIMEOUT_DEFAULT 60
 #define SESSION_TIMEOUT_MAX 3600
 
+typedef struct EndpointConnection EndpointConnection;
+
 struct HttpFrontend {
         const EndpointConfig *config;
         Engine *engine;
@@ -30,6 +33,15 @@ struct HttpFrontend {
         char display_name[256];
         uint16_t port;
         unsigned in_flight; /* requests between their first call and completion (atomic) */
+
+        /* Connections that wait for a request (see clickhouse-endpoint-http.c), under lock. */
+        pthread_mutex_t lock;
+        pthread_cond_t wake; /* the reaper's: the oldest waiting connection changed, or stop */
+        pthread_t reaper;
+        bool reaper_running, stopping;
+        EndpointConnection *oldest, *newest; /* waiting for a request, longest first */
+        unsigned n_live;                     /* connections not shut down by us */
+        uint64_t timeout_usec;
 };
 
 typedef struct Request {
@@ -128,5 +140,7 @@ enum MHD_Result queue_result(
         Request *r, struct MHD_Connection *c, const char *query_id, const char *format, EngineResult *res);
 /* 400 for a request whose Content-Length fields disagree; the connection is closed after it. */
 enum MHD_Result queue_bad_framing(struct MHD_Connection *c);
+/* 400 with text (a static string); the connection is closed after it. */
+enum MHD_Result queue_bad_request(struct MHD_Connection *c, const char *text);
 /* A CORS preflight. */
 enum MHD_Result queue_options(struct MHD_Connection *c);

@@ -318,7 +318,10 @@ enum MHD_Result queue_result(
 }
 
 enum MHD_Result queue_bad_framing(struct MHD_Connection *c) {
-        static const char text[] = "Bad Request: conflicting or invalid Content-Length header fields.\n";
+        return queue_bad_request(c, "Bad Request: conflicting or invalid Content-Length header fields.\n");
+}
+
+enum MHD_Result queue_bad_request(struct MHD_Connection *c, const char *text) {
         struct MHD_Response *resp;
         enum MHD_Result ret;
 

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -65,7 +66,8 @@ struct HttpRequest {
         char *body;
         size_t body_size;
         size_t body_alloc;
-        unsigned refuse; /* status to answer without calling the handler, or 0 */
+        unsigned refuse;         /* status to answer without calling the handler, or 0 */
+        const char *refuse_text; /* its body (a static string) */
 
         /* http_request_defer(): the connection is suspended until the answer is handed over. */
         bool deferred, finished, in_handler;
@@ -381,6 +383,78 @@ void http_deferred_finish(HttpDeferred *d, HttpResponse *resp) {
         http_server_arm(s);
 }
 
+/* What libmicrohttpd 0.9 lets through and a server must refuse: it reads the first of several Content-Length
+ * headers and ignores the rest, takes Transfer-Encoding over Content-Length, reads a body of unknown size
+ * for a transfer coding other than chunked, and accepts several Host headers (RFC 9112 §3.2, §6.1, §6.3:
+ * each a way to make two parties disagree on where a request ends). A missing Host on HTTP/1.1 it refuses
+ * itself (MHD_OPTION_STRICT_FOR_CLIENT). */
+typedef struct HeaderCensus {
+        unsigned n_host, n_length, n_encoding;
+        const char *length, *encoding;
+        bool lengths_differ;
+} HeaderCensus;
+
+static enum MHD_Result census_header(
+        void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        HeaderCensus *h = cls;
+
+        if (!key || !value)
+                return MHD_YES;
+        if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+                h->n_host++;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+                if (h->length && !streq(h->length, value))
+                        h->lengths_differ = true;
+                h->length = h->length ?: value;
+                h->n_length++;
+        } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+                h->encoding = value;
+                h->n_encoding++;
+        }
+        return MHD_YES;
+}
+
+static void refuse(HttpRequest *req, unsigned status, const char *text) {
+        req->refuse = status;
+        req->refuse_text = text;
+}
+
+/* Sets req->route, or req->refuse with the status to answer instead of calling a handler; *ret_has_body
+ * tells whether the client announced a body. */
+static void request_check(HttpServer *s, HttpRequest *req, bool *ret_has_body) {
+        HeaderCensus h = {};
+        uint64_t len = 0;
+
+        (void) MHD_get_connection_values(req->connection, MHD_HEADER_KIND, census_header, &h);
+        *ret_has_body = h.n_encoding > 0 || (h.length && !streq(h.length, "0"));
+
+        for (size_t i = 0; i < s->config.n_routes; i++)
+                if (streq(s->routes[i].path, req->path)) {
+                        req->route = s->routes + i;
+                        break;
+                }
+
+        if (h.n_host > 1)
+                refuse(req, 400, "more than one Host header\n");
+        else if (h.lengths_differ)
+                refuse(req, 400, "conflicting Content-Length headers\n");
+        else if (h.n_encoding > 0 && h.n_length > 0)
+                refuse(req, 400, "both Transfer-Encoding and Content-Length\n");
+        else if (h.n_encoding > 1 || (h.encoding && strcasecmp(h.encoding, "chunked") != 0))
+                refuse(req, 501, "transfer coding not supported (only chunked)\n");
+        else if (!req->route)
+                refuse(req, 404, "not found\n");
+        else if (!(method_bit(req->method) & req->route->methods))
+                refuse(req, 405, "method not allowed\n");
+        else if (h.length && safe_atou64(h.length, &len) >= 0 && len > s->config.max_body)
+                refuse(req, 413, "request body too large\n");
+}
+
+static enum MHD_Result queue_refusal(HttpServer *s, struct MHD_Connection *connection, HttpRequest *req) {
+        return queue_error(
+                s, connection, req->refuse, req->refuse_text, req->refuse == 405 ? req->route->methods : 0);
+}
+
 static enum MHD_Result access_handler(
         void *cls,
         struct MHD_Connection *connection,
@@ -397,32 +471,21 @@ static enum MHD_Result access_handler(
         int r;
 
         if (!req) {
-                const char *cl;
+                bool has_body;
 
-                /* First call: only the headers are in. Decide the route now, so that a refused request does
-                 * not make us buffer its body. */
+                /* First call: only the headers are in. Decide now whether the request is refused, so that a
+                 * refused one never makes us read its body. */
                 req = new0(HttpRequest, 1);
                 if (!req)
                         return MHD_NO;
                 *req = (HttpRequest){.server = s, .connection = connection, .method = method, .path = url};
                 *con_cls = req;
-
-                for (size_t i = 0; i < s->config.n_routes; i++)
-                        if (streq(s->routes[i].path, url)) {
-                                req->route = s->routes + i;
-                                break;
-                        }
-                if (!req->route)
-                        req->refuse = 404;
-                else if (!(method_bit(method) & req->route->methods))
-                        req->refuse = 405;
-                else {
-                        uint64_t len;
-                        cl = MHD_lookup_connection_value(
-                                connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                        if (cl && safe_atou64(cl, &len) >= 0 && len > s->config.max_body)
-                                req->refuse = 413;
-                }
+                request_check(s, req, &has_body);
+                /* A refused request with a body is answered at once: libmicrohttpd then reads none of the
+                 * body and closes the connection after the answer (a client that sends 10 MiB to a path that
+                 * takes none is not read to the end, nor is a body whose framing is in doubt). */
+                if (req->refuse && has_body)
+                        return queue_refusal(s, connection, req);
                 return MHD_YES;
         }
 
@@ -433,7 +496,10 @@ static enum MHD_Result access_handler(
                 if (req->refuse)
                         return MHD_YES;
                 if (n > s->config.max_body - req->body_size) {
+                        /* A chunked body past the limit: the rest is read and dropped (an answer can only
+                         * be queued before the body or after it), within timeout_sec. */
                         req->refuse = 413;
+                        req->refuse_text = "request body too large\n";
                         return MHD_YES;
                 }
                 if (req->body_size + n + 1 > req->body_alloc) {
@@ -450,16 +516,8 @@ static enum MHD_Result access_handler(
                 return MHD_YES;
         }
 
-        switch (req->refuse) {
-        case 404:
-                return queue_error(s, connection, 404, "not found\n", 0);
-        case 405:
-                return queue_error(s, connection, 405, "method not allowed\n", req->route->methods);
-        case 413:
-                return queue_error(s, connection, 413, "request body too large\n", 0);
-        default:
-                break;
-        }
+        if (req->refuse)
+                return queue_refusal(s, connection, req);
 
         if (req->deferred) {
                 /* Called again after http_deferred_finish() resumed the connection. */
@@ -610,6 +668,10 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
                 NULL,
                 access_handler,
                 s,
+                /* First, so that libmicrohttpd's messages about the other options come here too. */
+                MHD_OPTION_EXTERNAL_LOGGER,
+                mhd_logger,
+                NULL,
                 MHD_OPTION_LISTEN_SOCKET,
                 listen_fd,
                 MHD_OPTION_NOTIFY_COMPLETED,
@@ -624,9 +686,9 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
                 hard_limit,
                 MHD_OPTION_CONNECTION_TIMEOUT,
                 s->config.timeout_sec,
-                MHD_OPTION_EXTERNAL_LOGGER,
-                mhd_logger,
-                NULL,
+                /* HTTP/1.1 without Host is answered 400 (RFC 9112 §3.2), as are spaces in the target. */
+                MHD_OPTION_STRICT_FOR_CLIENT,
+                1,
                 MHD_OPTION_END);
         if (!s->daemon)
                 return -EIO;
@@ -642,12 +704,15 @@ static int http_server_start(HttpServer *s, sd_event *e, int listen_fd, const Ht
                 return r;
         (void) sd_event_source_set_description(s->io_source, "http-server-io");
 
-        r = sd_event_add_time_relative(e, &s->timer_source, CLOCK_MONOTONIC, 0, 0, on_timer, s);
+        /* An accuracy of 0 would mean sd-event's default of 250 ms: a turn that libmicrohttpd asks for at
+         * once (more data is waiting in a connection it read only in part) would wait that long, and a
+         * request that takes a dozen turns to read would take seconds. */
+        r = sd_event_add_time_relative(e, &s->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(s->timer_source, "http-server-timer");
 
-        r = sd_event_add_time(e, &s->deadline_source, CLOCK_MONOTONIC, 0, 0, on_deadline, s);
+        r = sd_event_add_time(e, &s->deadline_source, CLOCK_MONOTONIC, 0, 1, on_deadline, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(s->deadline_source, "http-server-deadline");

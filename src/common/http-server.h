@@ -11,8 +11,11 @@
  * timeouts one timer, so handlers run on the loop's thread and may read the daemon's state without locks.
  *
  * One HttpServer is one listening socket (TCP or unix) with one route table. Unknown paths get 404, a known
- * path with a method it does not allow gets 405 with an Allow header, request headers beyond the memory
- * limit and bodies beyond max_body are refused (431/413) without disturbing anything else.
+ * path with a method it does not allow gets 405 with an Allow header, a request line or headers beyond the
+ * memory limit 414/431, bodies beyond max_body 413, an HTTP/1.1 request without Host or with framing two
+ * parties could read differently (two Host or differing Content-Length fields, Content-Length with
+ * Transfer-Encoding) 400, a transfer coding other than chunked 501; all without disturbing anything else. A
+ * refused request that announced a body is answered before any of the body is read.
  *
  * Clients that hold connections without finishing a request (dead peers, slowloris floods) cannot lock the
  * others out: each request gets timeout_sec from the moment its connection began waiting for it, and a

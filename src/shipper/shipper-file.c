@@ -288,7 +288,7 @@ uint64_t shipper_file_flush(ShipperFile *f, uint64_t now_usec, uint64_t interval
         return 0;
 }
 
-static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
+static int on_message(void *userdata, const LogMessage *msgs, size_t n_msgs, uint64_t end) {
         ShipperFile *f = userdata;
         ShipperFileContext *ctx = f->ctx;
         const ShipperConfig *c = ctx->config;
@@ -304,7 +304,9 @@ static int on_message(void *userdata, const LogMessage *msg, uint64_t end) {
                 if (!b)
                         return -ENOMEM;
         }
-        if (msg) {
+        /* The messages of one boundary all go into this batch: no batch ends between two boundaries. */
+        for (size_t i = 0; i < n_msgs; i++) {
+                const LogMessage *msg = &msgs[i];
                 size_t before = batch_memory(b);
                 bool first = batch_n_rows(b) == 0;
                 transform_parse(msg, f->read_time_ns, &ctx->row, &ctx->tstats);
@@ -584,7 +586,7 @@ typedef struct Rebuild {
         int error;
 } Rebuild;
 
-static int on_rebuild_message(void *userdata, const LogMessage *msg, uint64_t end) {
+static int on_rebuild_message(void *userdata, const LogMessage *msgs, size_t n_msgs, uint64_t end) {
         Rebuild *rb = userdata;
         ShipperFile *f = rb->file;
         ShipperFileContext *ctx = f->ctx;
@@ -594,12 +596,12 @@ static int on_rebuild_message(void *userdata, const LogMessage *msg, uint64_t en
                 rb->error = -EBADMSG; /* no line boundary where the batch ended */
                 return -EBADMSG;
         }
-        if (msg) {
+        for (size_t i = 0; i < n_msgs; i++) {
                 int r = transform_message(
                         &ctx->topts,
                         f->prefix.data,
                         f->prefix.len,
-                        msg,
+                        &msgs[i],
                         f->read_time_ns,
                         batch_rows(rb->batch),
                         &ignored);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
+#include "macro.h"
 #include "shipper-json.h"
 #include "shipper-parse.h"
 
@@ -20,23 +22,40 @@ int line_assembler_init(LineAssembler *a, size_t max_line) {
                 .max_line = max_line,
                 /* A message is capped at max_line; the docker scratch holds one
                  * unescaped physical line, which the reader caps likewise. */
-                .partial.max = max_line,
                 .scratch.max = max_line + 64 * 1024,
                 .overlong.max = max_line,
+                .held_text.max = max_line,
         };
+        for (int i = 0; i < _LOG_STREAM_MAX; i++)
+                a->partial[i].text.max = max_line;
         return 0;
 }
 
 void line_assembler_done(LineAssembler *a) {
-        strbuf_done(&a->partial);
+        for (int i = 0; i < _LOG_STREAM_MAX; i++)
+                strbuf_done(&a->partial[i].text);
         strbuf_done(&a->scratch);
         strbuf_done(&a->overlong);
+        strbuf_done(&a->held_text);
+        free(a->held);
+        a->held = NULL;
+        a->n_held = a->held_alloc = 0;
+}
+
+static void held_forget(LineAssembler *a) {
+        a->held_text.len = 0;
+        a->n_held = a->n_copied = a->held_bytes = 0;
+        a->handed_out = false;
 }
 
 void line_assembler_reset(LineAssembler *a) {
-        a->partial.len = 0;
+        for (int i = 0; i < _LOG_STREAM_MAX; i++) {
+                a->partial[i].text.len = 0;
+                a->partial[i].pending = a->partial[i].truncated = false;
+        }
         a->overlong.len = 0;
-        a->pending = a->truncated = a->in_overlong = false;
+        a->pending = a->in_overlong = false;
+        held_forget(a);
 }
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -153,21 +172,30 @@ int parse_epoch_decimal_ns(const char *p, size_t len, int64_t *ret) {
 }
 
 /* Appends a part to the pending message, keeping at most max_line bytes. */
-static void partial_append(LineAssembler *a, const char *p, size_t len) {
-        size_t room = a->max_line - a->partial.len;
+static void partial_append(LineAssembler *a, PartialMessage *pm, const char *p, size_t len) {
+        size_t room = a->max_line - pm->text.len;
         if (len > room) {
                 len = room;
-                a->truncated = true;
+                pm->truncated = true;
         }
         if (len == 0)
                 return;
-        if (strbuf_reserve(&a->partial, len) < 0) {
-                a->truncated = true;
+        if (strbuf_reserve(&pm->text, len) < 0) {
+                pm->truncated = true;
                 return;
         }
-        strbuf_put(&a->partial, p, len);
+        strbuf_put(&pm->text, p, len);
 }
 
+static bool any_pending(const LineAssembler *a) {
+        for (int i = 0; i < _LOG_STREAM_MAX; i++)
+                if (a->partial[i].pending)
+                        return true;
+        return false;
+}
+
+/* One physical line's content. Returns 1 and fills *ret when it completes a message, 0 when it was a part
+ * or an empty message. */
 static int deliver(
         LineAssembler *a,
         const char *text,
@@ -177,29 +205,30 @@ static int deliver(
         LogStream stream,
         int64_t time_ns,
         LogMessage *ret) {
+        PartialMessage *pm = &a->partial[stream];
+
         if (part) {
                 a->stats.partials++;
-                if (!a->pending) {
-                        a->pending = true;
-                        a->truncated = false;
-                        a->partial.len = 0;
-                        a->time_ns = time_ns; /* a message carries its first part's time */
-                        a->stream = stream;
-                        a->format = fmt;
+                if (!pm->pending) {
+                        pm->pending = true;
+                        pm->truncated = false;
+                        pm->text.len = 0;
+                        pm->time_ns = time_ns; /* a message carries its first part's time */
+                        pm->format = fmt;
                 }
-                partial_append(a, text, len);
+                partial_append(a, pm, text, len);
                 return 0;
         }
-        if (a->pending) {
-                partial_append(a, text, len);
-                a->pending = false;
+        if (pm->pending) {
+                partial_append(a, pm, text, len);
+                pm->pending = false;
                 *ret = (LogMessage){
-                        .text = a->partial.data,
-                        .len = a->partial.len,
-                        .time_ns = a->time_ns,
-                        .stream = a->stream,
-                        .format = a->format,
-                        .truncated = a->truncated,
+                        .text = pm->text.data,
+                        .len = pm->text.len,
+                        .time_ns = pm->time_ns,
+                        .stream = stream,
+                        .format = pm->format,
+                        .truncated = pm->truncated,
                 };
         } else {
                 bool trunc = len > a->max_line;
@@ -218,6 +247,127 @@ static int deliver(
                 a->stats.empty++;
                 return 0;
         }
+        return 1;
+}
+
+static int held_grow(LineAssembler *a, size_t n) {
+        if (a->n_held + n <= a->held_alloc)
+                return 0;
+        size_t alloc = MAX(a->held_alloc * 2, a->n_held + n + 8);
+        LogMessage *h = reallocarray(a->held, alloc, sizeof(LogMessage));
+        if (!h)
+                return -ENOMEM;
+        a->held = h;
+        a->held_alloc = alloc;
+        return 0;
+}
+
+/* Keeps a copy of m until the next boundary. */
+static int held_copy(LineAssembler *a, const LogMessage *m) {
+        int r;
+
+        assert(a->n_copied == a->n_held);
+        r = held_grow(a, 1);
+        if (r < 0)
+                return r;
+        r = strbuf_reserve(&a->held_text, m->len);
+        if (r < 0)
+                return r;
+        strbuf_put(&a->held_text, m->text, m->len);
+        a->held[a->n_held] = *m;
+        a->held[a->n_held].text = NULL; /* set when handed out: held_text may move until then */
+        a->n_held++;
+        a->n_copied++;
+        a->held_bytes += m->len + LINE_ASSEMBLER_HELD_OVERHEAD;
+        return 0;
+}
+
+/* Adds m by reference, after the copies: for the messages handed out right away. */
+static void held_ref(LineAssembler *a, const LogMessage *m) {
+        a->held[a->n_held++] = *m;
+}
+
+/* Points the copies at their texts, which no longer move. */
+static void fix_copies(LineAssembler *a) {
+        size_t off = 0;
+        for (size_t i = 0; i < a->n_copied; i++) {
+                a->held[i].text = a->held_text.data + off;
+                off += a->held[i].len;
+        }
+}
+
+/* A boundary: every message completed since the previous one, m (if any) last. */
+static int hand_out(LineAssembler *a, const LogMessage *m, const LogMessage **ret_msgs, size_t *ret_n) {
+        int r;
+
+        if (a->n_held == 0) {
+                /* The common case: nothing held, nothing to copy. */
+                if (m) {
+                        r = held_grow(a, 1);
+                        if (r < 0)
+                                return r;
+                        a->held[0] = *m;
+                        a->n_held = 1;
+                }
+        } else {
+                fix_copies(a);
+                if (m) {
+                        r = held_grow(a, 1);
+                        if (r < 0)
+                                return r;
+                        held_ref(a, m);
+                }
+        }
+        *ret_msgs = a->held;
+        *ret_n = a->n_held;
+        a->handed_out = true;
+        return 1;
+}
+
+/* After a line: hands out at a boundary, holds what was completed otherwise. */
+static int settle(LineAssembler *a, const LogMessage *m, const LogMessage **ret_msgs, size_t *ret_n) {
+        int r;
+
+        a->pending = any_pending(a);
+        if (!a->pending)
+                return hand_out(a, m, ret_msgs, ret_n);
+        if (!m)
+                return 0;
+        if (a->held_bytes + m->len + LINE_ASSEMBLER_HELD_OVERHEAD <= a->max_line)
+                return held_copy(a, m);
+
+        /* The bound: cut the messages in parts here and hand everything out. */
+        r = held_grow(a, _LOG_STREAM_MAX + 1);
+        if (r < 0)
+                return r;
+        for (int s = 0; s < _LOG_STREAM_MAX; s++) {
+                PartialMessage *pm = &a->partial[s];
+                if (!pm->pending)
+                        continue;
+                pm->pending = false;
+                a->stats.cut++;
+                a->stats.truncated++;
+                if (pm->text.len == 0) {
+                        a->stats.empty++;
+                        continue;
+                }
+                held_ref(
+                        a,
+                        &(LogMessage){
+                                .text = pm->text.data,
+                                .len = pm->text.len,
+                                .time_ns = pm->time_ns,
+                                .stream = (LogStream) s,
+                                .format = pm->format,
+                                .truncated = true,
+                        });
+        }
+        a->pending = false;
+        fix_copies(a);
+        held_ref(a, m);
+        *ret_msgs = a->held;
+        *ret_n = a->n_held;
+        a->handed_out = true;
         return 1;
 }
 
@@ -340,7 +490,7 @@ static int feed_docker(LineAssembler *a, const char *line, size_t len, LogMessag
         return deliver(a, a->scratch.data, a->scratch.len, part, LOG_FORMAT_DOCKER, stream, ns, ret);
 }
 
-int line_assembler_feed(LineAssembler *a, const char *line, size_t len, LogMessage *ret) {
+static int feed_line(LineAssembler *a, const char *line, size_t len, LogMessage *ret) {
         int r;
 
         a->stats.lines++;
@@ -360,16 +510,25 @@ int line_assembler_feed(LineAssembler *a, const char *line, size_t len, LogMessa
         return deliver(a, line, len, false, LOG_FORMAT_RAW, LOG_STREAM_UNKNOWN, 0, ret);
 }
 
+int line_assembler_feed(
+        LineAssembler *a, const char *line, size_t len, const LogMessage **ret_msgs, size_t *ret_n) {
+        LogMessage m;
+        int r;
+
+        if (a->handed_out)
+                held_forget(a);
+        r = feed_line(a, line, len, &m);
+        if (r < 0)
+                return r;
+        return settle(a, r > 0 ? &m : NULL, ret_msgs, ret_n);
+}
+
 int line_assembler_overlong_piece(LineAssembler *a, const char *p, size_t len) {
         size_t room = a->max_line - a->overlong.len;
         int r;
 
-        if (a->pending) {
-                /* The reader cannot report a safe offset while a message is in
-                 * parts; a part of a huge line ends that message here. */
-                a->pending = false;
-                a->stats.truncated++;
-        }
+        if (a->handed_out)
+                held_forget(a);
         a->in_overlong = true;
         if (len > room)
                 len = room;
@@ -382,7 +541,8 @@ int line_assembler_overlong_piece(LineAssembler *a, const char *p, size_t len) {
         return 0;
 }
 
-int line_assembler_overlong_end(LineAssembler *a, const char *p, size_t len, LogMessage *ret) {
+int line_assembler_overlong_end(
+        LineAssembler *a, const char *p, size_t len, const LogMessage **ret_msgs, size_t *ret_n) {
         int r;
 
         r = line_assembler_overlong_piece(a, p, len);
@@ -392,13 +552,18 @@ int line_assembler_overlong_end(LineAssembler *a, const char *p, size_t len, Log
         a->stats.lines++;
         a->stats.format[LOG_FORMAT_RAW]++;
         a->stats.truncated++;
-        *ret = (LogMessage){
-                .text = a->overlong.data,
-                .len = a->overlong.len,
-                .stream = LOG_STREAM_UNKNOWN,
-                .format = LOG_FORMAT_RAW,
-                .truncated = true,
-        };
+        size_t n = a->overlong.len;
         a->overlong.len = 0; /* data stays valid until the next piece */
-        return 1;
+        /* A raw line: a message of no stream, held like any other while parts are pending. */
+        return settle(
+                a,
+                &(LogMessage){
+                        .text = a->overlong.data,
+                        .len = n,
+                        .stream = LOG_STREAM_UNKNOWN,
+                        .format = LOG_FORMAT_RAW,
+                        .truncated = true,
+                },
+                ret_msgs,
+                ret_n);
 }

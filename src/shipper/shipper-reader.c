@@ -32,7 +32,8 @@ void reader_reset(Reader *r, int fd, uint64_t offset) {
 }
 
 static int process_lines(Reader *r, ReaderCallback cb, void *userdata) {
-        LogMessage m;
+        const LogMessage *msgs;
+        size_t n;
         int k;
 
         while (r->start < r->end) {
@@ -54,14 +55,14 @@ static int process_lines(Reader *r, ReaderCallback cb, void *userdata) {
                 uint64_t end_off = r->buf_off + (uint64_t) (nl + 1 - r->buf);
                 r->start += len + 1;
                 if (r->asm_.in_overlong)
-                        k = line_assembler_overlong_end(&r->asm_, line, len, &m);
+                        k = line_assembler_overlong_end(&r->asm_, line, len, &msgs, &n);
                 else
-                        k = line_assembler_feed(&r->asm_, line, len, &m);
+                        k = line_assembler_feed(&r->asm_, line, len, &msgs, &n);
                 if (k < 0)
                         return k;
-                if (k == 0 && r->asm_.pending)
-                        continue;
-                k = cb(userdata, k > 0 ? &m : NULL, end_off);
+                if (k == 0)
+                        continue; /* not a boundary */
+                k = cb(userdata, msgs, n, end_off);
                 if (k != 0)
                         return k < 0 ? k : 1;
         }

@@ -2,9 +2,11 @@
 #pragma once
 
 /* Reads a log file from an offset in large chunks, splits physical lines and
- * hands complete messages to a callback together with the file offset just
- * after the message's last line. Offsets are only reported where no message
- * is in parts, so any reported offset is a safe place to resume from. */
+ * hands complete messages to a callback together with a file offset. Offsets
+ * are only reported at boundaries, where no stream has a message in parts
+ * (shipper-parse.h), with the messages completed since the previous one: any
+ * reported offset is a safe place to resume from, and reading again from it
+ * gives the same messages at the same offsets. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,11 +14,11 @@
 
 #include "shipper-parse.h"
 
-/* Called for each complete message (m != NULL) and for each consumed line that
- * completed nothing while no part is pending (m == NULL), with end = offset
- * after that line. Return 0 to go on, 1 to stop after this line (pause), <0
- * to fail. */
-typedef int (*ReaderCallback)(void *userdata, const LogMessage *m, uint64_t end);
+/* Called at each boundary, with end = the offset after its line and the n
+ * messages completed since the previous boundary (n == 0: the lines since
+ * completed nothing), in the order they completed. Return 0 to go on, 1 to
+ * stop after this line (pause), <0 to fail. */
+typedef int (*ReaderCallback)(void *userdata, const LogMessage *msgs, size_t n, uint64_t end);
 
 typedef struct Reader {
         int fd; /* not owned */

@@ -139,15 +139,7 @@ def answered(target, path, what):
     return secs
 
 
-# The embedded ClickHouse endpoint has its own libmicrohttpd daemon (a thread per connection, 64 of them, a 300 s
-# idle timeout): held connections keep every slot and new clients wait in the listen backlog until the flood
-# goes. It recovers then, but does not answer during the flood yet; strict, so that the day it does, this
-# mark must go.
-# Only the missing answer is expected: a missing engine in CI (pytest.fail) still fails.
-ENDPOINT_WAITS = pytest.mark.xfail(strict=True, raises=AssertionError, reason="clickhouse-endpoint answers only once the flood is over")
-
-
-@pytest.mark.parametrize("which", ["loggen", "shipper", "supervisor-tcp", "supervisor-unix", pytest.param("clickhouse-endpoint", marks=ENDPOINT_WAITS)])
+@pytest.mark.parametrize("which", ["loggen", "shipper", "supervisor-tcp", "supervisor-unix", "clickhouse-endpoint"])
 def test_flood(tmp_path, which):
     proc, target, path = start(tmp_path, which)
     try:

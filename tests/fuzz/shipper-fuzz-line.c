@@ -32,7 +32,8 @@ static void check_rows(const StrBuf *out, size_t from) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const size_t max_lines[] = {16, 64, 1024, 256 * 1024};
         LineAssembler a;
-        LogMessage m;
+        const LogMessage *msgs;
+        size_t n = 0;
         TransformOptions opts = {.seed_columns = size > 0 && (data[0] & 4)};
         TransformStats stats = {0};
         StrBuf prefix = {.max = 1 << 16}, out = {.max = 64 << 20};
@@ -55,18 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!nl && (data[0] & 16)) {
                         /* An unterminated tail exercises the overlong path. */
                         (void) line_assembler_overlong_piece(&a, p, (size_t) (le - p));
-                        r = line_assembler_overlong_end(&a, "", 0, &m);
+                        r = line_assembler_overlong_end(&a, "", 0, &msgs, &n);
                 } else
-                        r = line_assembler_feed(&a, p, (size_t) (le - p), &m);
-                if (r > 0) {
+                        r = line_assembler_feed(&a, p, (size_t) (le - p), &msgs, &n);
+                for (size_t i = 0; r > 0 && i < n; i++) {
                         size_t before = out.len;
-                        if (m.len > a.max_line)
+                        if (msgs[i].len > a.max_line || msgs[i].len == 0)
                                 abort();
                         if (transform_message(
                                     &opts,
                                     prefix.data,
                                     prefix.len,
-                                    &m,
+                                    &msgs[i],
                                     1700000000000000000LL,
                                     &out,
                                     &stats) == 0)

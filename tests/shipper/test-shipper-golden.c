@@ -26,7 +26,7 @@ typedef struct Ctx {
         uint64_t last_end;
 } Ctx;
 
-static int on_message(void *userdata, const LogMessage *m, uint64_t end) {
+static int on_message(void *userdata, const LogMessage *msgs, size_t n, uint64_t end) {
         Ctx *c = userdata;
         if (end <= c->last_end) {
                 fprintf(stderr,
@@ -36,9 +36,13 @@ static int on_message(void *userdata, const LogMessage *m, uint64_t end) {
                 return -EINVAL;
         }
         c->last_end = end;
-        if (!m)
-                return 0;
-        return transform_message(&c->opts, c->prefix.data, c->prefix.len, m, NOW_NS, &c->out, &c->stats);
+        for (size_t i = 0; i < n; i++) {
+                int r = transform_message(
+                        &c->opts, c->prefix.data, c->prefix.len, &msgs[i], NOW_NS, &c->out, &c->stats);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static char *read_small(const char *dir, const char *name, size_t *ret_len) {

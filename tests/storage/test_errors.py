@@ -208,6 +208,31 @@ class AuthTest(unittest.TestCase):
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(b"libchdb", p.stdout)
 
+    def test_day_and_second_options_refuse_overflow(self):
+        """--logs-ttl-days and --shutdown-timeout take a bounded count: a value past the range, past int64 or
+        past uint64, negative or not a number exits 2 with one line naming the option and its range, from a
+        flag or from the environment, before the engine is loaded."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            base = [self.ep.program, "--data-dir", d, "--chdb-lib", "/nonexistent/libchdb.so",
+                    "--secrets-dir", os.path.join(d, "secrets"), "--schema-dir", os.environ["SCHEMA_DIR"]]
+            bad = ["0", "36501", "9223372036854775807", "9223372036854775808", "18446744073709551616",
+                   "99999999999999999999999", "-1", "-9223372036854775809", "1e3", "7d", ""]
+            cases = [(["--logs-ttl-days", v], {}, b"--logs-ttl-days", b"from 1 to 36500") for v in bad]
+            cases += [([], {"OTEL_LOGS_TTL_DAYS": v}, b"OTEL_LOGS_TTL_DAYS", b"from 1 to 36500") for v in bad[:6]]
+            cases += [(["--shutdown-timeout", v], {}, b"--shutdown-timeout", b"from 0 to 3600")
+                      for v in ("3601", "4294967296", "18446744073709551616", "-1")]
+            for args, extra_env, option, range_text in cases:
+                env = dict(os.environ, **extra_env)
+                p = subprocess.run(base + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=60)
+                self.assertEqual(p.returncode, 2, (args, extra_env, p.stdout))
+                self.assertEqual(p.stdout.count(b"\n"), 1, (args, extra_env, p.stdout))
+                self.assertIn(option, p.stdout, (args, extra_env))
+                self.assertIn(range_text, p.stdout, (args, extra_env))
+                self.assertNotIn(b"libchdb", p.stdout, (args, extra_env))
+
 
 class TestFraming(unittest.TestCase):
     """RFC 9112 §6.3: conflicting Content-Length fields are a 400, and nothing of the body is stored."""
