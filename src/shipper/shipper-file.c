@@ -342,6 +342,7 @@ static int on_message(void *userdata, const LogMessage *msgs, size_t n_msgs, uin
                                 end);
                 while (forced(f) && f->forced[f->i_forced] <= end)
                         f->i_forced++;
+                reader_cut_at(&f->reader, forced(f) ? f->forced[f->i_forced] : 0);
                 seal(f);
         } else if (batch_n_rows(b) >= (uint64_t) c->batch_rows || batch_size(b) >= (size_t) c->batch_bytes)
                 seal(f);
@@ -447,6 +448,9 @@ int shipper_file_read(ShipperFile *f, size_t budget) {
         }
         /* The time of lines that carry none: taken once per read, not per line. */
         f->read_time_ns = (int64_t) now_nsec(CLOCK_REALTIME);
+        /* A batch recorded before a restart may have ended where messages in parts were cut: cut them at
+         * the same place again. */
+        reader_cut_at(&f->reader, forced(f) ? f->forced[f->i_forced] : 0);
         r = reader_run(&f->reader, budget, on_message, f);
         uint64_t after = reader_file_pos(&f->reader);
         const LineStats *s = &f->reader.asm_.stats;
@@ -479,6 +483,24 @@ bool shipper_file_check_rotated(ShipperFile *f) {
         f->rotated = true;
         f->ctx->stats->rotations++;
         return true;
+}
+
+void shipper_file_end_parts(ShipperFile *f, uint64_t now_usec, uint64_t rotate_wait_usec) {
+        int r;
+
+        if (!f->rotated || !f->reader.asm_.pending || forced(f) || f->paused ||
+            now_usec < f->last_data_usec + rotate_wait_usec)
+                return;
+        /* A writer may still have appended (the last part, maybe). */
+        if (shipper_file_read(f, SIZE_MAX) != 1 || !f->reader.asm_.pending ||
+            now_usec < f->last_data_usec + rotate_wait_usec)
+                return;
+        log_info(
+                "%s: rotated, read to its end and quiet, but a message is still in parts: shipping it as it is",
+                f->path);
+        r = reader_cut(&f->reader, on_message, f);
+        if (r < 0)
+                log_error_errno(r, "%s: cannot end the messages in parts: %m", f->path);
 }
 
 bool shipper_file_finished(const ShipperFile *f, uint64_t now_usec, uint64_t rotate_wait_usec) {
@@ -625,6 +647,7 @@ int shipper_file_rebuild_rows(ShipperFile *f, Batch *b) {
                 return r;
         /* A reader of its own on the same descriptor (it reads with pread): the file's position stays. */
         reader_reset(&reader, f->fd, batch_start(b));
+        reader_cut_at(&reader, rb.end); /* where the batch ended, messages in parts may have been cut */
         batch_rows(b)->len = 0;
         do
                 r = reader_run(&reader, SIZE_MAX, on_rebuild_message, &rb);

@@ -73,6 +73,10 @@ int shipper_file_check(ShipperFile *f);
 /* Whether the path no longer leads to this file (renamed or deleted): then it is marked rotated, to be read
  * to its end and let go. True once, when that is found. */
 bool shipper_file_check_rotated(ShipperFile *f);
+/* A rotated file without data for rotate_wait_usec, read to its end once more, whose last message of a
+ * stream is still in parts (its stream ended without the last part): the messages in parts are shipped as
+ * they are (marked truncated) with those held behind them, so that nothing stays unsent. */
+void shipper_file_end_parts(ShipperFile *f, uint64_t now_usec, uint64_t rotate_wait_usec);
 /* A rotated file read to its end, all of it acknowledged, no data for rotate_wait_usec: it may go. */
 bool shipper_file_finished(const ShipperFile *f, uint64_t now_usec, uint64_t rotate_wait_usec);
 

@@ -486,6 +486,7 @@ static void rescan(Manager *m) {
                 /* A rotated file is let go once it was read to the end, all of it was acknowledged and
                  * nothing was written for rotate-wait. One last read first: a writer may still have
                  * appended. */
+                shipper_file_end_parts(t->file, now, nsec_to_usec(m->config->rotate_wait_nsec));
                 if (shipper_file_finished(t->file, now, nsec_to_usec(m->config->rotate_wait_nsec)) &&
                     shipper_file_read(t->file, SIZE_MAX) == 1 && shipper_file_finished(t->file, now, 0))
                         remove_file(m, t);

@@ -324,19 +324,11 @@ static int hand_out(LineAssembler *a, const LogMessage *m, const LogMessage **re
         return 1;
 }
 
-/* After a line: hands out at a boundary, holds what was completed otherwise. */
-static int settle(LineAssembler *a, const LogMessage *m, const LogMessage **ret_msgs, size_t *ret_n) {
+/* Ends every message in parts where it is (marked truncated) and hands out everything held, then them,
+ * then m (if any). */
+static int cut(LineAssembler *a, const LogMessage *m, const LogMessage **ret_msgs, size_t *ret_n) {
         int r;
 
-        a->pending = any_pending(a);
-        if (!a->pending)
-                return hand_out(a, m, ret_msgs, ret_n);
-        if (!m)
-                return 0;
-        if (a->held_bytes + m->len + LINE_ASSEMBLER_HELD_OVERHEAD <= a->max_line)
-                return held_copy(a, m);
-
-        /* The bound: cut the messages in parts here and hand everything out. */
         r = held_grow(a, _LOG_STREAM_MAX + 1);
         if (r < 0)
                 return r;
@@ -364,11 +356,34 @@ static int settle(LineAssembler *a, const LogMessage *m, const LogMessage **ret_
         }
         a->pending = false;
         fix_copies(a);
-        held_ref(a, m);
+        if (m)
+                held_ref(a, m);
         *ret_msgs = a->held;
         *ret_n = a->n_held;
         a->handed_out = true;
         return 1;
+}
+
+/* After a line: hands out at a boundary, holds what was completed otherwise. */
+static int settle(LineAssembler *a, const LogMessage *m, const LogMessage **ret_msgs, size_t *ret_n) {
+        a->pending = any_pending(a);
+        if (!a->pending)
+                return hand_out(a, m, ret_msgs, ret_n);
+        if (!m)
+                return 0;
+        if (a->held_bytes + m->len + LINE_ASSEMBLER_HELD_OVERHEAD <= a->max_line)
+                return held_copy(a, m);
+
+        /* The bound: cut the messages in parts here and hand everything out. */
+        return cut(a, m, ret_msgs, ret_n);
+}
+
+int line_assembler_cut(LineAssembler *a, const LogMessage **ret_msgs, size_t *ret_n) {
+        if (!a->pending) {
+                *ret_n = 0;
+                return 0;
+        }
+        return cut(a, NULL, ret_msgs, ret_n);
 }
 
 static LogStream parse_stream(const char *p, size_t n) {

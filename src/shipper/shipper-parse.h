@@ -98,6 +98,11 @@ void line_assembler_reset(LineAssembler *a);
 int line_assembler_feed(
         LineAssembler *a, const char *line, size_t len, const LogMessage **ret_msgs, size_t *ret_n);
 
+/* Makes the end of the last line fed a boundary: the messages in parts are cut there (marked truncated) and
+ * handed out after those held. Returns 1 with them in *ret_msgs, *ret_n, or 0 when nothing was in parts
+ * (then it is a boundary already). For the reader, at an offset that must be a boundary. */
+int line_assembler_cut(LineAssembler *a, const LogMessage **ret_msgs, size_t *ret_n);
+
 /* For physical lines longer than the reader's buffer: feed the pieces with
  * _overlong_piece(), then the last piece with line_assembler_overlong_end(), which
  * returns like line_assembler_feed(). The line is one truncated raw message. */

@@ -28,6 +28,7 @@ void reader_reset(Reader *r, int fd, uint64_t offset) {
         r->fd = fd;
         r->start = r->end = 0;
         r->buf_off = offset;
+        r->cut_at = 0;
         line_assembler_reset(&r->asm_);
 }
 
@@ -58,6 +59,8 @@ static int process_lines(Reader *r, ReaderCallback cb, void *userdata) {
                         k = line_assembler_overlong_end(&r->asm_, line, len, &msgs, &n);
                 else
                         k = line_assembler_feed(&r->asm_, line, len, &msgs, &n);
+                if (k == 0 && end_off == r->cut_at)
+                        k = line_assembler_cut(&r->asm_, &msgs, &n);
                 if (k < 0)
                         return k;
                 if (k == 0)
@@ -67,6 +70,15 @@ static int process_lines(Reader *r, ReaderCallback cb, void *userdata) {
                         return k < 0 ? k : 1;
         }
         return 0;
+}
+
+int reader_cut(Reader *r, ReaderCallback cb, void *userdata) {
+        const LogMessage *msgs;
+        size_t n;
+
+        if (r->asm_.in_overlong || line_assembler_cut(&r->asm_, &msgs, &n) == 0)
+                return 0;
+        return cb(userdata, msgs, n, r->buf_off + r->start);
 }
 
 int reader_run(Reader *r, size_t budget, ReaderCallback cb, void *userdata) {

@@ -26,6 +26,7 @@ typedef struct Reader {
         size_t cap;
         size_t start, end; /* unprocessed bytes are buf[start, end) */
         uint64_t buf_off;  /* file offset of buf[0] */
+        uint64_t cut_at;   /* a line ending here is made a boundary (0: none) */
         LineAssembler asm_;
 } Reader;
 
@@ -37,6 +38,18 @@ void reader_reset(Reader *r, int fd, uint64_t offset);
 static inline uint64_t reader_file_pos(const Reader *r) {
         return r->buf_off + r->end;
 }
+
+/* The line ending at `offset` will be a boundary even with messages in parts: they are cut there (marked
+ * truncated). For an offset that was a boundary when the file was read before, maybe by a cut (a batch's
+ * end recorded before a restart): a reread from an earlier boundary then reaches it in the same state,
+ * and cutting there again gives the same messages. 0 for none. */
+static inline void reader_cut_at(Reader *r, uint64_t offset) {
+        r->cut_at = offset;
+}
+/* Cuts the messages in parts after the last complete line read (e.g. at the end of a file that no longer
+ * grows): the callback gets them with that offset. Returns what the callback returned, 0 when nothing was
+ * in parts. */
+int reader_cut(Reader *r, ReaderCallback cb, void *userdata);
 
 /* Processes buffered lines, reading more until EOF, until `budget` bytes were
  * read, or until the callback asks to stop. Returns 1 if it stopped at EOF,

@@ -3,11 +3,16 @@
  * message joined from its own parts, offsets reported only where no stream has one in parts, and reading
  * again from any reported offset giving the same messages at the same offsets. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "shipper-batch.h"
+#include "shipper-config.h"
+#include "shipper-file.h"
 #include "shipper-parse.h"
 #include "shipper-reader.h"
 
@@ -471,4 +476,154 @@ Test(reader, overlong_line_between_parts) {
         expect(&run.out, 2, LOG_STREAM_STDOUT, "cd");
         run_done(&run);
         free(s);
+}
+
+/* --- cuts where a boundary must be --- */
+
+static void read_from_cut(int fd, size_t max_line, uint64_t offset, uint64_t cut_at, Run *run) {
+        Reader rd;
+        cr_assert_eq(reader_init(&rd, max_line), 0);
+        reader_reset(&rd, fd, offset);
+        reader_cut_at(&rd, cut_at);
+        cr_assert_eq(reader_run(&rd, SIZE_MAX, on_boundary, run), 1);
+        reader_done(&rd);
+}
+
+/* A recorded batch end where messages in parts were cut: reading from an earlier boundary with that offset
+ * to cut at gives it again, with the same messages; the rest reads the same from there. */
+Test(reader, cut_at_offset) {
+        /* Lines of the same length; cut after the third. */
+        static const char content[] = T0 " stdout P a1\n" T0 " stderr F b1\n" T0 " stdout P a2\n" T0
+                                         " stderr P b2\n" T0 " stdout F a3\n" T0 " stderr F b3\n";
+        size_t line = strlen(T0 " stdout P a1\n");
+        Run run = {}, rest = {}, plain = {};
+        int fd = temp_file(content, strlen(content));
+
+        read_from_cut(fd, 1024, 0, 3 * line, &run);
+        cr_assert_eq(run.n_b, 2);
+        cr_assert_eq(run.b[0].end, 3 * line);
+        cr_assert_eq(run.b[0].n, 2);
+        expect(&run.out, 0, LOG_STREAM_STDERR, "b1");
+        expect(&run.out, 1, LOG_STREAM_STDOUT, "a1a2");
+        cr_assert(run.out.v[1].truncated, "cut");
+        cr_assert_not(run.out.v[0].truncated);
+        expect(&run.out, 2, LOG_STREAM_STDOUT, "a3");
+        expect(&run.out, 3, LOG_STREAM_STDERR, "b2b3");
+
+        read_from(fd, 1024, run.b[0].end, &rest);
+        cr_assert_eq(rest.out.n, 2);
+        expect(&rest.out, 0, LOG_STREAM_STDOUT, "a3");
+        expect(&rest.out, 1, LOG_STREAM_STDERR, "b2b3");
+
+        /* Without the offset, no cut: one boundary at the end. */
+        read_from(fd, 1024, 0, &plain);
+        cr_assert_eq(plain.n_b, 1);
+        expect(&plain.out, 1, LOG_STREAM_STDOUT, "a1a2a3");
+        close(fd);
+        run_done(&run);
+        run_done(&rest);
+        run_done(&plain);
+}
+
+/* At the end of a file that no longer grows: the messages in parts and those held are handed out, at the
+ * offset after the last complete line (an unterminated line after it is left alone). */
+Test(reader, cut_at_end) {
+        static const char content[] = T0 " stdout F a0\n" T0 " stdout P never ends\n" T0 " stderr F b1\n" T0
+                                         " stderr F b2\n" T0 " stderr F unterminat";
+        Run run = {};
+        int fd = temp_file(content, strlen(content));
+        Reader rd;
+
+        cr_assert_eq(reader_init(&rd, 1024), 0);
+        reader_reset(&rd, fd, 0);
+        cr_assert_eq(reader_run(&rd, SIZE_MAX, on_boundary, &run), 1);
+        cr_assert_eq(run.out.n, 1);
+        cr_assert(rd.asm_.pending);
+        cr_assert_eq(reader_cut(&rd, on_boundary, &run), 0);
+        cr_assert_not(rd.asm_.pending);
+        cr_assert_eq(reader_cut(&rd, on_boundary, &run), 0, "nothing left in parts");
+        reader_done(&rd);
+        close(fd);
+        cr_assert_eq(run.n_b, 2);
+        cr_assert_eq(run.b[1].end, strlen(content) - strlen(T0 " stderr F unterminat"));
+        cr_assert_eq(run.out.n, 4);
+        expect(&run.out, 1, LOG_STREAM_STDERR, "b1");
+        expect(&run.out, 2, LOG_STREAM_STDERR, "b2");
+        expect(&run.out, 3, LOG_STREAM_STDOUT, "never ends");
+        cr_assert(run.out.v[3].truncated);
+        run_done(&run);
+}
+
+/* --- a file restarted at a batch end where messages in parts were cut --- */
+
+static void ignore_notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata) {
+}
+
+/* A run recorded a batch ending after line 3, where stdout's message was in parts and was cut (as at the
+ * end of a rotated file). After a restart the batch is rebuilt with the same end and the same rows, and its
+ * rows made again from the file's bytes (to split a refused batch) are those too. */
+Test(file, restart_at_a_cut) {
+        static const BatchBodyConfig json = {
+                .format = INSERT_FORMAT_JSON_EACH_ROW,
+                .compression = COMPRESSION_NONE,
+                .max_line = 1024,
+        };
+        static const char content[] = T0 " stdout P a1\n" T0 " stderr F b1\n" T0 " stdout P a2\n" T0
+                                         " stdout F a3\n" T0 " stderr F b2\n";
+        uint64_t cut = 3 * strlen(T0 " stdout P a1\n");
+        char path[] = "/tmp/shipper-file-XXXXXX";
+        ShipperConfig config;
+        ShipperStats stats = {};
+        ShipperFileContext ctx = {.config = &config, .stats = &stats, .notify = ignore_notify};
+        CheckpointEntry first, restored;
+        ShipperFile *f;
+        struct stat st;
+        int fd;
+
+        shipper_config_init(&config);
+        cr_assert_eq(batch_pool_new(&json, &ctx.pool), 0);
+        fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        cr_assert_eq(fstat(fd, &st), 0);
+        cr_assert_eq(shipper_file_open(&ctx, path, fd, &st, NULL, 0, NULL, &f), 0);
+        cr_assert(shipper_file_checkpoint_entry(f, 1, &first));
+        shipper_file_free(f);
+
+        restored = first;
+        restored.path = NULL;
+        restored.committed = 0;
+        restored.pending[0] = cut;
+        restored.n_pending = 1;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(shipper_file_open(&ctx, path, fd, &st, &restored, 1, NULL, &f), 0);
+        cr_assert(restored.used);
+        cr_assert_eq(shipper_file_read(f, SIZE_MAX), 1);
+        cr_assert_eq(shipper_file_queue_length(f), 1, "the recorded batch, sealed where it ended");
+        shipper_file_seal(f);
+        cr_assert_eq(shipper_file_queue_length(f), 2, "the rest as a batch of its own");
+        CheckpointEntry e;
+        cr_assert(shipper_file_checkpoint_entry(f, 2, &e));
+        shipper_file_checkpoint_written(f, 2, 0);
+        Batch *b = shipper_file_next_to_send(f);
+        cr_assert_not_null(b);
+        cr_assert_eq(batch_start(b), 0);
+        cr_assert_eq(batch_end(b), cut);
+        cr_assert_eq(batch_n_rows(b), 2);
+        cr_assert_eq(shipper_file_rebuild_rows(f, b), 0);
+        StrBuf *rows = batch_rows(b);
+        cr_assert_not_null(
+                memmem(rows->data, rows->len, "\"Body\":\"b1\"", 11), "%.*s", (int) rows->len, rows->data);
+        cr_assert_not_null(memmem(rows->data, rows->len, "\"Body\":\"a1a2\"", 13));
+        cr_assert_not_null(memmem(rows->data, rows->len, "\"log.truncated\":\"true\"", 22));
+        Batch *rest = shipper_file_next_to_send(f);
+        cr_assert_not_null(rest);
+        cr_assert_eq(batch_start(rest), cut);
+        cr_assert_eq(batch_end(rest), strlen(content));
+        cr_assert_eq(batch_n_rows(rest), 2, "a3 and b2, each a message of its own");
+        shipper_file_free(f);
+        unlink(path);
+        batch_pool_free(ctx.pool);
+        shipper_config_done(&config);
 }

@@ -284,7 +284,52 @@ def sigkill(args):
     shutil.rmtree(work)
 
 
-SCENARIOS = {"whole": whole, "sigkill": sigkill}
+def rotated(args):
+    """A stream that ends without its last part (a CRI `P` and a docker entry without `\n` at the end of
+    the stream), the other stream's lines after it: those are held. Once the file is rotated and quiet for
+    rotate-wait, the part is shipped as it is (marked truncated) and the held lines whole."""
+    rnd = random.Random(int(os.environ.get("SHIPPER_TEST_SEED", time.time())))
+    work, logs, ep = setup(args, "interleave-rotated")
+    corpora = [Corpus(logs, "ilr-docker", "docker", rnd), Corpus(logs, "ilr-cri", "cri", rnd)]
+    sh = shipper_for(args, work, logs, ep)
+    try:
+        sh.start()
+        dangling = {}
+        for c in corpora:
+            c.write(c.group() + [c.plain("stdout")])
+            before = len(c.expected)
+            text = c.message("stdout", 300)
+            count = c.count
+            cut = text[:120]  # the stream ends here, without its last part
+            c.write([c.physical("stdout", cut, False)] + [c.plain("stderr") for _ in range(3)])
+            dangling[c.pod] = (count, cut, before)
+        wait_for(lambda: row_count(ep) == sum(d[2] for d in dangling.values()) or row_count(ep), 60,
+                 "the rows before the part that never ends")
+        time.sleep(3)  # more than rotate-wait: the file is not rotated yet, nothing more may come
+        assert row_count(ep) == sum(d[2] for d in dangling.values()), "held lines shipped before rotation"
+        for c in corpora:
+            c.close()
+            os.rename(c.path, c.path + ".1")  # no longer matches the glob
+        # The part goes as the non-JSON text it is, marked truncated, without severity.
+        for c in corpora:
+            del c.expected[dangling[c.pod][0]]
+        want = total_expected(corpora) + len(corpora)
+        wait_for(lambda: row_count(ep) == want or row_count(ep), 60, "the part and the held lines shipped")
+        got = stored(ep)
+        for c in corpora:
+            count, cut, _ = dangling[c.pod]
+            assert got[c.pod].get(0) == [(cut, "stdout", "", "true")], got[c.pod].get(0)
+        wrong, details = compare(ep, corpora)
+        # Only the rows of the parts (no count: not JSON) are not in the corpus' expected rows.
+        assert wrong == len(corpora), details
+        log(f"rotated: {want} rows, the part that never ended shipped as it is, the lines held after it whole")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+SCENARIOS = {"whole": whole, "sigkill": sigkill, "rotated": rotated}
 
 
 def main():
