@@ -17,8 +17,10 @@
 #include "util.h"
 
 void checkpoint_entries_free(CheckpointEntry *e, size_t n) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                free(e[i].dir);
                 free(e[i].path);
+        }
         free(e);
 }
 
@@ -53,7 +55,17 @@ static int parse_hex64(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
+static char *memdup_str(const char *p, size_t n) {
+        /* Not strndup(): the text is not NUL-terminated here. */
+        char *s = malloc(n + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, p, n);
+        s[n] = 0;
+        return s;
+}
+
+static int parse_line(const char *p, const char *end, unsigned version, CheckpointEntry *e) {
         char f[96];
         uint32_t fp_len, n_pending;
         int r;
@@ -70,6 +82,9 @@ static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
         e->fp_len = fp_len;
         if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou64(f, &e->committed)) < 0)
                 return -EBADMSG;
+        if (version >= 3 &&
+            ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou64(f, &e->size)) < 0))
+                return -EBADMSG;
         if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou32(f, &n_pending)) < 0 ||
             n_pending > CHECKPOINT_MAX_PENDING)
                 return -EBADMSG;
@@ -82,13 +97,24 @@ static int parse_line(const char *p, const char *end, CheckpointEntry *e) {
         }
         if ((r = next_field(&p, end, e->token_id, sizeof(e->token_id))) < 0)
                 return -EBADMSG;
+        if (version >= 3) {
+                uint32_t dir_len;
+                if ((r = next_field(&p, end, f, sizeof(f))) < 0 || (r = safe_atou32(f, &dir_len)) < 0 ||
+                    dir_len > (size_t) (end - p) || (dir_len < (size_t) (end - p) && p[dir_len] != ' '))
+                        return -EBADMSG;
+                if (dir_len > 0) {
+                        e->dir = memdup_str(p, dir_len);
+                        if (!e->dir)
+                                return -ENOMEM;
+                }
+                p += dir_len;
+                if (p < end)
+                        p++;
+        }
         if (p < end) {
-                /* Not strndup(): the text is not NUL-terminated here. */
-                e->path = malloc((size_t) (end - p) + 1);
+                e->path = memdup_str(p, (size_t) (end - p));
                 if (!e->path)
                         return -ENOMEM;
-                memcpy(e->path, p, (size_t) (end - p));
-                e->path[end - p] = 0;
         }
         return 0;
 }
@@ -98,10 +124,18 @@ int checkpoint_parse(
         const char *p = text, *end = text + size;
         CheckpointEntry *l = NULL;
         size_t n = 0, line = 1;
+        unsigned version;
         int r;
 
-        if (size < strlen(CHECKPOINT_HEADER) ||
-            memcmp(text, CHECKPOINT_HEADER, strlen(CHECKPOINT_HEADER)) != 0) {
+        /* Both headers have the same length. */
+        if (size >= strlen(CHECKPOINT_HEADER) &&
+            memcmp(text, CHECKPOINT_HEADER, strlen(CHECKPOINT_HEADER)) == 0)
+                version = 3;
+        else if (
+                size >= strlen(CHECKPOINT_HEADER_V2) &&
+                memcmp(text, CHECKPOINT_HEADER_V2, strlen(CHECKPOINT_HEADER_V2)) == 0)
+                version = 2;
+        else {
                 *ret_bad_line = 1;
                 return -EBADMSG;
         }
@@ -119,10 +153,10 @@ int checkpoint_parse(
                         goto fail;
                 }
                 l = nl_;
-                r = parse_line(p, nl, &l[n]);
+                r = parse_line(p, nl, version, &l[n]);
+                n++; /* freed on failure too: it may hold a string */
                 if (r < 0)
                         goto fail;
-                n++;
                 p = nl + 1;
         }
         *ret = l;
@@ -136,7 +170,9 @@ fail:
 
 int checkpoint_format_entry(const CheckpointEntry *e, char **text, size_t *len, size_t *alloc) {
         const char *path = e->path && !strchr(e->path, '\n') && strlen(e->path) < 4096 ? e->path : "";
-        size_t need = 512 + strlen(path);
+        /* A directory that cannot be written is left out: the path's is taken instead. */
+        const char *dir = e->dir && !strchr(e->dir, '\n') && strlen(e->dir) < 4096 ? e->dir : "";
+        size_t need = 512 + strlen(dir) + strlen(path);
         int k;
 
         if (*len + need > *alloc) {
@@ -152,17 +188,19 @@ int checkpoint_format_entry(const CheckpointEntry *e, char **text, size_t *len, 
         k = snprintf(
                 out,
                 room,
-                "%" PRIu64 " %" PRIu64 " %" PRIx64 " %" PRIu32 " %" PRIu64 " %u",
+                "%" PRIu64 " %" PRIu64 " %" PRIx64 " %" PRIu32 " %" PRIu64 " %" PRIu64 " %u",
                 e->dev,
                 e->ino,
                 e->fp_hash,
                 e->fp_len,
                 e->committed,
+                e->size,
                 e->n_pending);
         for (unsigned i = 0; i < e->n_pending && k > 0 && (size_t) k < room; i++)
                 k += snprintf(out + k, room - (size_t) k, " %" PRIu64, e->pending[i]);
         if (k > 0 && (size_t) k < room)
-                k += snprintf(out + k, room - (size_t) k, " %s %s\n", e->token_id, path);
+                k += snprintf(
+                        out + k, room - (size_t) k, " %s %zu %s %s\n", e->token_id, strlen(dir), dir, path);
         if (k < 0 || (size_t) k >= room)
                 return -EINVAL;
         *len += (size_t) k;

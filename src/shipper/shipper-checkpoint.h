@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The checkpoint file: one line per tracked file with its identity, the
- * offset ClickHouse acknowledged, and the byte range of the batch in flight
- * (so that after a restart that batch is rebuilt with the same boundaries and
- * the same deduplication token). Written atomically (temp file, fsync,
- * rename) and only after acknowledgements. */
+/* The checkpoint file: one line per tracked file with its identity (device, inode, fingerprint of its first
+ * bytes), the offset ClickHouse acknowledged, the byte ranges of the batches not yet acknowledged (so that
+ * after a restart they are rebuilt with the same boundaries and the same deduplication tokens), the size
+ * last seen and the directory the file really lives in (where a file renamed or copied while the shipper
+ * was down is looked for). Written atomically (temp file, fsync, rename).
+ *
+ * Format 3, one line per file, fields separated by one space:
+ *   dev ino fp_hash(hex) fp_len committed size n_pending pending… token_id dir_len dir path
+ * dir is dir_len bytes (it may hold spaces), path is the rest of the line. Format 2 (the same without
+ * size, dir_len and dir) is still read: size 0 (unknown), dir NULL (taken from the path); the next write
+ * is in format 3. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,15 +31,18 @@ typedef struct CheckpointEntry {
         /* Batches not yet acknowledged: [committed, pending[0]), [pending[0], pending[1]), … */
         uint64_t pending[CHECKPOINT_MAX_PENDING];
         unsigned n_pending;
+        uint64_t size; /* of the file when the line was written; 0: unknown */
         char token_id[80];
-        char *path; /* informative */
+        char *dir;  /* the real directory of the file; NULL: unknown (format 2) */
+        char *path; /* the name it was found under (its Kubernetes metadata comes from it) */
         bool used;
 } CheckpointEntry;
 
-#define CHECKPOINT_HEADER "shipper-checkpoint 2\n"
+#define CHECKPOINT_HEADER "shipper-checkpoint 3\n"
+#define CHECKPOINT_HEADER_V2 "shipper-checkpoint 2\n"
 
 void checkpoint_entries_free(CheckpointEntry *e, size_t n);
-/* Parses the file's text. Malformed lines are an error (-EBADMSG) naming the line. */
+/* Parses the file's text (format 3 or 2). Malformed lines are an error (-EBADMSG) naming the line. */
 int checkpoint_parse(
         const char *text, size_t size, CheckpointEntry **ret, size_t *ret_n, size_t *ret_bad_line);
 /* Appends one entry's line to a malloc()ed text. */

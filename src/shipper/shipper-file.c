@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,12 +15,9 @@
 #include "log.h"
 #include "macro.h"
 #include "shipper-file.h"
+#include "shipper-identity.h"
 #include "shipper-reader.h"
 #include "util.h"
-
-/* How much of a file's beginning identifies it, besides device and inode
- * (inodes are reused once a file is deleted). */
-#define FINGERPRINT_MAX 1024
 
 /* A sealed batch in the file's queue. */
 typedef struct Pending Pending;
@@ -35,7 +33,8 @@ struct Pending {
 struct ShipperFile {
         ShipperFileContext *ctx;
         void *userdata;
-        char *path;
+        char *path; /* the name it was found under: its Kubernetes metadata comes from it */
+        char *dir;  /* the directory it really lives in, where it is looked for after a restart */
         int fd;
         dev_t dev;
         ino_t ino;
@@ -78,33 +77,11 @@ static bool queue_full(const ShipperFile *f) {
         return f->queue_len > (unsigned) f->ctx->config->max_inflight_per_file;
 }
 
-static uint64_t fnv1a(const char *p, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (size_t i = 0; i < n; i++) {
-                h ^= (uint8_t) p[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
-static int fingerprint(int fd, uint32_t len, uint64_t *ret) {
-        char buf[FINGERPRINT_MAX];
-        ssize_t n;
-
-        n = pread(fd, buf, len, 0);
-        if (n < 0)
-                return -errno;
-        if ((size_t) n != len)
-                return -ENODATA;
-        *ret = fnv1a(buf, len);
-        return 0;
-}
-
 static void set_identity(ShipperFile *f) {
-        uint32_t len = (uint32_t) MIN(f->size, (uint64_t) FINGERPRINT_MAX);
+        uint32_t len = (uint32_t) MIN(f->size, (uint64_t) IDENTITY_FINGERPRINT_MAX);
         uint64_t h = 0;
 
-        if (len > 0 && fingerprint(f->fd, len, &h) < 0)
+        if (len > 0 && identity_fingerprint(f->fd, len, &h) < 0)
                 len = 0;
         f->fp_len = len;
         f->fp_hash = h;
@@ -117,6 +94,19 @@ static void set_identity(ShipperFile *f) {
                 h);
 }
 
+/* Resumes where e (the file's line of the checkpoint) left off: its offset, its token and the ranges of the
+ * batches not acknowledged before the restart, to be rebuilt as they were. */
+static void resume_from(ShipperFile *f, CheckpointEntry *e) {
+        e->used = true;
+        f->fp_len = e->fp_len;
+        f->fp_hash = e->fp_hash;
+        memcpy(f->token_id, e->token_id, sizeof(f->token_id));
+        f->committed = e->committed;
+        memcpy(f->forced, e->pending, sizeof(f->forced));
+        f->n_forced = e->n_pending;
+        f->i_forced = 0;
+}
+
 static void file_restore(ShipperFile *f, CheckpointEntry *restored, size_t n_restored) {
         for (size_t i = 0; i < n_restored; i++) {
                 CheckpointEntry *e = &restored[i];
@@ -125,20 +115,13 @@ static void file_restore(ShipperFile *f, CheckpointEntry *restored, size_t n_res
                 if (e->used || e->dev != (uint64_t) f->dev || e->ino != (uint64_t) f->ino)
                         continue;
                 if (e->fp_len > f->size || e->committed > f->size ||
-                    (e->fp_len > 0 && (fingerprint(f->fd, e->fp_len, &h) < 0 || h != e->fp_hash))) {
+                    (e->fp_len > 0 && (identity_fingerprint(f->fd, e->fp_len, &h) < 0 || h != e->fp_hash))) {
                         log_info(
                                 "%s: inode was reused or the file was truncated, reading it from the start",
                                 f->path);
                         continue;
                 }
-                e->used = true;
-                f->fp_len = e->fp_len;
-                f->fp_hash = e->fp_hash;
-                memcpy(f->token_id, e->token_id, sizeof(f->token_id));
-                f->committed = e->committed;
-                memcpy(f->forced, e->pending, sizeof(f->forced));
-                f->n_forced = e->n_pending;
-                f->i_forced = 0;
+                resume_from(f, e);
                 log_info(
                         "%s: resuming at offset %" PRIu64
                         " (%u unacknowledged batches rebuilt as they were)",
@@ -149,13 +132,19 @@ static void file_restore(ShipperFile *f, CheckpointEntry *restored, size_t n_res
         }
 }
 
-int shipper_file_open(
+static char *real_dir(const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+        _cleanup_free_ char *copy = strdup(real ? real : path);
+
+        return copy ? strdup(dirname(copy)) : NULL;
+}
+
+static int file_new(
         ShipperFileContext *ctx,
         const char *path,
+        const char *dir,
         int fd,
         const struct stat *st,
-        CheckpointEntry *restored,
-        size_t n_restored,
         void *userdata,
         ShipperFile **ret) {
         ShipperFile *f;
@@ -172,8 +161,9 @@ int shipper_file_open(
         f->size = (uint64_t) st->st_size;
         f->last_data_usec = now_usec(CLOCK_MONOTONIC);
         f->path = strdup(path);
+        f->dir = dir ? strdup(dir) : real_dir(path);
         f->prefix.max = 64 * 1024;
-        if (!f->path) {
+        if (!f->path || !f->dir) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -190,15 +180,67 @@ int shipper_file_open(
         if (r < 0)
                 goto fail;
         set_identity(f);
-        file_restore(f, restored, n_restored);
-        f->next_start = f->committed;
-        reader_reset(&f->reader, fd, f->committed);
         *ret = f;
         return 0;
 fail:
         f->fd = -EBADF;
         shipper_file_free(f);
         return r;
+}
+
+int shipper_file_open(
+        ShipperFileContext *ctx,
+        const char *path,
+        int fd,
+        const struct stat *st,
+        CheckpointEntry *restored,
+        size_t n_restored,
+        void *userdata,
+        ShipperFile **ret) {
+        ShipperFile *f;
+        int r;
+
+        r = file_new(ctx, path, NULL, fd, st, userdata, &f);
+        if (r < 0)
+                return r;
+        file_restore(f, restored, n_restored);
+        f->next_start = f->committed;
+        reader_reset(&f->reader, fd, f->committed);
+        *ret = f;
+        return 0;
+}
+
+int shipper_file_open_found(
+        ShipperFileContext *ctx,
+        CheckpointEntry *e,
+        const char *found_path,
+        int fd,
+        const struct stat *st,
+        void *userdata,
+        ShipperFile **ret) {
+        _cleanup_free_ char *dir = identity_entry_dir(e);
+        ShipperFile *f;
+        int r;
+
+        if (!dir || !e->path)
+                return -ENOMEM;
+        r = file_new(ctx, e->path, dir, fd, st, userdata, &f);
+        if (r < 0)
+                return r;
+        /* The identity stays the checkpoint's (a copy has another inode): the batches rebuilt from it keep
+         * their tokens. */
+        resume_from(f, e);
+        f->next_start = f->committed;
+        reader_reset(&f->reader, fd, f->committed);
+        log_info(
+                "%s: found again as %s, resuming at offset %" PRIu64
+                " (%u unacknowledged batches rebuilt as they were)",
+                f->path,
+                found_path,
+                f->committed,
+                f->n_forced);
+        *ret = f;
+        return 0;
 }
 
 ShipperFile *shipper_file_free(ShipperFile *f) {
@@ -216,6 +258,7 @@ ShipperFile *shipper_file_free(ShipperFile *f) {
         native_resource_done(&f->native_resource);
         transform_resource_done(&f->resource);
         safe_close(f->fd);
+        free(f->dir);
         free(f->path);
         free(f);
         return NULL;
@@ -377,7 +420,7 @@ static int find_copy(ShipperFile *f) {
                 if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino == f->ino ||
                     (uint64_t) st.st_size < f->reader.buf_off + f->reader.start)
                         continue;
-                if (fingerprint(fd, f->fp_len, &h) < 0 || h != f->fp_hash)
+                if (identity_fingerprint(fd, f->fp_len, &h) < 0 || h != f->fp_hash)
                         continue;
                 log_info(
                         "%s: truncated after a copy to %s, reading the rest from the copy",
@@ -409,7 +452,7 @@ int shipper_file_check(ShipperFile *f) {
                 truncated = true;
         else if (
                 f->fp_len > 0 && pos > 0 && !f->rotated &&
-                (fingerprint(f->fd, f->fp_len, &h) < 0 || h != f->fp_hash))
+                (identity_fingerprint(f->fd, f->fp_len, &h) < 0 || h != f->fp_hash))
                 truncated = true;
         f->size = (uint64_t) st.st_size;
         if (!truncated)
@@ -518,6 +561,8 @@ bool shipper_file_checkpoint_entry(ShipperFile *f, uint64_t seq, CheckpointEntry
                 .fp_hash = f->fp_hash,
                 .fp_len = f->fp_len,
                 .committed = f->committed,
+                .size = f->size,
+                .dir = f->dir,
                 .path = f->path,
         };
         for (Pending *p = f->queue_head; p; p = p->next) {

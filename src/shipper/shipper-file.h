@@ -54,6 +54,17 @@ int shipper_file_open(
         size_t n_restored,
         void *userdata,
         ShipperFile **ret);
+/* A file of the checkpoint (e) found again after a restart under another name (found_path: renamed, or the
+ * copy of a copytruncate): it keeps e's name (and so its metadata), identity and token, and resumes at e's
+ * offset, rebuilding e's unacknowledged batches as they were. Takes over fd; marks e used. */
+int shipper_file_open_found(
+        ShipperFileContext *ctx,
+        CheckpointEntry *e,
+        const char *found_path,
+        int fd,
+        const struct stat *st,
+        void *userdata,
+        ShipperFile **ret);
 ShipperFile *shipper_file_free(ShipperFile *f);
 
 const char *shipper_file_path(const ShipperFile *f);

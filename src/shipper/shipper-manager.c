@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "shipper-checkpoint.h"
 #include "shipper-discovery.h"
 #include "shipper-file.h"
+#include "shipper-identity.h"
 #include "shipper-manager.h"
 #include "shipper-metrics.h"
 #include "shipper-sender.h"
@@ -64,6 +66,7 @@ struct Manager {
         uint64_t flush_deadline_usec;
         CheckpointEntry *restored;
         size_t n_restored;
+        struct timespec restored_mtime; /* of the checkpoint file read at start; 0 when there was none */
         bool checkpoint_dirty;
         CheckpointWriter *ckpt_writer;
         sd_event_source *ckpt_source;
@@ -389,6 +392,32 @@ static Tracked *tracked_free(Tracked *t) {
         return NULL;
 }
 
+/* Tracks t's file, read from watch_path (its name, or where it was found again after a restart). */
+static void track(Manager *m, Tracked *t, const char *watch_path) {
+        int r;
+
+        t->seen = true;
+        t->next = m->files;
+        m->files = t;
+        m->n_files++;
+        m->stats.files_opened++;
+        r = sd_event_add_inotify(
+                m->event,
+                &t->watch,
+                watch_path,
+                IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB,
+                on_file_event,
+                t);
+        if (r < 0)
+                log_debug_errno(r, "%s: no inotify watch, polling: %m", watch_path);
+        r = discovery_watch_file_dir(m->discovery, watch_path);
+        if (r < 0)
+                log_debug_errno(
+                        r, "%s: its directory is not watched, relying on the rescan: %m", watch_path);
+        mark_ready(m, t);
+        schedule_commit(m);
+}
+
 static void on_path_found(const char *path, void *userdata) {
         Manager *m = userdata;
         _cleanup_close_ int fd = -EBADF;
@@ -421,26 +450,191 @@ static void on_path_found(const char *path, void *userdata) {
                 return;
         }
         TAKE_FD(fd);
-        t->seen = true;
-        t->next = m->files;
-        m->files = t;
-        m->n_files++;
-        m->stats.files_opened++;
-        r = sd_event_add_inotify(
-                m->event,
-                &t->watch,
-                path,
-                IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB,
-                on_file_event,
-                t);
-        if (r < 0)
-                log_debug_errno(r, "%s: no inotify watch, polling: %m", path);
-        r = discovery_watch_file_dir(m->discovery, path);
-        if (r < 0)
-                log_debug_errno(r, "%s: its directory is not watched, relying on the rescan: %m", path);
+        track(m, t, path);
         log_info("Tracking %s from offset %" PRIu64, path, shipper_file_committed(t->file));
-        mark_ready(m, t);
-        schedule_commit(m);
+}
+
+static bool is_tracked(dev_t dev, ino_t ino, void *userdata) {
+        Manager *m = userdata;
+
+        for (Tracked *t = m->files; t; t = t->next)
+                if (shipper_file_is(t->file, dev, ino))
+                        return true;
+        return false;
+}
+
+static void lost_rotated(
+        Manager *m, const CheckpointEntry *e, const char *what, const char *where, uint64_t end) {
+        m->stats.rotated_lost_files++;
+        m->stats.rotated_lost_bytes += end - e->committed;
+        log_error(
+                "%s: %s%s before it was read to its end: bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64
+                " bytes) of it are lost",
+                e->path,
+                what,
+                where,
+                e->committed,
+                end,
+                end - e->committed);
+}
+
+/* Tracks e's file, found again at path (open as fd). */
+static int track_found(Manager *m, CheckpointEntry *e, const char *path, int fd) {
+        struct stat st;
+        Tracked *t;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        t = new0(Tracked, 1);
+        if (!t)
+                return -ENOMEM;
+        t->manager = m;
+        r = shipper_file_open_found(&m->files_ctx, e, path, fd, &st, t, &t->file);
+        if (r < 0) {
+                free(t);
+                return r;
+        }
+        track(m, t, path);
+        (void) shipper_file_check_rotated(t->file);
+        return 0;
+}
+
+/* A compressed file is read through an unnamed copy of what it holds from e's offset on, next to the
+ * checkpoint file (on disk, not in memory). */
+static int track_compressed(Manager *m, CheckpointEntry *e, const char *path) {
+        _cleanup_free_ char *copy = strdup(m->config->checkpoint_file);
+        int fd, r;
+
+        if (!copy)
+                return -ENOMEM;
+        fd = identity_inflate(path, e->fp_len, e->committed, dirname(copy));
+        if (fd < 0)
+                return fd;
+        r = track_found(m, e, path, fd);
+        if (r < 0)
+                safe_close(fd);
+        return r;
+}
+
+/* After a restart: the files of the checkpoint that the globs no longer lead to, rotated while the shipper
+ * was down, are looked for in their directory under any name and read to their end from where they were
+ * left: renamed, the copy of a copytruncate, or compressed. One that was deleted (or cannot be read) before
+ * it was read to its end is lost: that is logged and counted, never silent. */
+static void find_rotated(Manager *m) {
+        for (size_t i = 0; i < m->n_restored; i++) {
+                CheckpointEntry *e = &m->restored[i];
+                IdentityFound found;
+                int r;
+
+                if (e->used || !e->path)
+                        continue;
+                r = identity_find(e, is_tracked, m, &found);
+                if (r < 0 && r != -ENOENT) {
+                        log_warning_errno(r, "%s: cannot look for it in its directory: %m", e->path);
+                        continue;
+                }
+                switch (r < 0 ? IDENTITY_NONE : found.match) {
+                case IDENTITY_RENAMED:
+                case IDENTITY_COPY:
+                        r = track_found(m, e, found.path, found.fd);
+                        if (r >= 0)
+                                found.fd = -EBADF;
+                        else {
+                                log_error_errno(r, "%s: cannot read %s: %m", e->path, found.path);
+                                lost_rotated(
+                                        m,
+                                        e,
+                                        "unreadable as ",
+                                        found.path,
+                                        MAX(e->size, (uint64_t) found.st.st_size));
+                        }
+                        break;
+                case IDENTITY_COMPRESSED:
+                        if (found.size <= e->committed) {
+                                log_info(
+                                        "%s: compressed to %s, read to its end before", e->path, found.path);
+                                break;
+                        }
+                        r = track_compressed(m, e, found.path);
+                        if (r < 0) {
+                                log_error_errno(r, "%s: cannot decompress %s: %m", e->path, found.path);
+                                lost_rotated(m, e, "unreadable as ", found.path, found.size);
+                        }
+                        break;
+                case IDENTITY_NONE:
+                        if (e->size > e->committed)
+                                lost_rotated(m, e, "deleted", "", e->size);
+                        else
+                                log_info("%s: gone (no unread bytes known)", e->path);
+                        break;
+                }
+                identity_found_done(&found);
+        }
+}
+
+/* identity_find_unrecorded()'s userdata is the file whose siblings are looked at. */
+static bool is_tracked_sibling(dev_t dev, ino_t ino, void *userdata) {
+        Tracked *current = userdata;
+        return is_tracked(dev, ino, current->manager);
+}
+
+static void on_unrecorded(const char *path, int fd, const struct stat *st, void *userdata) {
+        Tracked *current = userdata, *t;
+        Manager *m = current->manager;
+        const char *name = shipper_file_path(current->file);
+        int r;
+
+        t = new0(Tracked, 1);
+        if (!t) {
+                safe_close(fd);
+                log_oom();
+                return;
+        }
+        t->manager = m;
+        r = shipper_file_open(&m->files_ctx, name, fd, st, NULL, 0, t, &t->file);
+        if (r < 0) {
+                free(t);
+                safe_close(fd);
+                log_error_errno(r, "%s: cannot track %s: %m", name, path);
+                return;
+        }
+        log_info(
+                "%s: %s was written while the shipper was down and never recorded: reading it from the start",
+                name,
+                path);
+        track(m, t, path);
+        (void) shipper_file_check_rotated(t->file);
+}
+
+/* After a restart: a generation that was created and rotated away while the shipper was down is in no
+ * checkpoint. It is told by its name (the current file's, with a suffix), by being in no checkpoint line,
+ * and by having been written after the checkpoint file (a file let go since was read to its end before that
+ * write, and left the checkpoint with it). */
+static void find_unrecorded(Manager *m) {
+        _cleanup_free_ Tracked **current = NULL;
+        size_t n = 0;
+
+        if (m->restored_mtime.tv_sec == 0 && m->restored_mtime.tv_nsec == 0)
+                return; /* a first start: rotated files from before are not ours */
+        if (m->n_files == 0)
+                return;
+        /* The files the globs found, before any is added. */
+        current = new0(Tracked *, m->n_files);
+        if (!current) {
+                log_oom();
+                return;
+        }
+        for (Tracked *t = m->files; t && n < m->n_files; t = t->next)
+                if (!shipper_file_rotated(t->file))
+                        current[n++] = t;
+        for (size_t i = 0; i < n; i++) {
+                const char *path = shipper_file_path(current[i]->file);
+                int r = identity_find_unrecorded(
+                        path, &m->restored_mtime, is_tracked_sibling, on_unrecorded, current[i]);
+                if (r < 0)
+                        log_debug_errno(r, "%s: cannot look for its rotated files: %m", path);
+        }
 }
 
 static void remove_file(Manager *m, Tracked *t) {
@@ -759,6 +953,9 @@ int manager_new(ShipperConfig *config, Manager **ret) {
                 return log_oom();
         m->config = config;
 
+        struct stat st;
+        if (stat(config->checkpoint_file, &st) >= 0)
+                m->restored_mtime = st.st_mtim;
         r = checkpoint_load(config->checkpoint_file, &m->restored, &m->n_restored);
         if (r < 0)
                 return r;
@@ -872,6 +1069,8 @@ Manager *manager_free(Manager *m) {
 
 int manager_start(Manager *m) {
         rescan(m);
+        find_rotated(m);
+        find_unrecorded(m);
         /* Files from the checkpoint that are gone are dropped with the next write. */
         checkpoint_entries_free(m->restored, m->n_restored);
         m->restored = NULL;

@@ -61,6 +61,12 @@ int shipper_metrics_render(
           st->clickhouse_auth_failures);
         C("rotations_total", "Files rotated (renamed or deleted) while tracked.", st->rotations);
         C("truncations_total", "Files truncated while tracked (copytruncate).", st->truncations);
+        C("rotated_lost_files_total",
+          "Rotated files compressed or deleted while the shipper was down, before it read them to their end.",
+          st->rotated_lost_files);
+        C("rotated_lost_bytes_total",
+          "The bytes of those files that were not read.",
+          st->rotated_lost_bytes);
         C("read_pauses_total",
           "Times reading paused because ClickHouse had not acknowledged enough.",
           st->read_pauses);

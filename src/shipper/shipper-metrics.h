@@ -29,6 +29,9 @@ typedef struct ShipperStats {
         uint64_t clickhouse_auth_failures; /* answers refusing the credentials */
         uint64_t rotations;
         uint64_t truncations;
+        uint64_t rotated_lost_files; /* rotated files compressed or deleted before they were read to their
+                                        end */
+        uint64_t rotated_lost_bytes; /* the bytes of them not read */
         uint64_t files_opened;
         uint64_t files_closed;
         uint64_t read_pauses;

@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shipper_harness import PASSWORD as INGEST_PASSWORD  # noqa: E402
 from shipper_harness import (AckHoldingProxy, Endpoint, LogWriter, Shipper, exactly_once, log,  # noqa: E402
-                             make_workdir, docker_line, cri_line, wait_for, zap_line)
+                             make_workdir, docker_line, cri_line, per_pod, wait_for, zap_line)
 
 
 def setup(args, name, start_endpoint=True):
@@ -155,6 +155,200 @@ def rotation(args):
         assert m.get("shipper_truncations_total", 0) >= 5, m
         # Rotated files are let go once read and acknowledged.
         wait_for(lambda: sh.metrics().get("shipper_files_tracked") == 2 or sh.metrics(), 30, "rotated files released")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def rotate(w, mode, r):
+    """One rotation of w's file. rename: as the kubelet does it, the rotated files but the newest are compressed
+    first (<name>.<timestamp>.gz), then the file is renamed to <name>.<timestamp> and the runtime reopens its
+    path. copytruncate: as logrotate does it (copy, then truncate the file the writer keeps open; the copy and
+    the truncation together, so nothing is written in between), older copies compressed as with
+    delaycompress."""
+    import gzip
+    directory, base = os.path.split(w.path)
+    for name in sorted(os.listdir(directory)):
+        if name.startswith(base + ".") and not name.endswith(".gz"):
+            src = os.path.join(directory, name)
+            with open(src, "rb") as f, gzip.open(src + ".gz.tmp", "wb") as g:
+                shutil.copyfileobj(f, g)
+            os.rename(src + ".gz.tmp", src + ".gz")
+            os.unlink(src)
+    rotated = f"{w.path}.20261207-{r:06d}"
+    if mode == "rename":
+        os.rename(w.path, rotated)
+        w.reopen()
+    else:
+        shutil.copyfile(w.path, rotated)
+        os.truncate(w.path, 0)
+
+
+def rotation_kills(args, mode, outage):
+    """Files rotated (mode: rename or copytruncate) while the shipper is killed with SIGKILL a dozen times,
+    several times right after a rotation, and restarted on its checkpoint; with outage, the endpoint is stopped
+    for several seconds in the middle, so that rotated files still hold unsent lines across the kills. After
+    each restart the shipper must find every file with unsent lines under its new name (or its copy) and read
+    it from where it was: every line exactly once."""
+    seed = int(os.environ.get("SHIPPER_TEST_SEED", time.time()))
+    rnd = random.Random(seed)
+    name = f"rotkill-{mode}{'-outage' if outage else ''}"
+    log(f"{name}: seed {seed}")
+    work, logs, ep = setup(args, name)
+    writers = [LogWriter(logs, f"{name}-{i}", fmt="docker" if i == 0 else "cri") for i in range(2)]
+    sh = shipper_for(args, work, logs, ep, extra=["--batch-rows", "300"])
+    steps, per_step, every = 200, 40, 12
+    rotation_steps = set(range(every, steps, every))
+    after_rotation = set(rnd.sample(sorted(rotation_steps), 6))
+    if outage:
+        # One of them certain inside the outage: the file rotated before holds unsent lines, and the one
+        # before that was compressed by this rotation while it still held some.
+        after_rotation = {96} | set(sorted(after_rotation - {96})[:5])
+    others = sorted(rnd.sample(sorted(set(range(5, steps)) - rotation_steps - set(after_rotation)), 6))
+    kill_steps = set(after_rotation) | set(others)
+    outage_steps = (70, 150) if outage else (None, None)
+    kills = rotations = 0
+
+    def restart():
+        nonlocal kills
+        sh.kill()
+        kills += 1
+        sh.start()
+        # Started means its files are open again: what the kubelet rotates next is held by a descriptor.
+        wait_for(lambda: sh.metrics() != {}, 30, "the restarted shipper's /metrics", interval=0.05)
+
+    sh.start()
+    wait_for(lambda: sh.metrics() != {}, 30, "/metrics", interval=0.05)
+    try:
+        for step in range(steps):
+            for w in writers:
+                w.write(per_step)
+            if step in rotation_steps:
+                rotations += 1
+                for w in writers:
+                    rotate(w, mode, rotations)
+            if step == outage_steps[0]:
+                ep.stop()
+                log(f"endpoint stopped at step {step}")
+            if step == outage_steps[1]:
+                ep.start()
+                log(f"endpoint started again at step {step}")
+            if step in kill_steps:
+                restart()
+            time.sleep(0.03)
+        want = {w.pod: w.count for w in writers}
+        try:
+            wait_for(lambda: exactly_once(ep, want), 180, "exactly once across rotations and kills")
+        finally:
+            got = per_pod(ep)
+            missing = sum(n - got.get(pod, (0, 0, 0, 0))[1] for pod, n in want.items())
+            dup = sum(v[0] - v[1] for v in got.values())
+            log(f"{name}: {kills} kills, {rotations} rotations, {sum(want.values())} lines: "
+                f"{missing} missing, {dup} duplicated")
+        m = sh.metrics()
+        assert m.get("shipper_rotated_lost_files_total") == 0, m
+        assert kills >= 10
+        with open(sh.log_path, errors="replace") as f:
+            found = [line for line in f if ": found again as " in line]
+        compressed = sum(".gz, resuming" in line for line in found)
+        log(f"{name}: rotated files found again after a restart: {len(found)}, {compressed} of them compressed")
+        if outage:
+            assert compressed >= 1 and len(found) > compressed, "the kill inside the outage found nothing again"
+
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
+def rotation_kills_rename(args):
+    rotation_kills(args, "rename", False)
+
+
+def rotation_kills_copytruncate(args):
+    rotation_kills(args, "copytruncate", False)
+
+
+def rotation_kills_rename_outage(args):
+    rotation_kills(args, "rename", True)
+
+
+def rotation_kills_copytruncate_outage(args):
+    rotation_kills(args, "copytruncate", True)
+
+
+def rotation_while_down(args):
+    """Rotations while the shipper is down (killed) and ClickHouse too, with lines read but not yet sent:
+    a file renamed and compressed (read again from the .gz), a file renamed twice (the generation between was
+    never seen by the shipper, nor recorded), and a file renamed and deleted: its lost lines are reported
+    (metrics and log, with the byte range), the rest arrives exactly once."""
+    import gzip
+    work, logs, ep = setup(args, "rotdown")
+    gone, packed, twice = (LogWriter(logs, f"rotdown-{n}", fmt="cri" if n == "twice" else "docker")
+                           for n in ("gone", "packed", "twice"))
+    writers = (gone, packed, twice)
+    sh = shipper_for(args, work, logs, ep)
+    sh.start()
+    try:
+        for w in writers:
+            w.write(1000)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count for w in writers}), 120, "the first lines")
+        shipped = os.path.getsize(gone.path)
+        ep.stop()
+        for w in writers:
+            w.write(1000)
+        sizes = {w.path: os.path.getsize(w.path) for w in writers}
+
+        def recorded():
+            # Read and on record (size seen), nothing more sent: what the kill leaves behind.
+            try:
+                with open(sh.checkpoint) as f:
+                    lines = f.read().splitlines()[1:]
+            except FileNotFoundError:
+                return False
+            seen = {line.rsplit(" ", 1)[-1]: int(line.split(" ")[5]) for line in lines}
+            return all(seen.get(p) == n for p, n in sizes.items()) or seen
+        wait_for(recorded, 60, "every line read and on record")
+        sh.kill()
+        log("shipper killed with read, unsent lines; rotating")
+        os.rename(gone.path, gone.path + ".1")
+        os.unlink(gone.path + ".1")
+        gone.reopen()
+        gone.write(100)
+        os.rename(packed.path, packed.path + ".1")
+        with open(packed.path + ".1", "rb") as f, gzip.open(packed.path + ".1.gz", "wb") as g:
+            shutil.copyfileobj(f, g)
+        os.unlink(packed.path + ".1")
+        packed.reopen()
+        packed.write(100)
+        os.rename(twice.path, twice.path + ".1")
+        twice.reopen()
+        twice.write(500)
+        os.rename(twice.path, twice.path + ".2")
+        twice.reopen()
+        twice.write(100)
+        ep.start()
+        sh.start()
+        want = {w.pod: (w.count, w.count, 1, w.count) for w in (packed, twice)}
+        wait_for(lambda: {p: v for p, v in per_pod(ep).items() if p in want} == want or per_pod(ep), 120,
+                 "the compressed and the never seen generations exactly once")
+
+        def gone_rows():
+            rows = ep.rows(f"SELECT Count, count() FROM otel_logs WHERE ResourceAttributes['k8s.pod.name'] = "
+                           f"'{gone.pod}' GROUP BY Count ORDER BY Count")
+            return [(int(c), int(n)) for c, n in rows]
+        want = [(c, 1) for c in list(range(1, 1001)) + list(range(2001, 2101))]
+        wait_for(lambda: gone_rows() == want or len(gone_rows()), 60, "the deleted file's lines up to the kill")
+        m = sh.metrics()
+        lost = sizes[gone.path] - shipped
+        assert m.get("shipper_rotated_lost_files_total") == 1, m
+        assert m.get("shipper_rotated_lost_bytes_total") == lost, (m, lost)
+        with open(sh.log_path, errors="replace") as f:
+            text = f.read()
+        assert f"{gone.path}: deleted before it was read to its end: bytes {shipped}-{sizes[gone.path]}" in text
+        log(f"deleted file: {lost} bytes (lines 1001-2000) reported lost; compressed and unrecorded files: "
+            "exactly once")
     finally:
         sh.stop()
         ep.stop()
@@ -607,7 +801,9 @@ def health_permissions(args):
     shutil.rmtree(work)
 
 
-SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, malformed,
+SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, rotation_kills_rename,
+                                      rotation_kills_copytruncate, rotation_kills_rename_outage,
+                                      rotation_kills_copytruncate_outage, rotation_while_down, malformed,
                                       malformed_native, memory, cli, health, health_permissions,
                                       password_file)}
 

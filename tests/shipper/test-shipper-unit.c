@@ -280,6 +280,8 @@ Test(checkpoint, roundtrip) {
                 .committed = 100,
                 .pending = {250, 300},
                 .n_pending = 2,
+                .size = 4096,
+                .dir = (char *) "/var/log/pods/ns_a b_uid/c",
                 .path = (char *) "/var/log/a b.log"};
         snprintf(e.token_id, sizeof(e.token_id), "fd01-123-00000000deadbeef");
         char *text = strdup(CHECKPOINT_HEADER);
@@ -295,6 +297,36 @@ Test(checkpoint, roundtrip) {
         cr_assert_eq(l[0].pending[1], 300);
         cr_assert_str_eq(l[0].token_id, "fd01-123-00000000deadbeef");
         cr_assert_str_eq(l[0].path, "/var/log/a b.log");
+        cr_assert_eq(l[0].size, 4096);
+        cr_assert_str_eq(l[0].dir, "/var/log/pods/ns_a b_uid/c");
+        checkpoint_entries_free(l, n);
+        free(text);
+}
+
+/* A checkpoint file of format 2 (before the size and the directory) is read; the next write is format 3. */
+Test(checkpoint, format_2) {
+        const char *v2 = "shipper-checkpoint 2\n"
+                         "64769 123 deadbeef 1024 100 2 250 300 fd01-123-00000000deadbeef /var/log/a b.log\n"
+                         "1 2 3 4 5 0 t\n";
+        CheckpointEntry *l;
+        size_t n, bad;
+        cr_assert_eq(checkpoint_parse(v2, strlen(v2), &l, &n, &bad), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_eq(l[0].committed, 100);
+        cr_assert_eq(l[0].pending[1], 300);
+        cr_assert_eq(l[0].size, 0);
+        cr_assert_null(l[0].dir);
+        cr_assert_str_eq(l[0].token_id, "fd01-123-00000000deadbeef");
+        cr_assert_str_eq(l[0].path, "/var/log/a b.log");
+        cr_assert_null(l[1].path);
+
+        char *text = strdup(CHECKPOINT_HEADER);
+        size_t len = strlen(text), alloc = len + 1;
+        cr_assert_eq(checkpoint_format_entry(&l[0], &text, &len, &alloc), 0);
+        cr_assert_str_eq(
+                text,
+                "shipper-checkpoint 3\n"
+                "64769 123 deadbeef 1024 100 0 2 250 300 fd01-123-00000000deadbeef 0  /var/log/a b.log\n");
         checkpoint_entries_free(l, n);
         free(text);
 }
@@ -303,10 +335,17 @@ Test(checkpoint, malformed) {
         const char *bad[] = {
                 "nope\n",
                 CHECKPOINT_HEADER "1 2 3\n",
-                CHECKPOINT_HEADER "1 2 zz 4 5 5 5 t\n",
-                CHECKPOINT_HEADER "1 2 3 4 5 9 7 t\n", /* pending range backwards */
-                CHECKPOINT_HEADER "1 2 3 4 5 6 8 t\n", /* pending range not at the committed offset */
-                CHECKPOINT_HEADER "1 2 3 4 5 5 5 t",   /* no newline */
+                CHECKPOINT_HEADER "1 2 zz 4 5 0 0 t 0 \n",
+                CHECKPOINT_HEADER "1 2 3 4 5 0 2 9 7 t 0 \n",   /* pending range backwards */
+                CHECKPOINT_HEADER "1 2 3 4 5 0 2 5 8 t 0 \n",   /* an empty range at the committed offset */
+                CHECKPOINT_HEADER "1 2 3 4 5 9 0 t 0 p",        /* no newline */
+                CHECKPOINT_HEADER "1 2 3 4 5 9 0 t 9 /short\n", /* directory longer than the line */
+                CHECKPOINT_HEADER "1 2 3 4 5 9 0 t 2 /dir p\n", /* directory not followed by a space */
+                CHECKPOINT_HEADER "1 2 3 4 5 9 0 t\n",          /* no directory length */
+                CHECKPOINT_HEADER_V2 "1 2 zz 4 5 5 5 t\n",
+                CHECKPOINT_HEADER_V2 "1 2 3 4 5 9 7 t\n", /* pending range backwards */
+                CHECKPOINT_HEADER_V2 "1 2 3 4 5 6 8 t\n",
+                CHECKPOINT_HEADER_V2 "1 2 3 4 5 5 5 t", /* no newline */
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 CheckpointEntry *l;
