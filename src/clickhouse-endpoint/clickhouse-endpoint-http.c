@@ -142,7 +142,7 @@ static void on_connection(
                 waiting_append(f, ec);
                 /* The oldest waiting connection goes, which is the newcomer itself when every other one
                  * has a request in progress. */
-                if (f->n_live > (unsigned) f->config->max_connections)
+                if (f->n_live > (unsigned) f->config->max_connections && f->oldest)
                         connection_shut(f, f->oldest);
                 pthread_mutex_unlock(&f->lock);
                 return;
