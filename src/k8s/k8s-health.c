@@ -423,6 +423,19 @@ static int add_items(HealthCheck *h, const char *kind, const cJSON *list) {
         return 0;
 }
 
+/* The lists complete in any order: sorted, the report (and the status reason built from it) reads the same
+ * from one check to the next while nothing changes. */
+static int workload_cmp(const void *a, const void *b) {
+        const K8sWorkloadHealth *x = a, *y = b;
+        int r = strcmp(x->kind, y->kind);
+        return r != 0 ? r : strcmp(x->name, y->name);
+}
+
+static int pod_cmp(const void *a, const void *b) {
+        const K8sPodHealth *x = a, *y = b;
+        return strcmp(strempty(x->name), strempty(y->name));
+}
+
 static void on_list(K8sClient *c, const K8sResponse *resp, void *userdata) {
         HealthPart *part = userdata;
         HealthCheck *h = part->check;
@@ -443,6 +456,10 @@ static void on_list(K8sClient *c, const K8sResponse *resp, void *userdata) {
         }
         if (--h->pending > 0)
                 return;
+        if (h->report.n_workloads > 1)
+                qsort(h->report.workloads, h->report.n_workloads, sizeof(K8sWorkloadHealth), workload_cmp);
+        if (h->report.n_pods > 1)
+                qsort(h->report.pods, h->report.n_pods, sizeof(K8sPodHealth), pod_cmp);
         k8s_client_op_remove(c, h->op);
         h->handler(c, &h->report, h->userdata);
         k8s_health_report_done(&h->report);

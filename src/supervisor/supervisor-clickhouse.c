@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -448,4 +449,111 @@ ClickHouseChecker *clickhouse_checker_free(ClickHouseChecker *c) {
         free(c->details_sql);
         free(c);
         return NULL;
+}
+
+static void add_reason(StrBuf *b, const char *format, ...) _printf_(2, 3);
+static void add_reason(StrBuf *b, const char *format, ...) {
+        char buf[512];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+        if (b->len > 0)
+                (void) strbuf_puts(b, "; ");
+        (void) strbuf_puts(b, buf);
+}
+
+/* Streams with lost or duplicated rows named one by one in the reason; the rest are counted. */
+#define PIPELINE_STREAMS_SHOWN 3
+
+static void health_problems(
+        const ClickHouseChecker *c, uint64_t poll_interval_usec, int64_t max_log_age, StrBuf *reasons) {
+        const ClickHouseHealth *h = clickhouse_checker_health(c);
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        double silence = clickhouse_checker_silence(c, poll_interval_usec);
+
+        if (silence > 0)
+                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
+        else if (!h->checked)
+                add_reason(reasons, "waiting for the first ClickHouse check");
+        else if (!h->reachable && !h->auth_failed)
+                add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
+        else if (h->error)
+                add_reason(reasons, "ClickHouse: %s", h->error);
+        else if (h->rows == 0)
+                add_reason(reasons, "no logs in ClickHouse yet");
+        else {
+                int64_t age = usec_to_nsec(now) - h->newest_nsec;
+                if (age > max_log_age) {
+                        char d[DURATION_STRING_MAX];
+                        add_reason(
+                                reasons,
+                                "logs stopped arriving: the newest is %s old",
+                                format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
+                }
+        }
+}
+
+/* "pod P (container C): N rows lost (count 101-120, 200); M duplicated (count 7 ×2)" for each stream with
+ * lost or duplicated rows: they never come back by themselves, so the state stays degraded while ClickHouse
+ * holds the stream (its rows expire with the table's TTL). */
+static void pipeline_problems(const ClickHouseChecker *c, StrBuf *reasons) {
+        const ClickHouseHealth *h = clickhouse_checker_health(c);
+        size_t shown = 0, bad = 0;
+
+        if (!h->checked || h->error)
+                return;
+        for (size_t i = 0; i < h->n_streams; i++) {
+                const ClickHouseStream *s = h->streams + i;
+                char text[400];
+                size_t n = 0;
+
+                if (s->lost == 0 && s->duplicated == 0)
+                        continue;
+                if (++bad > PIPELINE_STREAMS_SHOWN)
+                        continue;
+                shown++;
+#define APPEND(...)                                                                                         \
+        n += (size_t) MAX(snprintf(text + n, n < sizeof(text) ? sizeof(text) - n : 0, __VA_ARGS__), 0)
+                APPEND("pipeline: pod %s (container %.12s):", s->pod, s->container);
+                if (s->lost > 0) {
+                        APPEND(" %" PRIu64 " rows lost", s->lost);
+                        for (size_t k = 0; k < s->n_gaps; k++) {
+                                APPEND("%s%" PRIu64, k == 0 ? " (count " : ", ", s->gaps[k].from);
+                                if (s->gaps[k].to > s->gaps[k].from)
+                                        APPEND("-%" PRIu64, s->gaps[k].to);
+                        }
+                        if (s->n_gaps > 0) {
+                                uint64_t named = 0;
+                                for (size_t k = 0; k < s->n_gaps; k++)
+                                        named += s->gaps[k].to - s->gaps[k].from + 1;
+                                APPEND("%s)", named < s->lost ? ", …" : "");
+                        }
+                }
+                if (s->duplicated > 0) {
+                        APPEND("%s %" PRIu64 " duplicated", s->lost > 0 ? ";" : "", s->duplicated);
+                        for (size_t k = 0; k < s->n_copies; k++)
+                                APPEND("%s%" PRIu64 " ×%" PRIu64,
+                                       k == 0 ? " (count " : ", ",
+                                       s->copies[k].from,
+                                       s->copies[k].to);
+                        if (s->n_copies > 0) {
+                                uint64_t named = 0;
+                                for (size_t k = 0; k < s->n_copies; k++)
+                                        named += s->copies[k].to - 1;
+                                APPEND("%s)", named < s->duplicated ? ", …" : "");
+                        }
+                }
+#undef APPEND
+                add_reason(reasons, "%s", text);
+        }
+        if (bad > shown)
+                add_reason(reasons, "pipeline: %zu more streams with lost or duplicated rows", bad - shown);
+}
+
+void clickhouse_checker_problems(
+        const ClickHouseChecker *c, uint64_t poll_interval_usec, int64_t max_log_age, StrBuf *reasons) {
+        health_problems(c, poll_interval_usec, max_log_age, reasons);
+        pipeline_problems(c, reasons);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "clickhouse-client.h"
+#include "strbuf.h"
 
 /* ClickHouse health as the supervisor reports it: reachability (/ping), the number of rows in otel_logs, the
  * age of the newest log, and the integrity of each loggen container's `count` sequence. Counts start at 1 in
@@ -78,6 +79,11 @@ uint64_t clickhouse_checker_busy_since(const ClickHouseChecker *c);
 /* Seconds the check under way has waited for an answer, when that is longer than a healthy ClickHouse takes
  * (two poll intervals, at least 2 s); 0 otherwise. */
 double clickhouse_checker_silence(const ClickHouseChecker *c, uint64_t poll_interval_usec);
+/* What is wrong, for the status reason, appended to `reasons` ("; " between): ClickHouse unreachable or
+ * refusing, no logs yet, logs stopped arriving (newest older than max_log_age, in ns), and per stream the
+ * rows lost or duplicated. Appends nothing when all is well. */
+void clickhouse_checker_problems(
+        const ClickHouseChecker *c, uint64_t poll_interval_usec, int64_t max_log_age, StrBuf *reasons);
 
 void clickhouse_health_done(ClickHouseHealth *h);
 /* Parses the TSV answers of the queries into h (exposed for tests). */

@@ -60,6 +60,10 @@ struct Manager {
         uint64_t since_usec;   /* CLOCK_REALTIME of the last state change */
         uint64_t started_usec; /* CLOCK_MONOTONIC */
         bool ever_ready;
+        bool start_overdue;            /* start_timeout passed before the stack was ever ready */
+        SupervisorState cluster_phase; /* what the cluster driver said last, with its reason */
+        char *cluster_reason;
+        bool cluster_phase_known;
         bool notified_ready;
         bool stopping;
         char *last_status_line;      /* what STATUS= said last */
@@ -154,112 +158,10 @@ static void set_state(Manager *m, SupervisorState s, const char *reason) {
         manager_notify(m);
 }
 
-static void add_reason(StrBuf *b, const char *format, ...) _printf_(2, 3);
-static void add_reason(StrBuf *b, const char *format, ...) {
-        char buf[512];
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(buf, sizeof(buf), format, ap);
-        va_end(ap);
-        if (b->len > 0)
-                (void) strbuf_puts(b, "; ");
-        (void) strbuf_puts(b, buf);
-}
-
-/* Streams with lost or duplicated rows named one by one in the reason; the rest are counted. */
-#define PIPELINE_STREAMS_SHOWN 3
-
-static double clickhouse_silence(Manager *m) {
-        return clickhouse_checker_silence(m->clickhouse, nsec_to_usec(m->config.poll_interval));
-}
-
-static void clickhouse_problems(Manager *m, StrBuf *reasons) {
-        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
-        uint64_t now = now_usec(CLOCK_REALTIME);
-        double silence = clickhouse_silence(m);
-
-        if (silence > 0)
-                add_reason(reasons, "ClickHouse unreachable (no answer for %.0f s)", silence);
-        else if (!h->checked)
-                add_reason(reasons, "waiting for the first ClickHouse check");
-        else if (!h->reachable && !h->auth_failed)
-                add_reason(reasons, "ClickHouse unreachable (%s)", strempty(h->error));
-        else if (h->error)
-                add_reason(reasons, "ClickHouse: %s", h->error);
-        else if (h->rows == 0)
-                add_reason(reasons, "no logs in ClickHouse yet");
-        else {
-                int64_t age = usec_to_nsec(now) - h->newest_nsec;
-                if (age > m->config.max_log_age) {
-                        char d[DURATION_STRING_MAX];
-                        add_reason(
-                                reasons,
-                                "logs stopped arriving: the newest is %s old",
-                                format_duration(age / NSEC_PER_SEC * NSEC_PER_SEC, d, sizeof(d)));
-                }
-        }
-}
-
-/* "pod P (container C): N rows lost (count 101-120, 200); M duplicated (count 7 ×2)" for each stream with
- * lost or duplicated rows: they never come back by themselves, so the state stays degraded while ClickHouse
- * holds the stream (its rows expire with the table's TTL). */
-static void pipeline_problems(Manager *m, StrBuf *reasons) {
-        const ClickHouseHealth *h = clickhouse_checker_health(m->clickhouse);
-        size_t shown = 0, bad = 0;
-
-        if (!h->checked || h->error)
-                return;
-        for (size_t i = 0; i < h->n_streams; i++) {
-                const ClickHouseStream *s = h->streams + i;
-                char text[400];
-                size_t n = 0;
-
-                if (s->lost == 0 && s->duplicated == 0)
-                        continue;
-                if (++bad > PIPELINE_STREAMS_SHOWN)
-                        continue;
-                shown++;
-#define APPEND(...)                                                                                         \
-        n += (size_t) MAX(snprintf(text + n, n < sizeof(text) ? sizeof(text) - n : 0, __VA_ARGS__), 0)
-                APPEND("pipeline: pod %s (container %.12s):", s->pod, s->container);
-                if (s->lost > 0) {
-                        APPEND(" %" PRIu64 " rows lost", s->lost);
-                        for (size_t k = 0; k < s->n_gaps; k++) {
-                                APPEND("%s%" PRIu64, k == 0 ? " (count " : ", ", s->gaps[k].from);
-                                if (s->gaps[k].to > s->gaps[k].from)
-                                        APPEND("-%" PRIu64, s->gaps[k].to);
-                        }
-                        if (s->n_gaps > 0) {
-                                uint64_t named = 0;
-                                for (size_t k = 0; k < s->n_gaps; k++)
-                                        named += s->gaps[k].to - s->gaps[k].from + 1;
-                                APPEND("%s)", named < s->lost ? ", …" : "");
-                        }
-                }
-                if (s->duplicated > 0) {
-                        APPEND("%s %" PRIu64 " duplicated", s->lost > 0 ? ";" : "", s->duplicated);
-                        for (size_t k = 0; k < s->n_copies; k++)
-                                APPEND("%s%" PRIu64 " ×%" PRIu64,
-                                       k == 0 ? " (count " : ", ",
-                                       s->copies[k].from,
-                                       s->copies[k].to);
-                        if (s->n_copies > 0) {
-                                uint64_t named = 0;
-                                for (size_t k = 0; k < s->n_copies; k++)
-                                        named += s->copies[k].to - 1;
-                                APPEND("%s)", named < s->duplicated ? ", …" : "");
-                        }
-                }
-#undef APPEND
-                add_reason(reasons, "%s", text);
-        }
-        if (bad > shown)
-                add_reason(reasons, "pipeline: %zu more streams with lost or duplicated rows", bad - shown);
-}
-
 /* Re-evaluates the state from what is known and tells systemd about changes. Cheap; called after every
  * event that may change something. */
+static void apply_cluster_phase(Manager *m);
+
 static void manager_update_state(Manager *m) {
         StrBuf reasons = STRBUF_INIT(8192);
         bool up = true;
@@ -273,11 +175,13 @@ static void manager_update_state(Manager *m) {
                 up = cluster_up(m->cluster, &reasons);
                 if (!up) {
                         strbuf_done(&reasons);
+                        if (m->start_overdue && m->cluster_phase_known)
+                                apply_cluster_phase(m);
                         return;
                 }
         }
-        clickhouse_problems(m, &reasons);
-        pipeline_problems(m, &reasons);
+        clickhouse_checker_problems(
+                m->clickhouse, nsec_to_usec(m->config.poll_interval), m->config.max_log_age, &reasons);
         /* What the shipper cannot fix by retrying (a refused password, say) it says on /health; its process
          * state does not show it. Only answers count: a shipper that is not running is reported above. */
         if (m->shipper_probe) {
@@ -288,7 +192,11 @@ static void manager_update_state(Manager *m) {
                 if (startswith(answer, "degraded: "))
                         answer += strlen("degraded: ");
                 if (st != 0 && (st < 200 || st > 299))
-                        add_reason(&reasons, "shipper: %s", isempty(answer) ? "/health failed" : answer);
+                        (void) strbuf_printf(
+                                &reasons,
+                                "%sshipper: %.400s",
+                                reasons.len > 0 ? "; " : "",
+                                isempty(answer) ? "/health failed" : answer);
         }
 
         if (reasons.len == 0)
@@ -352,8 +260,35 @@ static void on_local_change(void *userdata) {
         manager_update_state(m);
 }
 
+/* The cluster driver's phases are the state until the stack is first up; once start_timeout has passed
+ * without it, a phase that is still under way is a problem: degraded, the phase named in the reason
+ * ("waiting-rollout: pod loggen-…: CrashLoopBackOff"). A failure stays failed. */
+static void apply_cluster_phase(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+
+        if (!m->start_overdue || m->ever_ready || m->cluster_phase == STATE_FAILED) {
+                set_state(m, m->cluster_phase, m->cluster_reason);
+                return;
+        }
+        if (asprintf(
+                    &text,
+                    "%s: %s",
+                    supervisor_state_to_string(m->cluster_phase),
+                    strempty(m->cluster_reason)) < 0)
+                text = NULL;
+        set_state(m, STATE_DEGRADED, text ?: m->cluster_reason);
+}
+
 static void on_cluster_phase(SupervisorState s, const char *reason, void *userdata) {
-        set_state(userdata, s, reason);
+        Manager *m = userdata;
+
+        m->cluster_phase = s;
+        m->cluster_phase_known = true;
+        if (!streq_ptr(m->cluster_reason, reason)) {
+                free(m->cluster_reason);
+                m->cluster_reason = reason ? strdup(reason) : NULL;
+        }
+        apply_cluster_phase(m);
 }
 
 static void on_cluster_change(void *userdata) {
@@ -733,6 +668,10 @@ int manager_new(const SupervisorConfig *config, Manager **ret) {
 static int on_start_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
+        if (!m->ever_ready) {
+                m->start_overdue = true;
+                manager_update_state(m);
+        }
         if (!m->notified_ready && !m->stopping) {
                 log_warning(
                         "Not ready after start_timeout; telling systemd the start is over (%s).",
@@ -810,6 +749,7 @@ Manager *manager_free(Manager *m) {
                 free(m->ch_password);
         }
         free(m->reason);
+        free(m->cluster_reason);
         free(m->last_status_line);
         free(m->last_logged_state);
         free(m);

@@ -296,6 +296,22 @@ Test(k8s_cluster, manifests_pass_dry_run_then_roll_out, .timeout = 240) {
         cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx"), "done");
         cr_assert_str_eq(workload_state(&h, "Deployment/hyperdx-mongodb"), "done");
         cr_assert_eq(h.n_pods, 5);
+        /* Sorted by kind and name (the lists are fetched in parallel and complete in any order): the status
+         * reason built from the report does not change from one poll to the next. */
+        for (size_t i = 1; i < h.n_workloads; i++)
+                cr_assert_lt(
+                        strcmp(h.workload_state[i - 1][0], h.workload_state[i][0]),
+                        0,
+                        "workloads out of order: %s before %s",
+                        h.workload_state[i - 1][0],
+                        h.workload_state[i][0]);
+        for (size_t i = 1; i < h.n_pods; i++)
+                cr_assert_lt(
+                        strcmp(h.pods[i - 1][0], h.pods[i][0]),
+                        0,
+                        "pods out of order: %s before %s",
+                        h.pods[i - 1][0],
+                        h.pods[i][0]);
         Reply pvc =
                 request(c,
                         "GET",

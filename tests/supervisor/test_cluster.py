@@ -177,12 +177,12 @@ class LogPipeline:
         self.thread.join(10)
 
 
-def cluster_config(tmp_path, endpoint, status_port, manifests, images):
+def cluster_config(tmp_path, endpoint, status_port, manifests, images, start_timeout="10m"):
     return f"""mode: cluster
 state_dir: {tmp_path}/state
 poll_interval: 1s
 max_log_age: 20s
-start_timeout: 10m
+start_timeout: {start_timeout}
 status:
   socket: {tmp_path}/status.sock
   listen: 127.0.0.1:{status_port}
@@ -225,9 +225,10 @@ def cluster(tmp_path):
     subprocess.run([CONTROL_PLANE, "stop", str(home / "control-plane")], capture_output=True)
 
 
-def start(ctx, extra_env=None):
+def start(ctx, extra_env=None, start_timeout="10m"):
     env = dict(ctx["env"], **(extra_env or {}))
-    ctx["sup"] = Supervisor(ctx["tmp"], cluster_config(ctx["tmp"], ctx["endpoint"], ctx["status_port"], ctx["manifests"], ctx["images"]), env=env)
+    config = cluster_config(ctx["tmp"], ctx["endpoint"], ctx["status_port"], ctx["manifests"], ctx["images"], start_timeout)
+    ctx["sup"] = Supervisor(ctx["tmp"], config, env=env)
     ctx["sock"] = str(ctx["tmp"] / "status.sock")
     return ctx["sup"]
 
@@ -371,6 +372,27 @@ def test_minikube_start_failures_back_off_and_missing_images_block_apply(cluster
     # Nothing was applied while an image was missing.
     assert status_json(cluster["sock"])["apply"]["last_applied"] is None
 
+    shutil.move(held, shipper_tarball)
+    wait_ready(cluster, 300)
+    assert sup.stop() == 0
+
+
+def test_not_up_by_start_timeout_is_degraded_with_the_phase_named(cluster):
+    # An image that is not there holds the start in loading-images; at start_timeout the start is over for
+    # systemd (READY=1) and the state says what is wrong, the phase named, instead of "loading-images" for ever.
+    shipper_tarball = next(p for p in cluster["images"].iterdir() if "shipper" in p.name)
+    held = cluster["tmp"] / shipper_tarball.name
+    shutil.move(shipper_tarball, held)
+    sup = start(cluster, start_timeout="20s")
+    st = wait_until(lambda: state_is(cluster["sock"], "loading-images"), 60, what="loading-images")
+    assert "READY=1" not in sup.notify.lines()
+    st = wait_until(lambda: state_is(cluster["sock"], "degraded"), 60, what="degraded at start_timeout")
+    assert st["reason"].startswith("loading-images: ") and "otel/shipper" in st["reason"], st["reason"]
+    assert "READY=1" in sup.notify.lines()
+    rc, out, _ = otelctl("--socket", cluster["sock"], "status")
+    assert rc != 0 and "loading-images: " in out, out
+
+    # The phases go on; once the image is there the stack comes up and is ready.
     shutil.move(held, shipper_tarball)
     wait_ready(cluster, 300)
     assert sup.stop() == 0
