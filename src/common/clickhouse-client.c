@@ -643,6 +643,21 @@ int clickhouse_client_new(CurlGlue *glue, const ClickHouseClientConfig *config, 
         return 0;
 }
 
+int clickhouse_client_set_password(ClickHouseClient *c, const char *password) {
+        char *h = NULL;
+
+        if (!valid_header_value(password))
+                return -EINVAL;
+        if (!isempty(password) && asprintf(&h, "X-ClickHouse-Key: %s", password) < 0)
+                return -ENOMEM;
+        /* Requests already started keep their own copy of the header (curl_slist_append copies). */
+        if (c->key_header)
+                explicit_bzero(c->key_header, strlen(c->key_header));
+        free(c->key_header);
+        c->key_header = h;
+        return 0;
+}
+
 ClickHouseClient *clickhouse_client_free(ClickHouseClient *c) {
         if (!c)
                 return NULL;

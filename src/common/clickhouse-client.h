@@ -111,6 +111,8 @@ typedef struct ClickHouseQuery {
 } ClickHouseQuery;
 
 int clickhouse_client_new(CurlGlue *glue, const ClickHouseClientConfig *config, ClickHouseClient **ret);
+/* Requests started from now on send this password (NULL or "": none). -EINVAL for control characters. */
+int clickhouse_client_set_password(ClickHouseClient *c, const char *password);
 ClickHouseClient *clickhouse_client_free(ClickHouseClient *c);
 static inline void clickhouse_client_freep(ClickHouseClient **c) {
         if (*c)

@@ -17,6 +17,7 @@
 #include "parse-util.h"
 #include "shipper-checkpoint.h"
 #include "shipper-config.h"
+#include "util.h"
 
 static int parse_compression(const ConfigOption *o, const char *value) {
         Compression c = compression_from_string(value);
@@ -115,6 +116,7 @@ void shipper_config_done(ShipperConfig *c) {
         free(c->table);
         free(c->user);
         free(c->password);
+        free(c->password_file);
         free(c->checkpoint_file);
         free(c->dead_letter_file);
         free(c->service_name);
@@ -181,6 +183,13 @@ const ConfigOption *shipper_config_options(ShipperConfig *c, size_t *ret_n) {
                         password,
                         "",
                         "ClickHouse password (X-ClickHouse-Key)"),
+                OPT_STRING(
+                        "password-file",
+                        "SHIPPER_PASSWORD_FILE",
+                        password_file,
+                        "",
+                        "file whose first line is the ClickHouse password, instead of --password; read again "
+                        "whenever ClickHouse refuses the password, so a changed one is taken without a restart"),
                 OPT_STRING(
                         "checkpoint-file",
                         "SHIPPER_CHECKPOINT_FILE",
@@ -455,9 +464,41 @@ static int check_dead_letter_file(const char *path) {
         return log_error_errno(errno, "--dead-letter-file %s: directory %s: %m", path, dir);
 }
 
-int shipper_config_check_files(const ShipperConfig *c) {
+int shipper_config_read_password_file(const char *path, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        size_t size;
         int r;
 
+        r = read_full_file(path, 4096, &text, &size);
+        if (r < 0)
+                return r;
+        if (memchr(text, 0, size))
+                return -EBADMSG;
+        text[strcspn(text, "\r\n")] = 0;
+        if (isempty(text))
+                return -ENODATA;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+int shipper_config_check_files(ShipperConfig *c) {
+        int r;
+
+        if (!isempty(c->password_file)) {
+                char *pw = NULL;
+                r = shipper_config_read_password_file(c->password_file, &pw);
+                if (r == -ENODATA)
+                        return log_error_errno(
+                                r, "--password-file %s: no password in its first line", c->password_file);
+                if (r == -EBADMSG)
+                        return log_error_errno(r, "--password-file %s: not a text file", c->password_file);
+                if (r < 0)
+                        return log_error_errno(r, "--password-file %s: %m", c->password_file);
+                if (c->password)
+                        explicit_bzero(c->password, strlen(c->password));
+                free(c->password);
+                c->password = pw;
+        }
         r = check_checkpoint_file(c->checkpoint_file);
         if (r < 0)
                 return r;

@@ -19,6 +19,7 @@ typedef struct ShipperConfig {
         char *table;
         char *user;
         char *password;
+        char *password_file; /* when set, password is read from it */
         char *checkpoint_file;
         char *dead_letter_file;
         char *service_name;
@@ -61,9 +62,13 @@ int shipper_config_load_yaml(const ConfigOption *options, size_t n, const char *
  * Returns like config_parse_argv(). */
 int shipper_config_parse(ShipperConfig *c, int argc, char **argv, ConfigAction *ret_action);
 
-/* The files the shipper writes can be written: a file can be made in the checkpoint file's directory, the
- * dead-letter file can be opened for appending (and is created). Logs the error naming the setting. */
-int shipper_config_check_files(const ShipperConfig *c);
+/* The files named in the settings: the password file is read (into password), a file can be made in the
+ * checkpoint file's directory, the dead-letter file can be opened for appending (and is created). Logs the
+ * error naming the setting. */
+int shipper_config_check_files(ShipperConfig *c);
+/* The first line of a password file. -ENODATA when it is empty, -EBADMSG when it holds a NUL; not logging.
+ */
+int shipper_config_read_password_file(const char *path, char **ret);
 
 /* Splits c->paths at commas into a NULL-terminated array. */
 char **shipper_config_globs(const ShipperConfig *c);

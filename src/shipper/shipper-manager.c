@@ -307,6 +307,43 @@ static void on_sender_progress(void *userdata) {
         exit_if_done(userdata);
 }
 
+/* ClickHouse refused the password: with --password-file, the file may hold a new one by now (a Secret
+ * mounted as a file is updated in place). Read it again; a changed password is the next retry's. */
+static void on_auth_refused(void *userdata) {
+        Manager *m = userdata;
+        ShipperConfig *c = m->config;
+        char *pw = NULL;
+        int r;
+
+        if (isempty(c->password_file))
+                return;
+        r = shipper_config_read_password_file(c->password_file, &pw);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to read %s again, keeping the password: %m", c->password_file);
+                return;
+        }
+        if (streq_ptr(pw, c->password)) {
+                explicit_bzero(pw, strlen(pw));
+                free(pw);
+                return;
+        }
+        r = clickhouse_client_set_password(m->clickhouse, pw);
+        if (r < 0) {
+                log_warning_errno(
+                        r,
+                        "%s: the new password cannot be sent (control characters), ignoring",
+                        c->password_file);
+                explicit_bzero(pw, strlen(pw));
+                free(pw);
+                return;
+        }
+        log_info("%s holds another password; the next attempts send it", c->password_file);
+        if (c->password)
+                explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+        c->password = pw;
+}
+
 /* What a file asks of the manager. */
 static void on_file_notify(ShipperFile *f, ShipperFileEvent event, uint64_t arg, void *userdata) {
         Tracked *t = userdata;
@@ -833,6 +870,7 @@ static int setup_clickhouse(Manager *m) {
                         .done = on_batch_done,
                         .rebuild = on_batch_rebuild,
                         .progress = on_sender_progress,
+                        .on_auth_refused = on_auth_refused,
                         .userdata = m,
                 },
                 &m->sender);

@@ -42,14 +42,15 @@ struct Sender {
         SenderDone done;
         int (*rebuild)(Batch *b, void *cookie, void *userdata);
         void (*progress)(void *userdata);
+        void (*on_auth_refused)(void *userdata);
         void *userdata;
         SendJob *jobs;
         SendJob *queue_head, *queue_tail;
         unsigned inflight;
         bool clickhouse_up;
         char *user;
-        char auth_refused[160]; /* why, while ClickHouse refuses the credentials; empty otherwise */
-        int dead_letter_error;  /* of the last write to the dead-letter file, 0 when it succeeded */
+        char auth_reason[160]; /* why, while ClickHouse refuses the credentials; empty otherwise */
+        int dead_letter_error; /* of the last write to the dead-letter file, 0 when it succeeded */
 };
 
 static void job_free(SendJob *j) {
@@ -113,7 +114,7 @@ static bool reply_is_auth_refusal(const ClickHouseReply *reply) {
 static void note_auth(Sender *s, const ClickHouseReply *reply) {
         if (reply_is_auth_refusal(reply)) {
                 s->stats->clickhouse_auth_failures++;
-                if (isempty(s->auth_refused))
+                if (isempty(s->auth_reason))
                         log_error(
                                 "ClickHouse refused the password of user %s (HTTP %ld, code %ld); keeping the rows "
                                 "and retrying",
@@ -121,15 +122,17 @@ static void note_auth(Sender *s, const ClickHouseReply *reply) {
                                 reply->http_status,
                                 reply->exception_code);
                 (void) snprintf(
-                        s->auth_refused,
-                        sizeof(s->auth_refused),
+                        s->auth_reason,
+                        sizeof(s->auth_reason),
                         "ClickHouse refused the password of user %.64s (HTTP %ld, code %ld)",
                         s->user,
                         reply->http_status,
                         reply->exception_code);
-        } else if (reply->http_status != 0 && !isempty(s->auth_refused)) {
+                if (s->on_auth_refused)
+                        s->on_auth_refused(s->userdata);
+        } else if (reply->http_status != 0 && !isempty(s->auth_reason)) {
                 log_info("ClickHouse accepts the password of user %s again", s->user);
-                s->auth_refused[0] = 0;
+                s->auth_reason[0] = 0;
         }
 }
 
@@ -390,7 +393,7 @@ bool sender_clickhouse_up(const Sender *s) {
 }
 
 const char *sender_auth_refused(const Sender *s) {
-        return isempty(s->auth_refused) ? NULL : s->auth_refused;
+        return isempty(s->auth_reason) ? NULL : s->auth_reason;
 }
 
 int sender_dead_letter_error(const Sender *s) {
@@ -414,6 +417,7 @@ int sender_new(const SenderConfig *c, Sender **ret) {
                 .done = c->done,
                 .rebuild = c->rebuild,
                 .progress = c->progress,
+                .on_auth_refused = c->on_auth_refused,
                 .userdata = c->userdata,
                 .clickhouse_up = true,
                 .dead_letter_fd = -EBADF,

@@ -38,6 +38,9 @@ typedef struct SenderConfig {
          * them. 0 or a negative errno (the rows cannot be had any more: the batch is given up). */
         int (*rebuild)(Batch *b, void *cookie, void *userdata);
         void (*progress)(void *userdata); /* after every request: sender_idle() may have changed */
+        /* ClickHouse refused the credentials; called before the retry is scheduled, so a new password set on
+         * the client now is the retry's. May be NULL. */
+        void (*on_auth_refused)(void *userdata);
         void *userdata;
 } SenderConfig;
 

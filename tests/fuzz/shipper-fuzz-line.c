@@ -59,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         r = line_assembler_overlong_end(&a, "", 0, &msgs, &n);
                 } else
                         r = line_assembler_feed(&a, p, (size_t) (le - p), &msgs, &n);
+                if (r >= 0 && (r == 0) != a.pending)
+                        abort(); /* a boundary exactly when no stream has a message in parts */
                 for (size_t i = 0; r > 0 && i < n; i++) {
                         size_t before = out.len;
                         if (msgs[i].len > a.max_line || msgs[i].len == 0)

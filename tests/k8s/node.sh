@@ -424,7 +424,9 @@ cmd_start() {
   # again once that process is gone, however it ended.
   exec 9>"$LOCK"
   if ! flock -n 9; then
-    die "another node runs on this machine (lock $LOCK held by pid $(fuser "$LOCK" 2>/dev/null | xargs))"
+    # Another checkout's tests own the node: wait for it (NODE_LOCK_WAIT seconds) rather than fail.
+    echo "node: another node runs on this machine (lock $LOCK held by pid $(fuser "$LOCK" 2>/dev/null | xargs)); waiting up to ${NODE_LOCK_WAIT:-1200} s" >&2
+    flock -w "${NODE_LOCK_WAIT:-1200}" 9 || die "another node still runs on this machine after ${NODE_LOCK_WAIT:-1200} s (lock $LOCK)"
   fi
   echo "$dir" >"$LOCK"
   local t0=$SECONDS

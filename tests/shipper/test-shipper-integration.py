@@ -520,6 +520,14 @@ def cli(args):
     rc, out = files("/tmp/shipper-cli-checkpoints-" + str(os.getpid()), os.path.join(ro, "dl.jsonl"), prefix=as_nobody)
     assert rc == 2 and f"--dead-letter-file {ro}/dl.jsonl: directory {ro}: Permission denied" in out, (rc, out)
     assert os.listdir(ro) == [], os.listdir(ro)
+    # The password file is read at start: missing or empty is exit 2 naming it.
+    rc, out = run(["--password-file", os.path.join(missing, "pw")])
+    assert rc == 2 and f"--password-file {missing}/pw: No such file or directory" in out, (rc, out)
+    empty = os.path.join(work, "empty-password")
+    with open(empty, "w") as f:
+        f.write("\n")
+    rc, out = run(["--password-file", empty])
+    assert rc == 2 and f"--password-file {empty}: no password in its first line" in out, (rc, out)
 
     logs = os.path.join(work, "logs")
     os.makedirs(logs)
@@ -692,6 +700,56 @@ def health(args):
     shutil.rmtree(work)
 
 
+def password_file(args):
+    """--password-file: ClickHouse refuses the password the file holds (kept, retried, 503); the file is
+    replaced as the kubelet replaces a mounted Secret (a new file renamed over it), and the same process sends
+    the new password at its next retry: healthy again, every line exactly once, no restart."""
+    import urllib.error
+    import urllib.request
+    work, logs, ep = setup(args, "password-file")
+    pw = os.path.join(work, "password")
+    with open(pw, "w") as f:
+        f.write("not-the-password\n")
+    sh = shipper_for(args, work, logs, ep, extra=["--password-file", pw])
+    w = LogWriter(logs, "pwfile-pod")
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            return 0, str(e)
+
+    sh.start()
+    try:
+        w.write(100)
+        want = ("degraded: ClickHouse refused the password of user otel_ingest (HTTP 403, code 516), "
+                "rows are kept and retried\n")
+        wait_for(lambda: get("/health") == (503, want) or get("/health"), 60, "/health 503")
+        assert int(ep.rows("SELECT count() FROM otel_logs")[0][0]) == 0
+        pid = sh.proc.pid
+        with open(pw + ".new", "w") as f:
+            f.write(INGEST_PASSWORD + "\n")
+        os.rename(pw + ".new", pw)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "100 rows")
+        wait_for(lambda: get("/health") == (200, "ok\n") or get("/health"), 30, "/health ok")
+        assert sh.alive() and sh.proc.pid == pid
+        m = sh.metrics()
+        assert m["shipper_clickhouse_auth_refused"] == 0 and m["shipper_clickhouse_auth_failures_total"] >= 1, m
+        text = open(sh.log_path, errors="replace").read()
+        assert text.count(f"{pw} holds another password") == 1, text[-2000:]
+        assert INGEST_PASSWORD not in text and "not-the-password" not in text
+        w.write(50)
+        wait_for(lambda: exactly_once(ep, {w.pod: w.count}), 120, "150 rows")
+        log(f"password_file: {w.count} lines exactly once, the password changed under the running shipper")
+    finally:
+        sh.stop()
+        ep.stop()
+    shutil.rmtree(work)
+
+
 def health_permissions(args):
     """The checkpoint directory made read-only (chmod 0555) under the running shipper, then writable again:
     /health 503 naming it and the metric while it lasts, ok again by itself, every line exactly once. Root
@@ -746,7 +804,8 @@ def health_permissions(args):
 SCENARIOS = {f.__name__: f for f in (many_files, sigkill, unacknowledged, outage, rotation, rotation_kills_rename,
                                       rotation_kills_copytruncate, rotation_kills_rename_outage,
                                       rotation_kills_copytruncate_outage, rotation_while_down, malformed,
-                                      malformed_native, memory, cli, health, health_permissions)}
+                                      malformed_native, memory, cli, health, health_permissions,
+                                      password_file)}
 
 
 def main():

@@ -595,6 +595,23 @@ Test(query, no_credentials_no_headers) {
         teardown();
 }
 
+Test(query, password_changed_for_the_next_requests, .init = setup, .fini = teardown) {
+        Outcome o1 = {}, o2 = {}, o3 = {};
+
+        cr_assert_eq(clickhouse_client_set_password(client, "new-password"), 0);
+        cr_assert_eq(clickhouse_query(client, &(ClickHouseQuery){.sql = "SELECT 1"}, on_done, &o1, NULL), 0);
+        run_until_done(&o1);
+        cr_assert_str_eq(peer.key, "new-password");
+        cr_assert_eq(clickhouse_client_set_password(client, "pw\r\nX-Evil: 1"), -EINVAL);
+        cr_assert_eq(clickhouse_query(client, &(ClickHouseQuery){.sql = "SELECT 1"}, on_done, &o2, NULL), 0);
+        run_until_done(&o2);
+        cr_assert_str_eq(peer.key, "new-password", "a refused value leaves the password as it was");
+        cr_assert_eq(clickhouse_client_set_password(client, ""), 0);
+        cr_assert_eq(clickhouse_query(client, &(ClickHouseQuery){.sql = "SELECT 1"}, on_done, &o3, NULL), 0);
+        run_until_done(&o3);
+        cr_assert_null(peer.key, "no password: no header");
+}
+
 Test(query, ping, .init = setup, .fini = teardown) {
         Outcome o = {};
 
