@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* One file (~860 lines) on purpose: the connection list, the request checks and libmicrohttpd's callbacks all
- * read and change the server's private state (HttpServer, HttpConnection, HttpRequest) at points libmicrohttpd
- * chooses; kept together, every path from accept to close reads in one place. The interface and the limits
- * are in http-server.h. */
+/* One file (~860 lines) on purpose: the connection list, the request checks and libmicrohttpd's callbacks
+ * all read and change the server's private state (HttpServer, HttpConnection, HttpRequest) at points
+ * libmicrohttpd chooses; kept together, every path from accept to close reads in one place. The interface
+ * and the limits are in http-server.h. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
