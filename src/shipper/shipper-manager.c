@@ -2,11 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,12 +19,15 @@
 #include "sampler.h"
 #include "shipper-batch.h"
 #include "shipper-checkpoint.h"
+#include "shipper-clickhouse.h"
+#include "shipper-commit.h"
 #include "shipper-discovery.h"
 #include "shipper-file.h"
-#include "shipper-identity.h"
 #include "shipper-manager.h"
 #include "shipper-metrics.h"
+#include "shipper-restart.h"
 #include "shipper-sender.h"
+#include "shipper-status.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -59,7 +60,6 @@ struct Manager {
         unsigned n_files;
         Tracked *ready_head, *ready_tail;
         sd_event_source *read_source;
-        sd_event_source *commit_source;
         sd_event_source *flush_timer;
         sd_event_source *rescan_timer;
         sd_event_source *rescan_soon;
@@ -67,13 +67,7 @@ struct Manager {
         CheckpointEntry *restored;
         size_t n_restored;
         struct timespec restored_mtime; /* of the checkpoint file read at start; 0 when there was none */
-        bool checkpoint_dirty;
-        CheckpointWriter *ckpt_writer;
-        sd_event_source *ckpt_source;
-        sd_event_source *ckpt_retry;
-        uint64_t ckpt_seq;
-        bool ckpt_busy;
-        int ckpt_error; /* of the last checkpoint write, 0 when it succeeded */
+        Committer *committer;
         ShipperStats stats;
         sd_event_source *sigterm_source, *sigint_source, *exit_timer;
         bool stopping;
@@ -162,12 +156,11 @@ static int on_flush(sd_event_source *s, uint64_t usec, void *userdata) {
 /* --- checkpoints and sending -------------------------------------------------------------------------- */
 
 static void schedule_commit(Manager *m) {
-        m->checkpoint_dirty = true;
-        (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_ONESHOT);
+        committer_schedule(m->committer);
 }
 
 static bool may_exit(Manager *m) {
-        return m->stopping && sender_idle(m->sender) && !m->ckpt_busy && !m->checkpoint_dirty;
+        return m->stopping && sender_idle(m->sender) && committer_idle(m->committer);
 }
 
 static void exit_if_done(Manager *m) {
@@ -188,100 +181,36 @@ static void send_ready(Manager *m, Tracked *t) {
                 }
 }
 
-/* Starts writing the checkpoint file: committed offsets and the ranges of all batches not yet
- * acknowledged (so that after a restart they are rebuilt with the same boundaries and tokens). */
-static int checkpoint_start_write(Manager *m) {
-        uint64_t seq = m->ckpt_seq + 1;
-        size_t len = strlen(CHECKPOINT_HEADER), alloc = 4096;
-        char *text;
-        int r;
+/* The checkpoint lines of all files, for write seq. */
+static int format_checkpoint(uint64_t seq, char **text, size_t *len, size_t *alloc, void *userdata) {
+        Manager *m = userdata;
 
-        text = malloc(alloc);
-        if (!text)
-                return log_oom();
-        memcpy(text, CHECKPOINT_HEADER, len);
         for (Tracked *t = m->files; t; t = t->next) {
                 CheckpointEntry e;
+                int r;
+
                 if (!shipper_file_checkpoint_entry(t->file, seq, &e))
                         continue;
-                r = checkpoint_format_entry(&e, &text, &len, &alloc);
-                if (r < 0) {
-                        free(text);
-                        return log_oom();
-                }
+                r = checkpoint_format_entry(&e, text, len, alloc);
+                if (r < 0)
+                        return r;
         }
-        r = checkpoint_writer_submit(m->ckpt_writer, text, len, seq);
-        if (r < 0) {
-                free(text);
-                return r;
-        }
-        m->ckpt_seq = seq;
-        m->ckpt_busy = true;
-        m->checkpoint_dirty = false;
         return 0;
 }
 
-static int on_commit(sd_event_source *s, void *userdata) {
+static void on_checkpoint_written(uint64_t seq, int result, void *userdata) {
         Manager *m = userdata;
 
-        if (m->checkpoint_dirty && !m->ckpt_busy)
-                (void) checkpoint_start_write(m);
-        exit_if_done(m);
-        return 0;
-}
-
-static int on_ckpt_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        m->ckpt_retry = sd_event_source_disable_unref(m->ckpt_retry);
-        schedule_commit(m);
-        return 0;
-}
-
-static int on_ckpt_written(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        uint64_t seq;
-        int result;
-
-        if (checkpoint_writer_collect(m->ckpt_writer, &seq, &result) < 0)
-                return 0;
-        m->ckpt_busy = false;
         for (Tracked *t = m->files; t; t = t->next)
                 shipper_file_checkpoint_written(t->file, seq, result);
-        if (result < 0) {
-                m->stats.checkpoint_write_failures++;
-                /* Said once per cause, not once a second: /health and the metrics carry it meanwhile. */
-                if (result != m->ckpt_error)
-                        log_error_errno(
-                                result,
-                                "Failed to write checkpoint file %s, nothing is sent until it can be written, "
-                                "retrying every second: %m",
-                                m->config->checkpoint_file);
-                else
-                        log_debug_errno(result, "Checkpoint file still not written: %m");
-                m->ckpt_error = result;
-                /* Nothing may be sent before its range is on disk; retry in a second. */
-                m->checkpoint_dirty = true;
-                if (!m->ckpt_retry)
-                        (void) sd_event_add_time_relative(
-                                m->event,
-                                &m->ckpt_retry,
-                                CLOCK_MONOTONIC,
-                                USEC_PER_SEC,
-                                0,
-                                on_ckpt_retry,
-                                m);
-                return 0;
-        }
-        m->stats.checkpoint_writes++;
-        if (m->ckpt_error < 0)
-                log_info("Checkpoint file %s written again", m->config->checkpoint_file);
-        m->ckpt_error = 0;
+}
+
+/* The ranges of the batches are on disk: they may go. */
+static void on_checkpoint_stored(void *userdata) {
+        Manager *m = userdata;
+
         for (Tracked *t = m->files; t; t = t->next)
                 send_ready(m, t);
-        if (m->checkpoint_dirty)
-                schedule_commit(m);
-        exit_if_done(m);
-        return 0;
 }
 
 /* The sender stored (or dead-lettered) every row of b. */
@@ -303,45 +232,13 @@ static int on_batch_rebuild(Batch *b, void *cookie, void *userdata) {
         return shipper_file_rebuild_rows(t->file, b);
 }
 
-static void on_sender_progress(void *userdata) {
+static void on_progress(void *userdata) {
         exit_if_done(userdata);
 }
 
-/* ClickHouse refused the password: with --password-file, the file may hold a new one by now (a Secret
- * mounted as a file is updated in place). Read it again; a changed password is the next retry's. */
 static void on_auth_refused(void *userdata) {
         Manager *m = userdata;
-        ShipperConfig *c = m->config;
-        char *pw = NULL;
-        int r;
-
-        if (isempty(c->password_file))
-                return;
-        r = shipper_config_read_password_file(c->password_file, &pw);
-        if (r < 0) {
-                log_debug_errno(r, "Failed to read %s again, keeping the password: %m", c->password_file);
-                return;
-        }
-        if (streq_ptr(pw, c->password)) {
-                explicit_bzero(pw, strlen(pw));
-                free(pw);
-                return;
-        }
-        r = clickhouse_client_set_password(m->clickhouse, pw);
-        if (r < 0) {
-                log_warning_errno(
-                        r,
-                        "%s: the new password cannot be sent (control characters), ignoring",
-                        c->password_file);
-                explicit_bzero(pw, strlen(pw));
-                free(pw);
-                return;
-        }
-        log_info("%s holds another password; the next attempts send it", c->password_file);
-        if (c->password)
-                explicit_bzero(c->password, strlen(c->password));
-        free(c->password);
-        c->password = pw;
+        shipper_clickhouse_reread_password(m->config, m->clickhouse);
 }
 
 /* What a file asks of the manager. */
@@ -463,34 +360,27 @@ static bool is_tracked(dev_t dev, ino_t ino, void *userdata) {
         return false;
 }
 
-static void lost_rotated(
-        Manager *m, const CheckpointEntry *e, const char *what, const char *where, uint64_t end) {
-        m->stats.rotated_lost_files++;
-        m->stats.rotated_lost_bytes += end - e->committed;
-        log_error(
-                "%s: %s%s before it was read to its end: bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64
-                " bytes) of it are lost",
-                e->path,
-                what,
-                where,
-                e->committed,
-                end,
-                end - e->committed);
-}
-
-/* Tracks e's file, found again at path (open as fd). */
-static int track_found(Manager *m, CheckpointEntry *e, const char *path, int fd) {
-        struct stat st;
+/* A file found by the restart search (shipper-restart.c): e's file found again, or a generation never
+ * recorded. */
+static int adopt(
+        CheckpointEntry *e,
+        const char *name,
+        const char *path,
+        int fd,
+        const struct stat *st,
+        void *userdata) {
+        Manager *m = userdata;
         Tracked *t;
         int r;
 
-        if (fstat(fd, &st) < 0)
-                return -errno;
         t = new0(Tracked, 1);
         if (!t)
                 return -ENOMEM;
         t->manager = m;
-        r = shipper_file_open_found(&m->files_ctx, e, path, fd, &st, t, &t->file);
+        if (e)
+                r = shipper_file_open_found(&m->files_ctx, e, path, fd, st, t, &t->file);
+        else
+                r = shipper_file_open(&m->files_ctx, name, fd, st, NULL, 0, t, &t->file);
         if (r < 0) {
                 free(t);
                 return r;
@@ -500,141 +390,34 @@ static int track_found(Manager *m, CheckpointEntry *e, const char *path, int fd)
         return 0;
 }
 
-/* A compressed file is read through an unnamed copy of what it holds from e's offset on, next to the
- * checkpoint file (on disk, not in memory). */
-static int track_compressed(Manager *m, CheckpointEntry *e, const char *path) {
-        _cleanup_free_ char *copy = strdup(m->config->checkpoint_file);
-        int fd, r;
-
-        if (!copy)
-                return -ENOMEM;
-        fd = identity_inflate(path, e->fp_len, e->committed, dirname(copy));
-        if (fd < 0)
-                return fd;
-        r = track_found(m, e, path, fd);
-        if (r < 0)
-                safe_close(fd);
-        return r;
-}
-
-/* After a restart: the files of the checkpoint that the globs no longer lead to, rotated while the shipper
- * was down, are looked for in their directory under any name and read to their end from where they were
- * left: renamed, the copy of a copytruncate, or compressed. One that was deleted (or cannot be read) before
- * it was read to its end is lost: that is logged and counted, never silent. */
-static void find_rotated(Manager *m) {
-        for (size_t i = 0; i < m->n_restored; i++) {
-                CheckpointEntry *e = &m->restored[i];
-                IdentityFound found;
-                int r;
-
-                if (e->used || !e->path)
-                        continue;
-                r = identity_find(e, is_tracked, m, &found);
-                if (r < 0 && r != -ENOENT) {
-                        log_warning_errno(r, "%s: cannot look for it in its directory: %m", e->path);
-                        continue;
-                }
-                switch (r < 0 ? IDENTITY_NONE : found.match) {
-                case IDENTITY_RENAMED:
-                case IDENTITY_COPY:
-                        r = track_found(m, e, found.path, found.fd);
-                        if (r >= 0)
-                                found.fd = -EBADF;
-                        else {
-                                log_error_errno(r, "%s: cannot read %s: %m", e->path, found.path);
-                                lost_rotated(
-                                        m,
-                                        e,
-                                        "unreadable as ",
-                                        found.path,
-                                        MAX(e->size, (uint64_t) found.st.st_size));
-                        }
-                        break;
-                case IDENTITY_COMPRESSED:
-                        if (found.size <= e->committed) {
-                                log_info(
-                                        "%s: compressed to %s, read to its end before", e->path, found.path);
-                                break;
-                        }
-                        r = track_compressed(m, e, found.path);
-                        if (r < 0) {
-                                log_error_errno(r, "%s: cannot decompress %s: %m", e->path, found.path);
-                                lost_rotated(m, e, "unreadable as ", found.path, found.size);
-                        }
-                        break;
-                case IDENTITY_NONE:
-                        if (e->size > e->committed)
-                                lost_rotated(m, e, "deleted", "", e->size);
-                        else
-                                log_info("%s: gone (no unread bytes known)", e->path);
-                        break;
-                }
-                identity_found_done(&found);
-        }
-}
-
-/* identity_find_unrecorded()'s userdata is the file whose siblings are looked at. */
-static bool is_tracked_sibling(dev_t dev, ino_t ino, void *userdata) {
-        Tracked *current = userdata;
-        return is_tracked(dev, ino, current->manager);
-}
-
-static void on_unrecorded(const char *path, int fd, const struct stat *st, void *userdata) {
-        Tracked *current = userdata, *t;
-        Manager *m = current->manager;
-        const char *name = shipper_file_path(current->file);
-        int r;
-
-        t = new0(Tracked, 1);
-        if (!t) {
-                safe_close(fd);
-                log_oom();
-                return;
-        }
-        t->manager = m;
-        r = shipper_file_open(&m->files_ctx, name, fd, st, NULL, 0, t, &t->file);
-        if (r < 0) {
-                free(t);
-                safe_close(fd);
-                log_error_errno(r, "%s: cannot track %s: %m", name, path);
-                return;
-        }
-        log_info(
-                "%s: %s was written while the shipper was down and never recorded: reading it from the start",
-                name,
-                path);
-        track(m, t, path);
-        (void) shipper_file_check_rotated(t->file);
-}
-
-/* After a restart: a generation that was created and rotated away while the shipper was down is in no
- * checkpoint. It is told by its name (the current file's, with a suffix), by being in no checkpoint line,
- * and by having been written after the checkpoint file (a file let go since was read to its end before that
- * write, and left the checkpoint with it). */
-static void find_unrecorded(Manager *m) {
-        _cleanup_free_ Tracked **current = NULL;
+/* After a restart: the files of the checkpoint the globs no longer lead to, then the generations never
+ * recorded of the files the globs found (before any is added). */
+static void find_restarted(Manager *m) {
+        const RestartSearch s = {
+                .restored = m->restored,
+                .n_restored = m->n_restored,
+                .restored_mtime = m->restored_mtime,
+                .checkpoint_file = m->config->checkpoint_file,
+                .stats = &m->stats,
+                .is_tracked = is_tracked,
+                .adopt = adopt,
+                .userdata = m,
+        };
+        _cleanup_free_ const char **names = NULL;
         size_t n = 0;
 
-        if (m->restored_mtime.tv_sec == 0 && m->restored_mtime.tv_nsec == 0)
-                return; /* a first start: rotated files from before are not ours */
+        restart_find_rotated(&s);
         if (m->n_files == 0)
                 return;
-        /* The files the globs found, before any is added. */
-        current = new0(Tracked *, m->n_files);
-        if (!current) {
+        names = new0(const char *, m->n_files);
+        if (!names) {
                 log_oom();
                 return;
         }
         for (Tracked *t = m->files; t && n < m->n_files; t = t->next)
                 if (!shipper_file_rotated(t->file))
-                        current[n++] = t;
-        for (size_t i = 0; i < n; i++) {
-                const char *path = shipper_file_path(current[i]->file);
-                int r = identity_find_unrecorded(
-                        path, &m->restored_mtime, is_tracked_sibling, on_unrecorded, current[i]);
-                if (r < 0)
-                        log_debug_errno(r, "%s: cannot look for its rotated files: %m", path);
-        }
+                        names[n++] = shipper_file_path(t->file);
+        restart_find_unrecorded(&s, names, n);
 }
 
 static void remove_file(Manager *m, Tracked *t) {
@@ -736,48 +519,29 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* --- /metrics and /health ----------------------------------------------------------------------------- */
 
-/* What keeps the shipper from shipping and does not mend by retrying alone, one clause each, "; " between
- * them. Empty when there is nothing. */
-static int health_problems(Manager *m, StrBuf *out) {
-        const char *auth = sender_auth_refused(m->sender);
-        int dl = sender_dead_letter_error(m->sender), r = 0;
+static ShipperStatus status(Manager *m) {
+        ShipperStatus s = {
+                .config = m->config,
+                .sender = m->sender,
+                .sampler = m->sampler,
+                .stats = &m->stats,
+                .tstats = &m->files_ctx.tstats,
+                .ckpt_error = committer_error(m->committer),
+                .gauges.files_tracked = m->n_files,
+                .gauges.buffered_bytes = m->files_ctx.buffered_bytes,
+        };
 
-        if (m->ckpt_error < 0)
-                r = strbuf_printf(
-                        out,
-                        "checkpoint file %s cannot be written (%s), nothing is sent",
-                        m->config->checkpoint_file,
-                        strerror(-m->ckpt_error));
-        if (r >= 0 && auth)
-                r = strbuf_printf(out, "%s%s, rows are kept and retried", out->len > 0 ? "; " : "", auth);
-        if (r >= 0 && dl < 0)
-                r = strbuf_printf(
-                        out,
-                        "%sdead-letter file %s cannot be written (%s)",
-                        out->len > 0 ? "; " : "",
-                        m->config->dead_letter_file,
-                        strerror(-dl));
-        return r;
+        for (Tracked *t = m->files; t; t = t->next) {
+                s.gauges.lag_bytes += shipper_file_lag(t->file);
+                s.gauges.files_paused += shipper_file_paused(t->file);
+                s.gauges.batches_queued += shipper_file_queue_length(t->file);
+        }
+        return s;
 }
 
-/* The readiness of the shipper: 200 "ok", or 503 "degraded: <why>" (the supervisor shows that line). */
 static int on_health(const HttpRequest *req, HttpResponse *resp, void *userdata) {
-        Manager *m = userdata;
-        StrBuf why = STRBUF_INIT(4096);
-        int r;
-
-        r = health_problems(m, &why);
-        if (r >= 0 && why.len == 0)
-                r = http_response_set_text(resp, 200, "ok\n");
-        else if (r >= 0) {
-                StrBuf text = STRBUF_INIT(8192);
-                r = strbuf_printf(&text, "degraded: %s\n", why.data);
-                if (r >= 0)
-                        r = http_response_set_text(resp, 503, text.data);
-                strbuf_done(&text);
-        }
-        strbuf_done(&why);
-        return r;
+        ShipperStatus s = status(userdata);
+        return shipper_status_health(&s, resp);
 }
 
 /* Liveness: the loop answers. A refused password or an unwritable checkpoint is not mended by a restart. */
@@ -786,37 +550,8 @@ static int on_live(const HttpRequest *req, HttpResponse *resp, void *userdata) {
 }
 
 static int on_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata) {
-        Manager *m = userdata;
-        StrBuf out = STRBUF_INIT(1024 * 1024);
-        ShipperGauges g = {
-                .files_tracked = m->n_files,
-                .requests_in_flight = sender_inflight(m->sender),
-                .buffered_bytes = m->files_ctx.buffered_bytes,
-                .clickhouse_up = sender_clickhouse_up(m->sender),
-                .clickhouse_auth_refused = sender_auth_refused(m->sender) != NULL,
-                .checkpoint_failing = m->ckpt_error < 0,
-                .dead_letter_failing = sender_dead_letter_error(m->sender) < 0,
-        };
-        int r;
-
-        g.healthy = !g.clickhouse_auth_refused && !g.checkpoint_failing && !g.dead_letter_failing;
-
-        for (Tracked *t = m->files; t; t = t->next) {
-                g.lag_bytes += shipper_file_lag(t->file);
-                g.files_paused += shipper_file_paused(t->file);
-                g.batches_queued += shipper_file_queue_length(t->file);
-        }
-        r = shipper_metrics_render(&out, &m->stats, &m->files_ctx.tstats, &g);
-        if (r >= 0)
-                r = sampler_metrics_render(m->sampler, &out);
-        if (r < 0) {
-                strbuf_done(&out);
-                return r;
-        }
-        resp->status = 200;
-        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        resp->body = strbuf_steal(&out, &resp->size);
-        return 0;
+        ShipperStatus s = status(userdata);
+        return shipper_status_metrics(&s, resp);
 }
 
 static const HttpRoute routes[] = {
@@ -831,30 +566,9 @@ static int setup_clickhouse(Manager *m) {
         const ShipperConfig *c = m->config;
         int r;
 
-        if (strchr(c->database, '`') || strchr(c->table, '`'))
-                return log_error_errno(
-                        SYNTHETIC_ERRNO(EINVAL), "database and table names may not contain '`'");
-        r = curl_glue_new(m->event, &m->curl);
+        r = shipper_clickhouse_new(m->event, c, &m->curl, &m->clickhouse);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up HTTP client: %m");
-        r = clickhouse_client_new(
-                m->curl,
-                &(ClickHouseClientConfig){
-                        .url = c->clickhouse_url,
-                        .user = c->user,
-                        .password = c->password,
-                        .database = c->database,
-                        .timeout_usec = nsec_to_usec(c->request_timeout_nsec),
-                        .retry_initial_usec = nsec_to_usec(c->retry_initial_nsec),
-                        .retry_max_usec = nsec_to_usec(c->retry_max_nsec),
-                },
-                &m->clickhouse);
-        if (r == -EINVAL)
-                return log_error_errno(
-                        r,
-                        "clickhouse-url may not be empty, user and password may not contain control characters");
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the ClickHouse client: %m");
+                return r;
         return sender_new(
                 &(SenderConfig){
                         .event = m->event,
@@ -869,7 +583,7 @@ static int setup_clickhouse(Manager *m) {
                         .stats = &m->stats,
                         .done = on_batch_done,
                         .rebuild = on_batch_rebuild,
-                        .progress = on_sender_progress,
+                        .progress = on_progress,
                         .on_auth_refused = on_auth_refused,
                         .userdata = m,
                 },
@@ -886,28 +600,22 @@ static int setup_sources(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
 
-        /* Priorities: acknowledgements (curl IO, default 0) before commits, commits before reading more. */
-        r = sd_event_add_defer(m->event, &m->commit_source, on_commit, m);
+        /* Commits (priority 10, shipper-commit.c) come before reading more (20). */
+        r = committer_new(
+                &(CommitterConfig){
+                        .event = m->event,
+                        .checkpoint_file = c->checkpoint_file,
+                        .sync = c->checkpoint_sync,
+                        .stats = &m->stats,
+                        .format = format_checkpoint,
+                        .written = on_checkpoint_written,
+                        .stored = on_checkpoint_stored,
+                        .progress = on_progress,
+                        .userdata = m,
+                },
+                &m->committer);
         if (r < 0)
-                return log_error_errno(r, "Failed to add commit source: %m");
-        (void) sd_event_source_set_priority(m->commit_source, 10);
-        (void) sd_event_source_set_enabled(m->commit_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(m->commit_source, "commit");
-
-        r = checkpoint_writer_new(c->checkpoint_file, c->checkpoint_sync, &m->ckpt_writer);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start the checkpoint writer: %m");
-        r = sd_event_add_io(
-                m->event,
-                &m->ckpt_source,
-                checkpoint_writer_fd(m->ckpt_writer),
-                EPOLLIN,
-                on_ckpt_written,
-                m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch the checkpoint writer: %m");
-        (void) sd_event_source_set_priority(m->ckpt_source, 10);
-        (void) sd_event_source_set_description(m->ckpt_source, "checkpoint-written");
+                return r;
 
         r = sd_event_add_defer(m->event, &m->read_source, on_read, m);
         if (r < 0)
@@ -1049,11 +757,8 @@ Manager *manager_free(Manager *m) {
         clickhouse_client_free(m->clickhouse);
         curl_glue_free(m->curl);
         sd_event_source_disable_unref(m->read_source);
-        sd_event_source_disable_unref(m->commit_source);
-        sd_event_source_disable_unref(m->ckpt_source);
-        sd_event_source_disable_unref(m->ckpt_retry);
         /* Joins the thread; a write in progress completes. */
-        checkpoint_writer_free(m->ckpt_writer);
+        committer_free(m->committer);
         sd_event_source_disable_unref(m->flush_timer);
         sd_event_source_disable_unref(m->rescan_timer);
         sd_event_source_disable_unref(m->rescan_soon);
@@ -1069,8 +774,7 @@ Manager *manager_free(Manager *m) {
 
 int manager_start(Manager *m) {
         rescan(m);
-        find_rotated(m);
-        find_unrecorded(m);
+        find_restarted(m);
         /* Files from the checkpoint that are gone are dropped with the next write. */
         checkpoint_entries_free(m->restored, m->n_restored);
         m->restored = NULL;

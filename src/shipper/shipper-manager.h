@@ -2,10 +2,11 @@
 #pragma once
 
 /* The shipper's Manager: one sd-event loop and everything on it. It tracks the files discovery finds
- * (shipper-file.c), reads the ready ones in turn, seals batches on time, writes the checkpoint file before
- * a batch may be sent (shipper-checkpoint.c), hands batches to the sender (shipper-sender.c) and moves the
- * files' offsets when the sender reports them stored; it serves /metrics and /health and hosts the
- * resource sampler (src/sampler). The arrows point one way: the manager calls the parts, the parts report
+ * (shipper-file.c), reads the ready ones in turn, seals batches on time, has the checkpoint file written
+ * before a batch may be sent (shipper-commit.c), hands batches to the sender (shipper-sender.c) and moves
+ * the files' offsets when the sender reports them stored; it serves /metrics and /health (shipper-status.c),
+ * looks for the files rotated while it was down (shipper-restart.c) and hosts the resource sampler
+ * (src/sampler). The arrows point one way: the manager calls the parts, the parts report
  * back through callbacks. */
 
 #include "shipper-config.h"
