@@ -29,7 +29,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "shipper"))
 sys.path.insert(0, HERE)
-from shipper_harness import CONTAINER_ID, PASSWORD, Endpoint, free_port, log  # noqa: E402
+from shipper_harness import CONTAINER_ID, INGEST, Endpoint, free_port, log  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The rows are of the time they are generated, and a cached log may be older than the schema's 7-day TTL,
@@ -79,7 +79,7 @@ def run_once(a, logdir, args, work):
         time.sleep(1)
         port = free_port()
         cmd = [os.path.join(a.build_dir, "src/shipper/shipper"), "--paths", os.path.join(logdir, "*.log"),
-               "--clickhouse-url", ep.url, "--password", PASSWORD,
+               "--clickhouse-url", ep.url, "--user", INGEST[0], "--password", INGEST[1],
                "--checkpoint-file", os.path.join(work, "checkpoints"),
                "--dead-letter-file", os.path.join(work, "dead-letter"),
                "--listen-address", "127.0.0.1", "--listen-port", str(port)] + shlex.split(args)
@@ -92,7 +92,8 @@ def run_once(a, logdir, args, work):
                     raise RuntimeError(f"shipper exited with {p.returncode}: "
                                        + open(os.path.join(work, "shipper.log")).read()[-2000:])
                 if time.time() - t0 > a.timeout:
-                    raise RuntimeError("timeout")
+                    raise RuntimeError(f"timeout after {a.timeout:.0f} s: "
+                                       + open(os.path.join(work, "shipper.log")).read()[-2000:])
                 time.sleep(0.02)
             elapsed = time.time() - t0
             e1 = proc_cpu(ep.proc.pid)
