@@ -26,6 +26,7 @@ ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, 
                 return NULL;
         t->kind = kind;
         t->net_bits = 64;
+        t->cgroup_v1 = -1;
         for (size_t i = 0; i < RESOURCE_FILES_MAX; i++)
                 t->files[i].fd = -EBADF;
         t->customer_id = strdup(customer_id);
@@ -482,6 +483,23 @@ static int read_pod_v1(const char *dir, uint64_t host_millicores, uint64_t host_
         return 0;
 }
 
+/* Whether the pod's directory is a cgroup v1 one. Looked up once per target (it was a syscall per pod and
+ * tick): v1 is remembered when its file is there, v2 once a v2 reading worked (read_pod()), so a directory
+ * not there yet is looked at again. */
+static bool cgroup_is_v1(ResourceTarget *cache, const ResourceTarget *t) {
+        char path[PATH_MAX];
+        bool v1;
+
+        if (cache && cache->cgroup_v1 >= 0)
+                return cache->cgroup_v1 == 1;
+        v1 = (size_t) snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", t->cgroup_dir) <
+                     sizeof(path) &&
+             access(path, F_OK) == 0;
+        if (cache && v1)
+                cache->cgroup_v1 = 1;
+        return v1;
+}
+
 static int read_pod(
         ResourceTarget *cache,
         const char *proc_root,
@@ -490,16 +508,14 @@ static int read_pod(
         uint64_t host_mem,
         ResourceCounters *ret) {
         ResourceFile *files = cache ? cache->files : NULL;
-        char buf[READ_MAX], path[PATH_MAX];
+        char buf[READ_MAX];
         ResourceCounters c = {0};
         struct stat st;
         bool plain;
         int r;
 
         /* cgroup v1: read by path each time (the open-file cache is laid out for v2's files). */
-        if ((size_t) snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", t->cgroup_dir) <
-                    sizeof(path) &&
-            access(path, F_OK) == 0) {
+        if (cgroup_is_v1(cache, t)) {
                 if (stat(t->cgroup_dir, &st) < 0)
                         return -errno;
                 c.identity = (uint64_t) st.st_ino;
@@ -514,6 +530,8 @@ static int read_pod(
                 return r;
         if (keyed_u64(buf, "usage_usec", &c.cpu_usec) < 0)
                 return -EBADMSG;
+        if (cache)
+                cache->cgroup_v1 = 0;
         /* A cgroup made anew (the pod restarted) has new inodes. The kernel's cpu.stat, kept open, says so
          * itself: a removed cgroup's file fails to read and is opened again, by path. A plain file (a
          * test's tree) is replaced on every update, so there the directory tells — before and after the

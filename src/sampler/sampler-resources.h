@@ -83,6 +83,7 @@ typedef struct ResourceTarget {
         uint64_t limit_cpu, limit_mem; /* pods: cpu.max and memory.max as last read */
         unsigned limits_left;          /* readings until they are read again */
         bool net_failed; /* pods: the last reading found no network counters (that process is gone) */
+        int cgroup_v1;   /* pods: -1 not known yet, 1 a cgroup v1 directory, 0 v2 (a host has one kind) */
 } ResourceTarget;
 
 ResourceTarget *resource_target_new(ResourceKind kind, const char *customer_id, const char *vm_id);

@@ -391,6 +391,34 @@ Test(resources, children, .init = setup, .fini = teardown) {
 
 /* Readings through the target's open files: a file updated in place or replaced by a rename is read anew,
  * limits are read again after a while or at once after a restart, a cgroup that is gone is an error. */
+/* Whether a pod's directory is cgroup v1 or v2 is looked up once per target, not at every reading. */
+Test(resources, cgroup_kind_looked_up_once, .init = setup, .fini = teardown) {
+        ResourceTarget *t = resource_target_new(RESOURCE_POD, "shop", "cart");
+        ResourceCounters c;
+
+        cr_assert_not_null(t);
+        t->cgroup_dir = strdup(at("cgk/pod"));
+        /* Not there yet: neither kind, looked at again at the next reading. */
+        cr_expect_lt(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(t->cgroup_v1, -1);
+
+        put("cgk/pod/cpu.stat", "usage_usec 100\n");
+        put("cgk/pod/memory.current", "4096\n");
+        put("cgk/pod/memory.max", "8192\n");
+        put("cgk/pod/cpu.max", "100000 100000\n");
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 100);
+        cr_expect_eq(t->cgroup_v1, 0);
+
+        /* A v2 directory stays one: v1's file name is not looked for again. */
+        put("cgk/pod/memory.usage_in_bytes", "1\n");
+        put("cgk/pod/cpu.stat", "usage_usec 300\n");
+        cr_assert_eq(resource_target_read(t, at("proc"), 8000, 1ULL << 33, &c), 0);
+        cr_expect_eq(c.cpu_usec, 300);
+        cr_expect_eq(c.mem_used, 4096);
+        resource_target_free(t);
+}
+
 Test(resources, open_files_plain_tree, .init = setup, .fini = teardown) {
         ResourceTarget *t = resource_target_new(RESOURCE_POD, "shop", "cart");
         ResourceCounters c;
