@@ -40,7 +40,7 @@ bindir() {
 }
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$here/free-port.py"
 }
 
 # Waits until "$@" succeeds, polling every 0.25 s for at most $1 seconds.

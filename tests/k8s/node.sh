@@ -70,7 +70,7 @@ bindir() {
 }
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$here/free-port.py"
 }
 
 # The machine's address on its default route: the node's InternalIP (the API server reaches the
