@@ -6,6 +6,7 @@ real engine). Every scenario asserts by querying ClickHouse.
   test-shipper-integration.py SCENARIO --shipper BIN --endpoint BIN --schema-dir DIR [--sanitized]
 """
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -17,6 +18,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shipper_harness import PASSWORD as INGEST_PASSWORD  # noqa: E402
 from shipper_harness import (AckHoldingProxy, Endpoint, LogWriter, Shipper, exactly_once, log,  # noqa: E402
                              make_workdir, docker_line, cri_line, per_pod, wait_for, zap_line)
+
+
+def http_get(sh, path):
+    """(status, body) of a GET of the shipper's HTTP port; (0, why) when it did not answer."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError, OSError) as e:
+        return 0, str(e)
 
 
 def setup(args, name, start_endpoint=True):
@@ -609,8 +623,6 @@ def health(args):
     it mends by itself: the checkpoint directory removed under the running shipper (nothing may be sent: no
     range on disk), then made again; a password ClickHouse refuses (the rows are kept), then the right one
     (a restart). /live answers ok all along. Every line exactly once."""
-    import urllib.error
-    import urllib.request
     work, logs, ep = setup(args, "health")
     state = os.path.join(work, "state")
     os.makedirs(state)
@@ -623,14 +635,7 @@ def health(args):
         sh.args[sh.args.index("--password") + 1] = password
         return sh
 
-    def get(sh, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            return 0, str(e)
+    get = http_get
 
     def stored():
         return int(ep.rows("SELECT count() FROM otel_logs")[0][0])
@@ -704,8 +709,6 @@ def password_file(args):
     """--password-file: ClickHouse refuses the password the file holds (kept, retried, 503); the file is
     replaced as the kubelet replaces a mounted Secret (a new file renamed over it), and the same process sends
     the new password at its next retry: healthy again, every line exactly once, no restart."""
-    import urllib.error
-    import urllib.request
     work, logs, ep = setup(args, "password-file")
     pw = os.path.join(work, "password")
     with open(pw, "w") as f:
@@ -713,14 +716,7 @@ def password_file(args):
     sh = shipper_for(args, work, logs, ep, extra=["--password-file", pw])
     w = LogWriter(logs, "pwfile-pod")
 
-    def get(path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            return 0, str(e)
+    get = functools.partial(http_get, sh)
 
     sh.start()
     try:
@@ -754,8 +750,6 @@ def health_permissions(args):
     """The checkpoint directory made read-only (chmod 0555) under the running shipper, then writable again:
     /health 503 naming it and the metric while it lasts, ok again by itself, every line exactly once. Root
     writes anywhere, so under root the shipper runs as nobody (setpriv) with the directory its own."""
-    import urllib.error
-    import urllib.request
     work, logs, ep = setup(args, "health-perm")
     os.chmod(work, 0o755)
     state = os.path.join(work, "state")
@@ -769,14 +763,7 @@ def health_permissions(args):
         os.chown(state, 65534, 65534)
         sh.args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + sh.args
 
-    def get(path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{sh.metrics_port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            return 0, str(e)
+    get = functools.partial(http_get, sh)
 
     sh.start()
     try:
