@@ -25,6 +25,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
+# shellcheck source=tests/k8s/lib.sh
+. "$here/lib.sh"
 
 die() {
   echo "control-plane: $*" >&2
@@ -39,9 +41,6 @@ bindir() {
   fi
 }
 
-free_port() {
-  python3 "$here/free-port.py"
-}
 
 # Waits until "$@" succeeds, polling every 0.25 s for at most $1 seconds.
 wait_for() {
@@ -80,39 +79,7 @@ launch() { # name binary args...
   echo $! >"$dir/run/$name.pid"
 }
 
-gen_cert() { # name subject [extensions]
-  local name=$1 subj=$2 ext=${3:-extendedKeyUsage=clientAuth}
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$dir/pki/$name.key" -out "$dir/pki/$name.csr" -subj "$subj" 2>/dev/null
-  printf '%s\n' "$ext" | tr ';' '\n' >"$dir/pki/$name.ext"
-  openssl x509 -req -in "$dir/pki/$name.csr" -CA "$dir/pki/ca.crt" -CAkey "$dir/pki/ca.key" \
-    -CAcreateserial -days 7 -sha256 -extfile "$dir/pki/$name.ext" \
-    -out "$dir/pki/$name.crt" 2>/dev/null
-  rm -f "$dir/pki/$name.csr" "$dir/pki/$name.ext"
-}
 
-write_kubeconfig() { # file user
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: otel-test
-  cluster:
-    server: https://127.0.0.1:$api_port
-    certificate-authority: $dir/pki/ca.crt
-users:
-- name: $2
-  user:
-    client-certificate: $dir/pki/$2.crt
-    client-key: $dir/pki/$2.key
-contexts:
-- name: otel-test
-  context:
-    cluster: otel-test
-    user: $2
-current-context: otel-test
-EOF
-}
 
 api() { # method path [body]
   local args=(-sS --fail --max-time 10 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt"

@@ -39,6 +39,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
+# shellcheck source=tests/k8s/lib.sh
+. "$here/lib.sh"
 
 NODE_NAME=otel-node
 BRIDGE=otelnode0
@@ -69,9 +71,6 @@ bindir() {
   fi
 }
 
-free_port() {
-  python3 "$here/free-port.py"
-}
 
 # The machine's address on its default route: the node's InternalIP (the API server reaches the
 # kubelet there for logs, exec and port-forward; 127.0.0.1 would not do).
@@ -143,41 +142,7 @@ ctr_() {
   ctr --address "$RUN/containerd.sock" --namespace k8s.io "$@"
 }
 
-gen_cert() { # name subject [extensions]
-  local name=$1 subj=$2 ext=${3:-extendedKeyUsage=clientAuth}
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$dir/pki/$name.key" -out "$dir/pki/$name.csr" -subj "$subj" 2>/dev/null
-  printf '%s\n' "$ext" | tr ';' '\n' >"$dir/pki/$name.ext"
-  openssl x509 -req -in "$dir/pki/$name.csr" -CA "$dir/pki/ca.crt" -CAkey "$dir/pki/ca.key" \
-    -CAcreateserial -days 7 -sha256 -extfile "$dir/pki/$name.ext" \
-    -out "$dir/pki/$name.crt" 2>/dev/null
-  rm -f "$dir/pki/$name.csr" "$dir/pki/$name.ext"
-}
 
-write_kubeconfig() { # file user
-  local port
-  port=$(cat "$dir/api-port")
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: otel-test
-  cluster:
-    server: https://127.0.0.1:$port
-    certificate-authority: $dir/pki/ca.crt
-users:
-- name: $2
-  user:
-    client-certificate: $dir/pki/$2.crt
-    client-key: $dir/pki/$2.key
-contexts:
-- name: otel-test
-  context:
-    cluster: otel-test
-    user: $2
-current-context: otel-test
-EOF
-}
 
 write_configs() {
   local ip=$1

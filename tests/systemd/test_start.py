@@ -114,7 +114,7 @@ def cluster_machine(tmp_path, name, start_delay, start_timeout):
     # The stand-in and the control plane script, laid out as in the repository.
     lib = f"{PREFIX}/lib/otel-test"
     m.copy(os.path.join(SOURCE_ROOT, "tests", "supervisor", "minikube"), f"{lib}/supervisor/minikube", 0o755)
-    for f in ("control-plane.sh", "free-port.py", "versions.env"):
+    for f in ("control-plane.sh", "free-port.py", "lib.sh", "versions.env"):
         m.copy(os.path.join(SOURCE_ROOT, "tests", "k8s", f), f"{lib}/k8s/{f}", 0o755)
     sleep = "infinity" if start_delay is None else str(start_delay)
     m.put(f"{PREFIX}/bin/minikube", f"""#!/bin/sh
