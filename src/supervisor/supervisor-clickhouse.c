@@ -212,6 +212,9 @@ static void on_done(ClickHouseRequest *req, const ClickHouseReply *reply, void *
 
         c->request = NULL;
         if (reply->curl_code != CURLE_OK) {
+                /* No answer to this request: unreachable, even when the /ping of this check answered (a
+                 * server stopped between two requests). */
+                c->pending.reachable = false;
                 (void) snprintf(msg, sizeof(msg), "%s: %s", c->url, curl_easy_strerror(reply->curl_code));
                 finish(c, msg);
                 return;
