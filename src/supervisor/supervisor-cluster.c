@@ -92,21 +92,42 @@ static void set_str(char **p, const char *v) {
         *p = v ? strdup(v) : NULL;
 }
 
-static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) _printf_(3, 4);
-static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) {
+/* A problem (problem = true) or progress. Before the stack was first up, either is the phase's status.
+ * Afterwards the owner judges ready/degraded from cluster_up()'s problems: a problem is recorded there,
+ * and progress (a re-apply, images checked again after the cluster came back) leaves that judgement alone.
+ */
+static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *format, va_list ap)
+        _printf_(4, 0);
+static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *format, va_list ap) {
         _cleanup_free_ char *msg = NULL;
-        va_list ap;
 
-        va_start(ap, format);
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
-        va_end(ap);
-        /* Once the stack was up, the owner judges ready/degraded from cluster_up()'s problems instead. */
-        if (c->up_once) {
+        if (!c->up_once)
+                c->hooks.phase(s, msg, c->hooks.userdata);
+        else if (problem) {
                 set_str(&c->problems, msg);
                 c->hooks.changed(c->hooks.userdata);
         } else
-                c->hooks.phase(s, msg, c->hooks.userdata);
+                log_debug("%s", strempty(msg));
+}
+
+static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) _printf_(3, 4);
+static void phase_reason(Cluster *c, SupervisorState s, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        phase_vset(c, s, true, format, ap);
+        va_end(ap);
+}
+
+static void phase_progress(Cluster *c, SupervisorState s, const char *format, ...) _printf_(3, 4);
+static void phase_progress(Cluster *c, SupervisorState s, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        phase_vset(c, s, false, format, ap);
+        va_end(ap);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -350,7 +371,7 @@ static void load_next_image(Cluster *c) {
 
                 if (img->state != IMAGE_PENDING)
                         continue;
-                phase_reason(c, STATE_LOADING_IMAGES, "loading %s", img->archive.tarball);
+                phase_progress(c, STATE_LOADING_IMAGES, "loading %s", img->archive.tarball);
                 r = run_minikube(c, args, on_image_loaded);
                 if (r < 0) {
                         img->state = IMAGE_FAILED;
@@ -419,7 +440,7 @@ static void start_images(Cluster *c) {
                 retry_later(c);
                 return;
         }
-        phase_reason(c, STATE_LOADING_IMAGES, "checking %zu images", c->images.n);
+        phase_progress(c, STATE_LOADING_IMAGES, "checking %zu images", c->images.n);
         r = run_minikube(c, args, on_image_list_before);
         if (r < 0) {
                 phase_reason(c, STATE_LOADING_IMAGES, "cannot run minikube image ls: %s", strerror(-r));
@@ -489,7 +510,7 @@ static void on_credentials(K8sResultClass result, const char *message, bool crea
                 retry_later(c);
                 return;
         }
-        phase_reason(
+        phase_progress(
                 c,
                 STATE_WAITING_ROLLOUT,
                 "applied %zu objects%s, waiting for the rollout",
@@ -553,7 +574,7 @@ static void start_apply(Cluster *c) {
                 return;
         }
 
-        phase_reason(c, STATE_APPLYING, "applying %zu objects from %s", set.n, c->config->manifests_dir);
+        phase_progress(c, STATE_APPLYING, "applying %zu objects from %s", set.n, c->config->manifests_dir);
         c->busy = true;
         r = k8s_apply(c->client, &set, &opts, on_applied, c);
         k8s_manifest_set_done(&set);

@@ -272,6 +272,7 @@ def test_start_images_apply_ready_and_faults(cluster):
     assert rc == 0 and re.search(r"^Deployment\s+loggen\s+done", out, re.M), out
 
     kube = Kube(cluster["home"])
+    ready_at = len(sup.notify.statuses())
 
     # A new manifest file is applied without a restart.
     (cluster["manifests"] / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-settings\n  namespace: otel-demo\ndata:\n  a: '1'\n")
@@ -279,6 +280,11 @@ def test_start_images_apply_ready_and_faults(cluster):
     # ... and removing it prunes the object.
     os.unlink(cluster["manifests"] / "extra.yaml")
     wait_until(lambda: not _exists(kube, "/api/v1/namespaces/otel-demo/configmaps/extra-settings"), 60, what="ConfigMap pruned")
+    # Applying again on a healthy stack (the file watch above, the periodic re-apply) is not a problem: the
+    # stack never left ready while it happened.
+    applies = sup.logtext().count("Applied ")
+    wait_until(lambda: sup.logtext().count("Applied ") > applies, 60, what="a periodic re-apply")
+    assert not [s for s in sup.notify.statuses()[ready_at:] if not s.startswith("ready")], sup.notify.statuses()[ready_at:]
 
     # The ClickHouse credentials: no Secret is in the manifests; the supervisor created it from the passwords
     # it generated into its state directory (0600 files), and pruning — which ran above — left it alone.
