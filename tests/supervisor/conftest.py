@@ -94,6 +94,20 @@ class Notify:
         with self.lock:
             return list(self.messages)
 
+    def wait_for(self, want, timeout=10):
+        """The datagrams are read by a thread: a line the daemon sent before it answered a status request
+        may not be recorded yet when the answer is. Waits for a line equal to `want` (or for which `want`,
+        a function, is true) and returns every line recorded so far."""
+        match = want if callable(want) else (lambda line: line == want)
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.lines()
+            if any(match(line) for line in lines):
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no notify line {want!r} within {timeout}s: {lines[-20:]!r}")
+            time.sleep(0.05)
+
     def count(self, message):
         return sum(1 for m in self.lines() if m == message)
 

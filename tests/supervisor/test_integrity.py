@@ -87,7 +87,7 @@ def test_lost_rows(stack):
     rc, out, _ = otelctl("--socket", stack.sock, "status")
     assert rc == 1 and "degraded" in out and "6 rows lost" in out, out
     assert http("GET", "/healthz", unix=stack.sock)[0] == 503
-    assert any("6 rows lost (count 40-44, 60)" in s for s in stack.notify.statuses())
+    stack.notify.wait_for(lambda line: line.startswith("STATUS=") and "6 rows lost (count 40-44, 60)" in line)
     # Lost rows do not come back: the state stays degraded while new rows keep arriving.
     time.sleep(3)
     st = status_json(stack.sock)

@@ -84,8 +84,7 @@ def test_local_pipeline_end_to_end(stack):
     ready(stack)
 
     # systemd was told: READY=1 once, and a STATUS= line at each change, ending in ready.
-    lines = stack.notify.lines()
-    assert "READY=1" in lines
+    lines = stack.notify.wait_for("READY=1")
     assert lines.count("READY=1") == 1
     statuses = stack.notify.statuses()
     assert statuses[0].startswith("starting"), statuses
@@ -130,7 +129,7 @@ def test_local_pipeline_end_to_end(stack):
     # SIGTERM: clean exit, STOPPING=1, every child reaped.
     pids = [p["pid"] for p in st["processes"]]
     assert stack.stop() == 0
-    assert "STOPPING=1" in stack.notify.lines()
+    stack.notify.wait_for("STOPPING=1")
     assert not any(pid_alive(p) for p in pids)
     assert not os.path.exists(stack.sock)
 
@@ -188,7 +187,7 @@ def test_logs_stopping_is_degraded_then_recovers(stack):
         rc, out, _ = otelctl("--socket", stack.sock, "status")
         assert rc == 1 and "degraded" in out
         assert http("GET", "/healthz", unix=stack.sock)[0] == 503
-        assert any(s.startswith("degraded: logs stopped arriving") for s in stack.notify.statuses())
+        stack.notify.wait_for(lambda line: line.startswith("STATUS=degraded: logs stopped arriving"))
     finally:
         os.kill(loggen["pid"], signal.SIGCONT)
     ready(stack, timeout=60)
