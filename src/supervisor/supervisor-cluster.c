@@ -81,6 +81,10 @@ struct Cluster {
         bool healthy;
         bool up_once;   /* the stack was up at least once: problems now make it degraded */
         char *problems; /* what is wrong right now, for cluster_up() */
+        /* Before up_once: the last status was a problem met in this phase, and the retry has not got past
+         * it. */
+        bool problem_pending;
+        SupervisorState problem_state;
 };
 
 static void cluster_step(Cluster *c);
@@ -92,10 +96,12 @@ static void set_str(char **p, const char *v) {
         *p = v ? strdup(v) : NULL;
 }
 
-/* A problem (problem = true) or progress. Before the stack was first up, either is the phase's status.
- * Afterwards the owner judges ready/degraded from cluster_up()'s problems: a problem is recorded there,
- * and progress (a re-apply, images checked again after the cluster came back) leaves that judgement alone.
- */
+/* A problem (problem = true) or progress. Before the stack was first up, either is the phase's status,
+ * except that progress does not replace a problem until it gets past the phase the problem was met in: a
+ * retry's "checking 2 images" does not hide "images the manifests need are not on the node: …" (and at
+ * start_timeout the reason names what is wrong). Afterwards the owner judges ready/degraded from
+ * cluster_up()'s problems: a problem is recorded there, and progress (a re-apply, images checked again
+ * after the cluster came back) leaves that judgement alone. */
 static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *format, va_list ap)
         _printf_(4, 0);
 static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *format, va_list ap) {
@@ -103,9 +109,17 @@ static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *
 
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
-        if (!c->up_once)
+        if (!c->up_once) {
+                if (problem) {
+                        c->problem_pending = true;
+                        c->problem_state = s;
+                } else if (c->problem_pending && c->problem_state != STATE_FAILED && s <= c->problem_state) {
+                        log_debug("%s", strempty(msg));
+                        return;
+                } else
+                        c->problem_pending = false;
                 c->hooks.phase(s, msg, c->hooks.userdata);
-        else if (problem) {
+        } else if (problem) {
                 set_str(&c->problems, msg);
                 c->hooks.changed(c->hooks.userdata);
         } else
@@ -305,7 +319,8 @@ static void on_minikube_status(Command *cmd, const CommandResult *res, void *use
                         c->config->profile,
                         strempty(c->host),
                         strempty(c->apiserver));
-                phase_reason(c, STATE_STARTING_CLUSTER, "starting minikube profile %s", c->config->profile);
+                phase_progress(
+                        c, STATE_STARTING_CLUSTER, "starting minikube profile %s", c->config->profile);
                 c->phase = PHASE_START_CLUSTER;
                 while (c->config->start_args[n])
                         n++;
@@ -466,7 +481,7 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
                         /* A bad manifest stays bad until someone edits it: the file watch or the periodic
                          * re-apply brings us back here. */
                         if (!c->up_once)
-                                c->hooks.phase(STATE_FAILED, res->message, c->hooks.userdata);
+                                phase_reason(c, STATE_FAILED, "%s", res->message);
                         else
                                 phase_reason(
                                         c, STATE_FAILED, "applying the manifests failed: %s", res->message);
@@ -550,7 +565,7 @@ static void start_apply(Cluster *c) {
                 set_str(&c->apply_error, err);
                 log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
                 if (!c->up_once)
-                        c->hooks.phase(STATE_FAILED, err, c->hooks.userdata);
+                        phase_reason(c, STATE_FAILED, "%s", err);
                 else
                         phase_reason(c, STATE_FAILED, "manifests are invalid: %s", err);
                 k8s_manifest_set_done(&set);
@@ -664,10 +679,7 @@ static void on_health(K8sClient *client, const K8sHealthReport *rep, void *userd
                 c->backoff_usec = 0;
                 log_info("Rollout complete.");
         } else if (c->phase == PHASE_ROLLOUT && !c->up_once)
-                c->hooks.phase(
-                        STATE_WAITING_ROLLOUT,
-                        c->problems ?: "waiting for the workloads",
-                        c->hooks.userdata);
+                phase_reason(c, STATE_WAITING_ROLLOUT, "%s", c->problems ?: "waiting for the workloads");
         c->hooks.changed(c->hooks.userdata);
 }
 
@@ -696,8 +708,7 @@ static void cluster_step(Cluster *c) {
         case PHASE_CHECK_CLUSTER:
         case PHASE_START_CLUSTER:
                 c->phase = PHASE_CHECK_CLUSTER;
-                if (!c->up_once)
-                        c->hooks.phase(STATE_STARTING_CLUSTER, "checking minikube", c->hooks.userdata);
+                phase_progress(c, STATE_STARTING_CLUSTER, "checking minikube");
                 r = run_minikube(c, status, on_minikube_status);
                 if (r < 0) {
                         phase_reason(
