@@ -81,10 +81,9 @@ struct Cluster {
         bool healthy;
         bool up_once;   /* the stack was up at least once: problems now make it degraded */
         char *problems; /* what is wrong right now, for cluster_up() */
-        /* Before up_once: the last status was a problem met in this phase, and the retry has not got past
-         * it. */
-        bool problem_pending;
-        SupervisorState problem_state;
+        /* Before up_once: the phase of the problem the status shows, which progress in that phase or an
+         * earlier one (a retry on its way back) does not replace; STATE_STARTING when none is held. */
+        SupervisorState held_state;
 };
 
 static void cluster_step(Cluster *c);
@@ -110,14 +109,12 @@ static void phase_vset(Cluster *c, SupervisorState s, bool problem, const char *
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
         if (!c->up_once) {
-                if (problem) {
-                        c->problem_pending = true;
-                        c->problem_state = s;
-                } else if (c->problem_pending && c->problem_state != STATE_FAILED && s <= c->problem_state) {
+                if (!problem && s <= c->held_state) {
                         log_debug("%s", strempty(msg));
                         return;
-                } else
-                        c->problem_pending = false;
+                }
+                /* A failure is left by any progress: nothing is retried until the files change. */
+                c->held_state = problem && s != STATE_FAILED ? s : STATE_STARTING;
                 c->hooks.phase(s, msg, c->hooks.userdata);
         } else if (problem) {
                 set_str(&c->problems, msg);
@@ -480,11 +477,12 @@ static void on_applied(K8sClient *client, const K8sApplyResult *res, void *userd
                 if (res->result == K8S_RESULT_FATAL) {
                         /* A bad manifest stays bad until someone edits it: the file watch or the periodic
                          * re-apply brings us back here. */
-                        if (!c->up_once)
-                                phase_reason(c, STATE_FAILED, "%s", res->message);
-                        else
-                                phase_reason(
-                                        c, STATE_FAILED, "applying the manifests failed: %s", res->message);
+                        phase_reason(
+                                c,
+                                STATE_FAILED,
+                                "%s%s",
+                                c->up_once ? "applying the manifests failed: " : "",
+                                res->message);
                         return;
                 }
                 /* Usually the API server went away: start over from minikube's view of the cluster, which
@@ -564,10 +562,7 @@ static void start_apply(Cluster *c) {
 
                 set_str(&c->apply_error, err);
                 log_error("Manifests in %s are invalid: %s", c->config->manifests_dir, err);
-                if (!c->up_once)
-                        phase_reason(c, STATE_FAILED, "%s", err);
-                else
-                        phase_reason(c, STATE_FAILED, "manifests are invalid: %s", err);
+                phase_reason(c, STATE_FAILED, "%s%s", c->up_once ? "manifests are invalid: " : "", err);
                 k8s_manifest_set_done(&set);
                 return;
         }

@@ -99,14 +99,8 @@ class Notify:
         may not be recorded yet when the answer is. Waits for a line equal to `want` (or for which `want`,
         a function, is true) and returns every line recorded so far."""
         match = want if callable(want) else (lambda line: line == want)
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.lines()
-            if any(match(line) for line in lines):
-                return lines
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no notify line {want!r} within {timeout}s: {lines[-20:]!r}")
-            time.sleep(0.05)
+        return wait_until(lambda: (lambda lines: lines if any(match(line) for line in lines) else None)(self.lines()),
+                          timeout, interval=0.05, what=f"notify line {want!r}")
 
     def count(self, message):
         return sum(1 for m in self.lines() if m == message)
